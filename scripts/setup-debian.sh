@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs what building and testing Tokenkeeper needs on a fresh Debian 12
+# machine: system packages, tauri-driver and the UI's npm packages. Idempotent:
+# each step is skipped when what it installs is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+PACKAGES=(
+  build-essential pkg-config libssl-dev libgtk-3-dev libsoup-3.0-dev
+  libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libayatana-appindicator3-dev
+  librsvg2-dev libxdo-dev xvfb webkit2gtk-driver dunst dbus-x11 libnotify-bin
+  xdotool x11-utils imagemagick gnome-keyring libsecret-tools keyutils
+  curl ca-certificates procps psmisc
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "system packages present"
+fi
+
+if ! command -v cargo >/dev/null; then
+  log "cargo is missing: install Rust with rustup (https://rustup.rs) and run this again"
+  exit 1
+fi
+
+if ! command -v cargo-nextest >/dev/null; then
+  log "installing cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+if ! command -v tauri-driver >/dev/null; then
+  log "installing tauri-driver"
+  cargo install tauri-driver --locked
+fi
+
+if ! command -v node >/dev/null; then
+  log "installing node and npm"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+if [ -f ui/package.json ] && { [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; }; then
+  log "installing UI npm packages"
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+fi
+if [ -f tests/oidc/package.json ] && { [ ! -d tests/oidc/node_modules ] || [ tests/oidc/package-lock.json -nt tests/oidc/node_modules/.package-lock.json ]; }; then
+  log "installing the OAuth test server's npm packages"
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi
+log "ready"

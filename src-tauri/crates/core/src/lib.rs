@@ -1,0 +1,15 @@
+//! Tokenkeeper's core: everything but the window. The CLI and the desktop shell are
+//! thin layers over `Vault`; nothing here depends on tauri.
+
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod secret;
+pub mod secret_store;
+pub mod vault;
+pub mod vendors;
+
+pub use error::{Error, ErrorKind, IpcError, Result};
+pub use secret::{Secret, SecretBundle, SecretKind};
+pub use vault::{FreshToken, NewAccount, SignOut, Vault};

@@ -1,0 +1,334 @@
+//! The vault's vocabulary: accounts, the token in use and its deadlines, events.
+//! Nothing here holds a secret; secrets live in `secret.rs` and the keyring.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{Error, Result};
+
+/// The platforms Tokenkeeper signs in to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+#[ts(export, export_to = "ipc.ts")]
+pub enum Vendor {
+    Bigid,
+    Bigfix,
+    Biganimal,
+    Immuta,
+    Truesight,
+    Oidc,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 6] = [
+        Vendor::Bigid,
+        Vendor::Bigfix,
+        Vendor::Biganimal,
+        Vendor::Immuta,
+        Vendor::Truesight,
+        Vendor::Oidc,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Vendor::Bigid => "bigid",
+            Vendor::Bigfix => "bigfix",
+            Vendor::Biganimal => "biganimal",
+            Vendor::Immuta => "immuta",
+            Vendor::Truesight => "truesight",
+            Vendor::Oidc => "oidc",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Vendor::Bigid => "BigID",
+            Vendor::Bigfix => "HCL BigFix",
+            Vendor::Biganimal => "EDB BigAnimal",
+            Vendor::Immuta => "Immuta",
+            Vendor::Truesight => "BMC TrueSight",
+            Vendor::Oidc => "OAuth 2.0 / OIDC",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Vendor::ALL
+            .into_iter()
+            .find(|v| v.id() == s)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "unknown vendor '{s}': use one of {}",
+                    Vendor::ALL.map(Vendor::id).join(", ")
+                ))
+            })
+    }
+}
+
+/// How an account signs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export, export_to = "ipc.ts")]
+pub enum Method {
+    Password,
+    UserToken,
+    ApiKey,
+    DeviceCode,
+}
+
+impl Method {
+    pub const ALL: [Method; 4] = [
+        Method::Password,
+        Method::UserToken,
+        Method::ApiKey,
+        Method::DeviceCode,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::UserToken => "user-token",
+            Method::ApiKey => "api-key",
+            Method::DeviceCode => "device-code",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self> {
+        Method::ALL
+            .into_iter()
+            .find(|m| m.id() == s)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "unknown sign-in method '{s}': use one of {}",
+                    Method::ALL.map(Method::id).join(", ")
+                ))
+            })
+    }
+}
+
+/// One sign-in at one vendor instance, without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub vendor: Vendor,
+    pub base_url: String,
+    pub method: Method,
+    pub username: Option<String>,
+    pub tenant: Option<String>,
+    pub iam_id: Option<String>,
+    pub client_id: Option<String>,
+    /// A PEM bundle the account trusts in addition to the system's roots.
+    pub ca_cert_pem: Option<String>,
+    pub labels: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What renews the token in use without a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export, export_to = "ipc.ts")]
+pub enum RenewsWith {
+    StoredPassword,
+    StoredApiKey,
+    StoredUserToken,
+    RefreshToken,
+    /// Nothing: a human must act when it expires.
+    Nothing,
+}
+
+impl RenewsWith {
+    pub fn id(self) -> &'static str {
+        match self {
+            RenewsWith::StoredPassword => "stored-password",
+            RenewsWith::StoredApiKey => "stored-api-key",
+            RenewsWith::StoredUserToken => "stored-user-token",
+            RenewsWith::RefreshToken => "refresh-token",
+            RenewsWith::Nothing => "nothing",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        [
+            RenewsWith::StoredPassword,
+            RenewsWith::StoredApiKey,
+            RenewsWith::StoredUserToken,
+            RenewsWith::RefreshToken,
+        ]
+        .into_iter()
+        .find(|r| r.id() == s)
+        .unwrap_or(RenewsWith::Nothing)
+    }
+}
+
+/// The non-secret facts about the token in use; the token itself is in the keyring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenMeta {
+    pub issued_at: DateTime<Utc>,
+    /// `None`: the vendor gives no expiry (renewed when it answers 401).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub renews_with: RenewsWith,
+    /// When a human must act (a refresh token's or a user token's own expiry).
+    pub human_deadline: Option<DateTime<Utc>>,
+    /// The last automatic renewal was refused: only a human can fix it.
+    pub needs_human: bool,
+    pub last_error: Option<String>,
+}
+
+/// Bounds on the renewal window: a share of the token's lifetime, within limits.
+const RENEW_SHARE: f64 = 0.2;
+const RENEW_WINDOW_MIN: i64 = 30;
+const RENEW_WINDOW_MAX: i64 = 60 * 60;
+
+impl TokenMeta {
+    /// From when the token should be renewed: a fifth of its lifetime before it
+    /// expires, at least 30 s and at most an hour.
+    pub fn renew_at(&self) -> Option<DateTime<Utc>> {
+        let expires = self.expires_at?;
+        let lifetime = (expires - self.issued_at).num_seconds().max(0);
+        let window = ((lifetime as f64 * RENEW_SHARE) as i64).clamp(RENEW_WINDOW_MIN, RENEW_WINDOW_MAX);
+        Some(expires - Duration::seconds(window))
+    }
+
+    pub fn state(&self, now: DateTime<Utc>) -> TokenState {
+        if self.needs_human {
+            return TokenState::NeedsSignIn;
+        }
+        if self.human_deadline.is_some_and(|d| d <= now) {
+            return TokenState::NeedsSignIn;
+        }
+        let Some(expires) = self.expires_at else {
+            return TokenState::Valid;
+        };
+        if expires <= now {
+            if self.renews_with == RenewsWith::Nothing {
+                TokenState::NeedsSignIn
+            } else {
+                TokenState::Expired
+            }
+        } else if self.renew_at().is_some_and(|r| r <= now) {
+            TokenState::RenewSoon
+        } else {
+            TokenState::Valid
+        }
+    }
+}
+
+/// An account's state as the list shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export, export_to = "ipc.ts")]
+pub enum TokenState {
+    /// A token is in use and not yet due for renewal.
+    Valid,
+    /// Inside the renewal window: the next use renews it.
+    RenewSoon,
+    /// Expired, and Tokenkeeper can renew it without a human.
+    Expired,
+    /// A human must sign in: never signed in, refused, or past the human deadline.
+    NeedsSignIn,
+}
+
+/// One line of the account list: what the CLI's `list` and the window show. No secrets.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export, export_to = "ipc.ts")]
+pub struct AccountSummary {
+    pub id: String,
+    pub name: String,
+    pub vendor: Vendor,
+    pub vendor_name: String,
+    pub base_url: String,
+    pub method: Method,
+    pub username: Option<String>,
+    pub labels: Vec<String>,
+    pub state: TokenState,
+    /// Unix milliseconds; `None` when never signed in or the vendor gives no expiry.
+    #[ts(type = "number | null")]
+    pub expires_at_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub human_deadline_ms: Option<i64>,
+    pub renews_with: Option<RenewsWith>,
+    pub last_error: Option<String>,
+}
+
+/// What happened to an account, for its history. Never carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export, export_to = "ipc.ts")]
+pub struct Event {
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    pub kind: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// An account with its token facts and recent history, for `show` and the details pane.
+#[derive(Debug, Clone, Serialize, TS)]
+#[ts(export, export_to = "ipc.ts")]
+pub struct AccountDetail {
+    pub summary: AccountSummary,
+    pub tenant: Option<String>,
+    pub iam_id: Option<String>,
+    pub client_id: Option<String>,
+    pub trusts_custom_ca: bool,
+    #[ts(type = "number")]
+    pub created_at_ms: i64,
+    #[ts(type = "number | null")]
+    pub issued_at_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub renew_at_ms: Option<i64>,
+    pub events: Vec<Event>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn meta(lifetime_s: i64) -> TokenMeta {
+        let issued = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        TokenMeta {
+            issued_at: issued,
+            expires_at: Some(issued + Duration::seconds(lifetime_s)),
+            renews_with: RenewsWith::StoredPassword,
+            human_deadline: None,
+            needs_human: false,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn renewal_window_is_a_bounded_share_of_the_lifetime() {
+        let m = meta(3600);
+        assert_eq!(m.renew_at().unwrap(), m.expires_at.unwrap() - Duration::seconds(720));
+        let short = meta(10);
+        assert_eq!(short.renew_at().unwrap(), short.expires_at.unwrap() - Duration::seconds(30));
+        let long = meta(86400 * 30);
+        assert_eq!(long.renew_at().unwrap(), long.expires_at.unwrap() - Duration::seconds(3600));
+    }
+
+    #[test]
+    fn state_follows_the_clock() {
+        let m = meta(3600);
+        let t0 = m.issued_at;
+        assert_eq!(m.state(t0), TokenState::Valid);
+        assert_eq!(m.state(t0 + Duration::seconds(3000)), TokenState::RenewSoon);
+        assert_eq!(m.state(t0 + Duration::seconds(3600)), TokenState::Expired);
+        let mut dead = m.clone();
+        dead.renews_with = RenewsWith::Nothing;
+        assert_eq!(dead.state(t0 + Duration::seconds(4000)), TokenState::NeedsSignIn);
+        let mut refused = m;
+        refused.needs_human = true;
+        assert_eq!(refused.state(t0), TokenState::NeedsSignIn);
+    }
+
+    #[test]
+    fn vendor_and_method_ids_round_trip() {
+        for v in Vendor::ALL {
+            assert_eq!(Vendor::parse(v.id()).unwrap(), v);
+        }
+        for m in Method::ALL {
+            assert_eq!(Method::parse(m.id()).unwrap(), m);
+        }
+        assert!(Vendor::parse("okta").unwrap_err().message().contains("truesight"));
+    }
+}

@@ -1,0 +1,214 @@
+//! Secrets held in memory: a type that cannot leak through Debug, Display or serde.
+//!
+//! `Secret` deliberately implements neither `Display` nor `Serialize`: the only way to
+//! the text is `expose()`, which makes every use visible in review. The bundle of an
+//! account's secrets is turned into the keyring's JSON by one explicit function.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::error::Error;
+
+/// A secret string: password, API key, user token, refresh or access token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret's text. Call it only where the secret leaves for the keyring, a
+    /// vendor's request, or `tokenkeeper token`'s stdout.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// What kind of secret a slot of the bundle holds; also its key in the keyring's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretKind {
+    Password,
+    ApiKey,
+    UserToken,
+    RefreshToken,
+    AccessToken,
+    VendorToken,
+}
+
+impl SecretKind {
+    pub const ALL: [SecretKind; 6] = [
+        SecretKind::Password,
+        SecretKind::ApiKey,
+        SecretKind::UserToken,
+        SecretKind::RefreshToken,
+        SecretKind::AccessToken,
+        SecretKind::VendorToken,
+    ];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            SecretKind::Password => "password",
+            SecretKind::ApiKey => "api_key",
+            SecretKind::UserToken => "user_token",
+            SecretKind::RefreshToken => "refresh_token",
+            SecretKind::AccessToken => "access_token",
+            SecretKind::VendorToken => "vendor_token",
+        }
+    }
+
+    /// How the admin calls it, for prompts and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            SecretKind::Password => "password",
+            SecretKind::ApiKey => "API key",
+            SecretKind::UserToken => "user token",
+            SecretKind::RefreshToken => "refresh token",
+            SecretKind::AccessToken => "access token",
+            SecretKind::VendorToken => "token",
+        }
+    }
+}
+
+/// Every secret of one account: stored as one keyring item, so that a rotation
+/// replaces the refresh and access tokens in a single write.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretBundle {
+    slots: Vec<(SecretKind, Secret)>,
+}
+
+impl fmt::Debug for SecretBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<&str> = self.slots.iter().map(|(k, _)| k.key()).collect();
+        write!(f, "SecretBundle{kinds:?}")
+    }
+}
+
+impl SecretBundle {
+    pub fn get(&self, kind: SecretKind) -> Option<&Secret> {
+        self.slots.iter().find(|(k, _)| *k == kind).map(|(_, s)| s)
+    }
+
+    pub fn set(&mut self, kind: SecretKind, secret: Secret) {
+        self.remove(kind);
+        self.slots.push((kind, secret));
+    }
+
+    pub fn with(mut self, kind: SecretKind, secret: Secret) -> Self {
+        self.set(kind, secret);
+        self
+    }
+
+    pub fn remove(&mut self, kind: SecretKind) {
+        self.slots.retain(|(k, _)| *k != kind);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Replaces `text`'s occurrences of any secret of this bundle, for messages that
+    /// quote a vendor's words (a vendor may echo what it was sent).
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (_, secret) in &self.slots {
+            if secret.expose().len() >= 4 {
+                out = out.replace(secret.expose(), "[redacted]");
+            }
+        }
+        out
+    }
+
+    /// The keyring item's text. The only place a bundle becomes JSON.
+    pub fn to_keyring_json(&self) -> Zeroizing<String> {
+        let mut map = Map::new();
+        map.insert("v".into(), Value::from(1));
+        for (kind, secret) in &self.slots {
+            map.insert(kind.key().into(), Value::String(secret.expose().to_string()));
+        }
+        let mut value = Value::Object(map);
+        let text = Zeroizing::new(value.to_string());
+        wipe(&mut value);
+        text
+    }
+
+    pub fn from_keyring_json(text: &str) -> Result<Self, Error> {
+        let mut value: Value = serde_json::from_str(text).map_err(|_| {
+            Error::keyring("a keyring item of this vault is not in Tokenkeeper's format; it was left untouched")
+        })?;
+        let mut bundle = SecretBundle::default();
+        if let Value::Object(map) = &value {
+            for kind in SecretKind::ALL {
+                if let Some(Value::String(s)) = map.get(kind.key()) {
+                    bundle.set(kind, Secret::new(s.clone()));
+                }
+            }
+        }
+        wipe(&mut value);
+        Ok(bundle)
+    }
+}
+
+fn wipe(value: &mut Value) {
+    match value {
+        Value::String(s) => s.zeroize(),
+        Value::Object(map) => map.values_mut().for_each(wipe),
+        Value::Array(items) => items.iter_mut().for_each(wipe),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use static_assertions::assert_not_impl_any;
+
+    assert_not_impl_any!(Secret: serde::Serialize, fmt::Display);
+    assert_not_impl_any!(SecretBundle: serde::Serialize, fmt::Display);
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = Secret::new("hunter2-canary");
+        assert_eq!(format!("{s:?}"), "[redacted]");
+        let b = SecretBundle::default().with(SecretKind::Password, s);
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("password"));
+    }
+
+    #[test]
+    fn keyring_json_round_trips() {
+        let b = SecretBundle::default()
+            .with(SecretKind::Password, Secret::new("p@ss\"word"))
+            .with(SecretKind::AccessToken, Secret::new("tok"));
+        let text = b.to_keyring_json();
+        let back = SecretBundle::from_keyring_json(&text).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.get(SecretKind::Password).unwrap().expose(), "p@ss\"word");
+        assert!(back.get(SecretKind::RefreshToken).is_none());
+    }
+
+    #[test]
+    fn scrub_hides_every_secret() {
+        let b = SecretBundle::default().with(SecretKind::Password, Secret::new("s3cr3t-pw"));
+        assert_eq!(b.scrub("bad password s3cr3t-pw!"), "bad password [redacted]!");
+    }
+
+    #[test]
+    fn foreign_keyring_text_is_an_error_not_a_panic() {
+        let err = SecretBundle::from_keyring_json("not json").unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Keyring);
+    }
+}

@@ -1,0 +1,169 @@
+//! Where secrets live: the OS keyring (Secret Service on Linux), one item per account
+//! under a service name unique to the vault's folder. Every call has a deadline, so a
+//! missing, locked or crashed keyring is a clear error in about 2 s, never a hang.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// A keyring holding the items of one vault, keyed by a per-vault item name.
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
+    fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>>;
+    fn set(&self, item: &str, value: &str) -> Result<()>;
+    /// Deletes the item; an item that is not there is not an error.
+    fn delete(&self, item: &str) -> Result<()>;
+    /// Where the items are, for messages: "Secret Service, service 'tokenkeeper/…'".
+    fn describe(&self) -> String;
+}
+
+/// How long a keyring call may take before it is reported as not answering.
+pub const KEYRING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The OS keyring through the `keyring` crate.
+#[derive(Debug, Clone)]
+pub struct OsKeyring {
+    service: String,
+    deadline: Duration,
+}
+
+impl OsKeyring {
+    pub fn new(service: impl Into<String>) -> Self {
+        Self {
+            service: service.into(),
+            deadline: KEYRING_DEADLINE,
+        }
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// Runs one keyring call on its own thread and waits at most the deadline: a
+    /// Secret Service that hangs (a prompt nobody sees, a daemon being restarted)
+    /// costs the caller 2 s, not forever.
+    fn call<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        item: &str,
+        op: impl FnOnce(keyring::Entry) -> keyring::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let entry = keyring::Entry::new(&self.service, item).map_err(|e| map_error(what, e))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("keyring-call".into())
+            .spawn(move || {
+                let _ = tx.send(op(entry));
+            })
+            .map_err(|e| Error::internal(format!("could not start a keyring call: {e}")))?;
+        match rx.recv_timeout(self.deadline) {
+            Ok(result) => result.map_err(|e| map_error(what, e)),
+            Err(_) => Err(Error::keyring(format!(
+                "the OS keyring did not answer within {} s while trying to {what}: \
+                 it may be locked behind a prompt or restarting. Unlock it (or log in \
+                 to the desktop session) and try again; nothing was changed",
+                self.deadline.as_secs()
+            ))),
+        }
+    }
+}
+
+fn map_error(what: &str, e: keyring::Error) -> Error {
+    let detail = e.to_string();
+    let lower = detail.to_lowercase();
+    let advice = if lower.contains("locked") || lower.contains("prompt") || lower.contains("dismissed") {
+        "The keyring is locked: unlock it (log in to the desktop session, or open your \
+         keyring manager and unlock the 'login' collection) and try again"
+    } else if lower.contains("dbus") || lower.contains("d-bus") || lower.contains("org.freedesktop") {
+        "No Secret Service answered on the session D-Bus: start gnome-keyring (or \
+         KeePassXC's Secret Service) in this session and try again"
+    } else {
+        "Check that the OS keyring is running and unlocked, then try again"
+    };
+    Error::keyring(format!("the OS keyring failed to {what} ({detail}). {advice}; nothing was changed"))
+}
+
+impl SecretStore for OsKeyring {
+    fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
+        let got = self.call("read a secret", item, |entry| match entry.get_password() {
+            Ok(s) => Ok(Some(Zeroizing::new(s))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(e),
+        })?;
+        Ok(got)
+    }
+
+    fn set(&self, item: &str, value: &str) -> Result<()> {
+        let value = Zeroizing::new(value.to_string());
+        self.call("store a secret", item, move |entry| entry.set_password(&value))
+    }
+
+    fn delete(&self, item: &str) -> Result<()> {
+        self.call("delete a secret", item, |entry| match entry.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(e),
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("the OS keyring, service '{}'", self.service)
+    }
+}
+
+/// An in-memory keyring for unit tests, which can be locked and counts its writes.
+#[derive(Debug, Default)]
+pub struct MemoryKeyring {
+    items: Mutex<HashMap<String, Zeroizing<String>>>,
+    locked: AtomicBool,
+    writes: AtomicUsize,
+}
+
+impl MemoryKeyring {
+    pub fn set_locked(&self, locked: bool) {
+        self.locked.store(locked, Ordering::SeqCst);
+    }
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+    pub fn len(&self) -> usize {
+        self.items.lock().map(|m| m.len()).unwrap_or(0)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn check(&self) -> Result<()> {
+        if self.locked.load(Ordering::SeqCst) {
+            Err(Error::keyring("the keyring is locked (test keyring); nothing was changed"))
+        } else {
+            Ok(())
+        }
+    }
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<String, Zeroizing<String>>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl SecretStore for MemoryKeyring {
+    fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
+        self.check()?;
+        Ok(self.items().get(item).cloned())
+    }
+    fn set(&self, item: &str, value: &str) -> Result<()> {
+        self.check()?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.items().insert(item.to_string(), Zeroizing::new(value.to_string()));
+        Ok(())
+    }
+    fn delete(&self, item: &str) -> Result<()> {
+        self.check()?;
+        self.items().remove(item);
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "an in-memory test keyring".into()
+    }
+}

@@ -1,0 +1,532 @@
+//! The vault: the one type through which the CLI and the desktop app reach accounts,
+//! their secrets (in the keyring) and their metadata (in the encrypted database).
+//! It orders every write so that a failure at any point loses nothing stored.
+
+mod database;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+
+pub use database::{Database, KEY_ITEM};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http;
+use crate::model::{Account, AccountDetail, AccountSummary, Method, TokenMeta, TokenState, Vendor};
+use crate::secret::{Secret, SecretBundle, SecretKind};
+use crate::secret_store::{OsKeyring, SecretStore};
+use crate::vendors::{self, Call, FieldKey, Issued, MethodSpec, VendorFlow};
+
+/// How long a renewal lease holds before another process may take over.
+const LEASE_TTL: Duration = Duration::seconds(90);
+/// How often a process waiting on another's renewal looks again.
+const LEASE_POLL: StdDuration = StdDuration::from_millis(100);
+/// How long `remove` waits for a vendor to end the session before removing anyway.
+const SIGN_OUT_DEADLINE: StdDuration = StdDuration::from_secs(10);
+
+/// An account as the admin describes it when adding it.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub name: String,
+    pub vendor: Option<Vendor>,
+    pub base_url: String,
+    pub method: Option<Method>,
+    pub username: Option<String>,
+    pub tenant: Option<String>,
+    pub iam_id: Option<String>,
+    pub client_id: Option<String>,
+    pub ca_cert_pem: Option<String>,
+    pub labels: Vec<String>,
+}
+
+/// A token ready to use, and the header value that carries it.
+#[derive(Debug)]
+pub struct FreshToken {
+    pub token: Secret,
+    pub authorization: Secret,
+    /// Set when the token is still valid but renewing it failed: say so on stderr.
+    pub warning: Option<String>,
+}
+
+/// What `remove` did on the vendor's side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignOut {
+    Done,
+    NotOffered,
+    Failed(String),
+}
+
+#[derive(Debug)]
+pub struct Vault {
+    dir: PathBuf,
+    db: Database,
+    store: Arc<dyn SecretStore>,
+    clock: Arc<dyn Clock>,
+}
+
+/// The platform's data folder for the vault: `~/.local/share/tokenkeeper` on Linux.
+pub fn default_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from(".local/share"))
+        .join("tokenkeeper")
+}
+
+/// The keyring service name for the vault in `dir`: one per folder, so two vaults
+/// never share a secret.
+pub fn service_name_for(dir: &Path) -> String {
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let digest = Sha256::digest(canonical.to_string_lossy().as_bytes());
+    format!("tokenkeeper/{}", &hex::encode(digest)[..16])
+}
+
+fn item_for(account_id: &str) -> String {
+    format!("account/{account_id}")
+}
+
+fn flow_for(vendor: Vendor) -> Result<&'static dyn VendorFlow> {
+    vendors::flow_for(vendor).ok_or_else(|| {
+        Error::usage(format!(
+            "{} accounts are not supported by this version of Tokenkeeper yet",
+            vendor.display_name()
+        ))
+    })
+}
+
+impl Vault {
+    /// Opens the vault in `dir` with the OS keyring.
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::vault(format!("cannot create the vault folder {}: {e}", dir.display())))?;
+        let store = Arc::new(OsKeyring::new(service_name_for(dir)));
+        Self::open_with(dir, store, Arc::new(SystemClock))
+    }
+
+    pub fn open_with(dir: &Path, store: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let db = Database::open(dir, store.as_ref())?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            db,
+            store,
+            clock,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn keyring_description(&self) -> String {
+        self.store.describe()
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    fn find(&self, name: &str) -> Result<(Account, Option<TokenMeta>)> {
+        self.db.account_by_name(name)?.ok_or_else(|| {
+            Error::usage(format!("no account named '{name}' in this vault: `tokenkeeper list` shows them"))
+        })
+    }
+
+    async fn read_secrets(&self, account_id: &str) -> Result<SecretBundle> {
+        let store = self.store.clone();
+        let item = item_for(account_id);
+        let text = run_blocking(move || store.get(&item)).await?;
+        match text {
+            Some(t) => SecretBundle::from_keyring_json(&t),
+            None => Ok(SecretBundle::default()),
+        }
+    }
+
+    async fn write_secrets(&self, account_id: &str, bundle: &SecretBundle) -> Result<()> {
+        let store = self.store.clone();
+        let item = item_for(account_id);
+        let text = bundle.to_keyring_json();
+        run_blocking(move || store.set(&item, &text)).await
+    }
+
+    /// Every account with its state. Reads only the database, never the keyring.
+    pub fn list(&self) -> Result<Vec<AccountSummary>> {
+        let now = self.now();
+        Ok(self
+            .db
+            .accounts()?
+            .into_iter()
+            .map(|(a, m)| summarize(&a, m.as_ref(), now))
+            .collect())
+    }
+
+    pub fn show(&self, name: &str) -> Result<AccountDetail> {
+        let (account, meta) = self.find(name)?;
+        let now = self.now();
+        Ok(AccountDetail {
+            summary: summarize(&account, meta.as_ref(), now),
+            tenant: account.tenant.clone(),
+            iam_id: account.iam_id.clone(),
+            client_id: account.client_id.clone(),
+            trusts_custom_ca: account.ca_cert_pem.is_some(),
+            created_at_ms: account.created_at.timestamp_millis(),
+            issued_at_ms: meta.as_ref().map(|m| m.issued_at.timestamp_millis()),
+            renew_at_ms: meta.as_ref().and_then(TokenMeta::renew_at).map(|t| t.timestamp_millis()),
+            events: self.db.events(&account.id, 50)?,
+        })
+    }
+
+    /// The sign-in methods and fields of a vendor, for forms and validation.
+    pub fn methods(vendor: Vendor) -> Result<&'static [MethodSpec]> {
+        Ok(flow_for(vendor)?.methods())
+    }
+
+    /// Adds an account. With `sign_in`, signs in first and stores nothing unless it works.
+    pub async fn add(&self, new: NewAccount, secret: Option<Secret>, sign_in: bool) -> Result<AccountSummary> {
+        let (account, spec) = self.validate(new)?;
+        let mut bundle = SecretBundle::default();
+        match (spec.secret, secret) {
+            (Some(kind), Some(s)) if !s.is_empty() => bundle.set(kind, s),
+            (Some(kind), _) => {
+                return Err(Error::usage(format!(
+                    "account '{}' needs a {}: give it on stdin with --secret-stdin, or at the prompt",
+                    account.name,
+                    kind.label()
+                )))
+            }
+            (None, _) => {}
+        }
+        if self.db.account_by_name(&account.name)?.is_some() {
+            return Err(Error::usage(format!("an account named '{}' already exists", account.name)));
+        }
+        let now = self.now();
+        let issued = if sign_in {
+            let http = http::client_for(&account)?;
+            let call = Call {
+                account: &account,
+                http: &http,
+                now,
+            };
+            let flow = flow_for(account.vendor)?;
+            Some(flow.sign_in(&call, &bundle).await.map_err(|e| e.for_account(&account.name))?)
+        } else {
+            None
+        };
+        if let Some(issued) = &issued {
+            apply_issued(&mut bundle, issued);
+        }
+        self.write_secrets(&account.id, &bundle).await?;
+        let event = if issued.is_some() {
+            ("signed-in", "ok", "added and signed in")
+        } else {
+            ("added", "ok", "added without signing in")
+        };
+        if let Err(e) = self
+            .db
+            .insert_account(&account, issued.as_ref().map(|i| &i.meta), event, now)
+        {
+            let _ = self.store.delete(&item_for(&account.id));
+            return Err(e);
+        }
+        Ok(summarize(&account, issued.as_ref().map(|i| &i.meta), now))
+    }
+
+    fn validate(&self, new: NewAccount) -> Result<(Account, &'static MethodSpec)> {
+        let name = new.name.trim().to_string();
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(Error::usage(format!(
+                "'{name}' is not a usable account name: use 1 to 64 characters without spaces"
+            )));
+        }
+        let vendor = new.vendor.ok_or_else(|| Error::usage("give the vendor with --vendor"))?;
+        let flow = flow_for(vendor)?;
+        let spec = match new.method {
+            Some(m) => vendors::method_spec(flow, m).ok_or_else(|| {
+                Error::usage(format!(
+                    "{} does not sign in with '{}': use {}",
+                    vendor.display_name(),
+                    m.id(),
+                    flow.methods().iter().map(|s| s.method.id()).collect::<Vec<_>>().join(" or ")
+                ))
+            })?,
+            None => &flow.methods()[0],
+        };
+        let base_url = http::normalize_base_url(&new.base_url)?;
+        let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        let account = Account {
+            id: uuid::Uuid::new_v4().to_string(),
+            name,
+            vendor,
+            base_url,
+            method: spec.method,
+            username: clean(new.username),
+            tenant: clean(new.tenant),
+            iam_id: clean(new.iam_id),
+            client_id: clean(new.client_id),
+            ca_cert_pem: clean(new.ca_cert_pem),
+            labels: new.labels.into_iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+            created_at: self.now(),
+        };
+        let missing: Vec<&str> = spec
+            .fields
+            .iter()
+            .filter(|f| f.required && f.key.value(&account).is_none())
+            .map(|f| f.key.flag())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::usage(format!(
+                "{} sign-in with '{}' needs {}",
+                vendor.display_name(),
+                spec.method.id(),
+                missing.join(", ")
+            )));
+        }
+        // Fails early on a CA file that is not PEM.
+        http::client_for(&account)?;
+        Ok((account, spec))
+    }
+
+    /// Signs in again, with a new secret if given, else the stored one.
+    pub async fn login(&self, name: &str, secret: Option<Secret>) -> Result<AccountSummary> {
+        let (account, _) = self.find(name)?;
+        let flow = flow_for(account.vendor)?;
+        let spec = vendors::method_spec(flow, account.method)
+            .ok_or_else(|| Error::internal(format!("account '{name}' has a method its vendor lacks")))?;
+        let mut bundle = self.read_secrets(&account.id).await?;
+        let given = secret.is_some();
+        if let (Some(kind), Some(s)) = (spec.secret, secret) {
+            bundle.set(kind, s);
+        }
+        if let Some(kind) = spec.secret {
+            if bundle.get(kind).is_none() {
+                return Err(Error::needs_sign_in(format!(
+                    "no {} is stored for account '{name}': give it with --secret-stdin or at the prompt",
+                    kind.label()
+                )));
+            }
+        }
+        let http = http::client_for(&account)?;
+        let now = self.now();
+        let call = Call {
+            account: &account,
+            http: &http,
+            now,
+        };
+        let issued = match flow.sign_in(&call, &bundle).await {
+            Ok(i) => i,
+            Err(e) => {
+                let e = e.for_account(name);
+                let refused = e.kind() == ErrorKind::Refused;
+                // A refused stored secret needs a human; a refused new one changes nothing.
+                if refused && !given {
+                    self.db
+                        .record_failure(&account.id, true, e.message(), ("sign-in", "refused"), now)?;
+                } else {
+                    self.db.record_event(&account.id, ("sign-in", "failed", e.message()), now)?;
+                }
+                return Err(e);
+            }
+        };
+        apply_issued(&mut bundle, &issued);
+        self.write_secrets(&account.id, &bundle).await?;
+        self.db.put_token_meta(&account.id, &issued.meta, ("signed-in", "ok", ""), now)?;
+        Ok(summarize(&account, Some(&issued.meta), now))
+    }
+
+    /// A token valid now, renewed first when it is due. Renewal is single-flight
+    /// across processes: whoever holds the account's lease renews, the rest wait
+    /// for its result.
+    pub async fn token(&self, name: &str) -> Result<FreshToken> {
+        let (account, meta) = self.find(name)?;
+        let flow = flow_for(account.vendor)?;
+        let meta = usable(&account, meta)?;
+        if meta.state(self.now()) == TokenState::Valid {
+            let bundle = self.read_secrets(&account.id).await?;
+            if let Some(token) = bundle.get(SecretKind::AccessToken) {
+                return Ok(fresh(flow, token.clone(), None));
+            }
+        }
+        self.renew_single_flight(&account, flow, &meta).await
+    }
+
+    async fn renew_single_flight(&self, account: &Account, flow: &dyn VendorFlow, seen: &TokenMeta) -> Result<FreshToken> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let give_up = Instant::now() + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
+        loop {
+            let now = self.now();
+            if self.db.try_lease(&account.id, &holder, now + LEASE_TTL, now)? {
+                break;
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            // Another process is renewing: use its result as soon as it lands.
+            if let Some(m) = self.db.token_meta(&account.id)? {
+                if m.issued_at != seen.issued_at || m.needs_human {
+                    let m = usable(account, Some(m))?;
+                    if m.state(self.now()) == TokenState::Valid {
+                        if let Some(t) = self.read_secrets(&account.id).await?.get(SecretKind::AccessToken) {
+                            return Ok(fresh(flow, t.clone(), None));
+                        }
+                    }
+                }
+            }
+            if Instant::now() > give_up {
+                return Err(Error::vault(format!(
+                    "another Tokenkeeper process has been renewing account '{}' for over {} s; try again",
+                    account.name,
+                    LEASE_TTL.num_seconds()
+                )));
+            }
+        }
+        let result = self.renew_holding_lease(account, flow, seen).await;
+        let released = self.db.release_lease(&account.id, &holder);
+        let token = result?;
+        released?;
+        Ok(token)
+    }
+
+    async fn renew_holding_lease(&self, account: &Account, flow: &dyn VendorFlow, seen: &TokenMeta) -> Result<FreshToken> {
+        let mut bundle = self.read_secrets(&account.id).await?;
+        // Between our look and the lease, another process may have renewed.
+        if let Some(m) = self.db.token_meta(&account.id)? {
+            if m.issued_at != seen.issued_at && !m.needs_human && m.state(self.now()) == TokenState::Valid {
+                if let Some(t) = bundle.get(SecretKind::AccessToken) {
+                    return Ok(fresh(flow, t.clone(), None));
+                }
+            }
+        }
+        let http = http::client_for(account)?;
+        let now = self.now();
+        let call = Call {
+            account,
+            http: &http,
+            now,
+        };
+        match flow.renew(&call, &bundle).await {
+            Ok(issued) => {
+                apply_issued(&mut bundle, &issued);
+                // The keyring first: a rotated secret is stored before anything uses it.
+                self.write_secrets(&account.id, &bundle).await?;
+                self.db.put_token_meta(&account.id, &issued.meta, ("renewed", "ok", ""), now)?;
+                Ok(fresh(flow, issued.token, None))
+            }
+            Err(e) => {
+                let e = e.for_account(&account.name);
+                let human = matches!(e.kind(), ErrorKind::Refused | ErrorKind::NeedsSignIn);
+                self.db.record_failure(&account.id, human, e.message(), ("renewal", "failed"), now)?;
+                let still_valid = seen.expires_at.is_none_or(|t| t > now);
+                match bundle.get(SecretKind::AccessToken) {
+                    Some(old) if !human && still_valid => Ok(fresh(
+                        flow,
+                        old.clone(),
+                        Some(format!("renewal failed, the current token is still valid: {}", e.message())),
+                    )),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Removes an account: ends its session at the vendor where offered, then deletes
+    /// its secrets and records. A locked keyring stops it before anything is deleted.
+    pub async fn remove(&self, name: &str) -> Result<SignOut> {
+        let (account, _) = self.find(name)?;
+        let bundle = self.read_secrets(&account.id).await?;
+        let outcome = match flow_for(account.vendor) {
+            Ok(flow) if bundle.get(SecretKind::AccessToken).is_some() => {
+                let http = http::client_for(&account)?;
+                let call = Call {
+                    account: &account,
+                    http: &http,
+                    now: self.now(),
+                };
+                match tokio::time::timeout(SIGN_OUT_DEADLINE, flow.sign_out(&call, &bundle)).await {
+                    Ok(Ok(())) => SignOut::Done,
+                    Ok(Err(e)) => SignOut::Failed(e.message().to_string()),
+                    Err(_) => SignOut::Failed("the vendor did not answer in time".into()),
+                }
+            }
+            _ => SignOut::NotOffered,
+        };
+        let store = self.store.clone();
+        let item = item_for(&account.id);
+        run_blocking(move || store.delete(&item)).await?;
+        self.db.delete_account(&account.id)?;
+        Ok(outcome)
+    }
+
+    /// Points an account at another address (the sandbox's, which changes each start).
+    pub fn set_base_url(&self, name: &str, url: &str) -> Result<()> {
+        let (account, _) = self.find(name)?;
+        let url = http::normalize_base_url(url)?;
+        self.db.set_base_url(&account.id, &url)
+    }
+
+    pub fn contains(&self, name: &str) -> Result<bool> {
+        Ok(self.db.account_by_name(name)?.is_some())
+    }
+}
+
+fn usable(account: &Account, meta: Option<TokenMeta>) -> Result<TokenMeta> {
+    let name = &account.name;
+    let meta = meta.ok_or_else(|| {
+        Error::needs_sign_in(format!("account '{name}' has not signed in yet: run tokenkeeper login {name}"))
+    })?;
+    if meta.needs_human {
+        let why = meta.last_error.as_deref().unwrap_or("the vendor refused the stored credentials");
+        return Err(Error::needs_sign_in(format!(
+            "account '{name}' needs you to sign in again ({why}). Run: tokenkeeper login {name}"
+        )));
+    }
+    Ok(meta)
+}
+
+fn apply_issued(bundle: &mut SecretBundle, issued: &Issued) {
+    bundle.set(SecretKind::AccessToken, issued.token.clone());
+    for (kind, secret) in &issued.rotated {
+        bundle.set(*kind, secret.clone());
+    }
+}
+
+fn fresh(flow: &dyn VendorFlow, token: Secret, warning: Option<String>) -> FreshToken {
+    let authorization = Secret::new(flow.authorization(&token));
+    FreshToken {
+        token,
+        authorization,
+        warning,
+    }
+}
+
+fn summarize(a: &Account, meta: Option<&TokenMeta>, now: DateTime<Utc>) -> AccountSummary {
+    AccountSummary {
+        id: a.id.clone(),
+        name: a.name.clone(),
+        vendor: a.vendor,
+        vendor_name: a.vendor.display_name().to_string(),
+        base_url: a.base_url.clone(),
+        method: a.method,
+        username: a.username.clone(),
+        labels: a.labels.clone(),
+        state: meta.map(|m| m.state(now)).unwrap_or(TokenState::NeedsSignIn),
+        expires_at_ms: meta.and_then(|m| m.expires_at).map(|t| t.timestamp_millis()),
+        human_deadline_ms: meta.and_then(|m| m.human_deadline).map(|t| t.timestamp_millis()),
+        renews_with: meta.map(|m| m.renews_with),
+        last_error: meta.and_then(|m| m.last_error.clone()),
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("a keyring call failed: {e}")))?
+}
+
+/// The fields a vendor needs, for error messages and forms.
+pub fn required_flags(spec: &MethodSpec) -> Vec<FieldKey> {
+    spec.fields.iter().filter(|f| f.required).map(|f| f.key).collect()
+}

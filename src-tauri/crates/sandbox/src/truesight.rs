@@ -1,0 +1,187 @@
+//! BMC TrueSight Presentation Server's token API, as its documentation describes:
+//! POST username/password/tenantName for an `authToken` that expires after the
+//! configured lifetime (an hour), GET to check it, DELETE to log out. A wrong
+//! password answers 401; a user without `api-access` answers 403 everywhere.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{lock, Sandbox};
+
+pub const DEMO_USER: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo-password";
+pub const DEMO_TENANT: &str = "BmcRealm";
+/// A user that exists but lacks the api-access permission.
+pub const NO_API_USER: &str = "noapi";
+pub const NO_API_PASSWORD: &str = "noapi-password";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct User {
+    pub username: String,
+    pub password: String,
+    pub tenant: String,
+    #[serde(default = "yes")]
+    pub api_access: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Users and live tokens.
+#[derive(Debug, Default)]
+pub struct TrueSightState {
+    users: HashMap<String, User>,
+    tokens: HashMap<String, (String, DateTime<Utc>)>,
+}
+
+impl TrueSightState {
+    pub fn seed(&mut self) {
+        for (u, p, api) in [(DEMO_USER, DEMO_PASSWORD, true), (NO_API_USER, NO_API_PASSWORD, false)] {
+            self.users.insert(
+                u.into(),
+                User {
+                    username: u.into(),
+                    password: p.into(),
+                    tenant: DEMO_TENANT.into(),
+                    api_access: api,
+                },
+            );
+        }
+    }
+
+    pub fn live_tokens(&self) -> usize {
+        let now = Utc::now();
+        self.tokens.values().filter(|(_, exp)| *exp > now).count()
+    }
+
+    /// The user a live token belongs to.
+    fn user_of(&self, headers: &HeaderMap) -> Result<&User, Response> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("authToken "))
+            .unwrap_or_default();
+        match self.tokens.get(token) {
+            Some((user, exp)) if *exp > Utc::now() => match self.users.get(user) {
+                Some(u) if u.api_access => Ok(u),
+                Some(_) => Err(forbidden()),
+                None => Err(invalid_token()),
+            },
+            _ => Err(invalid_token()),
+        }
+    }
+}
+
+pub fn router() -> Router<Sandbox> {
+    Router::new()
+        .route("/tsws/api/v10.1/token", get(check).post(create).delete(logout))
+        .route("/tsws/api/v10.1/about", get(about))
+}
+
+fn invalid_token() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"statusCode": "401", "statusMsg": "Invalid/expired token", "status": "Unauthorized"})),
+    )
+        .into_response()
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({"statusCode": "403", "statusMsg": "User does not have the api-access permission", "status": "Forbidden"})),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Credentials {
+    username: String,
+    password: String,
+    tenant_name: String,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+async fn create(State(sb): State<Sandbox>, body: Option<Json<Credentials>>) -> Response {
+    let Some(Json(creds)) = body else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"statusMsg": "username, password and tenantName are required"})))
+            .into_response();
+    };
+    let mut state = lock(&sb.shared.truesight);
+    let user = match state.users.get(&creds.username) {
+        Some(u) if u.password == creds.password && u.tenant == creds.tenant_name => u.clone(),
+        _ => {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"authPassed": false, "status": "Unauthorized", "statusMsg": "Authentication failed"})),
+            )
+                .into_response()
+        }
+    };
+    if !user.api_access {
+        return forbidden();
+    }
+    let token = format!("_{}", uuid::Uuid::new_v4());
+    let ttl = chrono::Duration::from_std(sb.config.truesight_token_ttl).unwrap_or(chrono::Duration::hours(1));
+    let expires = Utc::now() + ttl;
+    state.tokens.insert(token.clone(), (user.username.clone(), expires));
+    Json(json!({
+        "authToken": token,
+        "authPassed": true,
+        "expires": rfc3339(expires),
+        "status": "OK",
+    }))
+    .into_response()
+}
+
+async fn check(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
+    let state = lock(&sb.shared.truesight);
+    match state.user_of(&headers) {
+        Ok(user) => Json(json!({"status": "OK", "username": user.username, "tenantName": user.tenant})).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn logout(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
+    let mut state = lock(&sb.shared.truesight);
+    if let Err(r) = state.user_of(&headers) {
+        return r;
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("authToken "))
+        .unwrap_or_default()
+        .to_string();
+    state.tokens.remove(&token);
+    Json(json!({"status": "OK", "statusMsg": "Logged out"})).into_response()
+}
+
+/// An authenticated API call, to show that a token works.
+async fn about(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
+    let state = lock(&sb.shared.truesight);
+    match state.user_of(&headers) {
+        Ok(_) => Json(json!({"product": "TrueSight Presentation Server (Tokenkeeper sandbox)", "version": "11.3.05"}))
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// Adds or replaces a user (a changed password, a revoked permission).
+pub async fn put_user(State(sb): State<Sandbox>, Json(user): Json<User>) -> StatusCode {
+    lock(&sb.shared.truesight).users.insert(user.username.clone(), user);
+    StatusCode::NO_CONTENT
+}
