@@ -14,7 +14,7 @@ PACKAGES=(
   build-essential pkg-config libssl-dev libgtk-3-dev libsoup-3.0-dev
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libayatana-appindicator3-dev
   librsvg2-dev libxdo-dev xvfb webkit2gtk-driver dunst dbus-x11 libnotify-bin
-  xdotool x11-utils imagemagick gnome-keyring libsecret-tools keyutils
+  xdotool x11-utils imagemagick gnome-keyring libsecret-tools keyutils libdbus-1-dev dbus-daemon dbus-bin
   curl ca-certificates procps psmisc
 )
 

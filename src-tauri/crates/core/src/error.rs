@@ -132,7 +132,6 @@ impl From<rusqlite::Error> for Error {
 
 /// An error as it crosses IPC to the window: a code only where the UI acts on it.
 #[derive(Debug, Clone, Serialize, TS)]
-#[ts(export, export_to = "ipc.ts")]
 pub struct IpcError {
     pub code: Option<String>,
     pub message: String,

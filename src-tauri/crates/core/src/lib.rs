@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod error;
 pub mod http;
+pub mod ipc_types;
 pub mod model;
 pub mod secret;
 pub mod secret_store;

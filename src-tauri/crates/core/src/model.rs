@@ -10,7 +10,6 @@ use crate::error::{Error, Result};
 /// The platforms Tokenkeeper signs in to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "lowercase")]
-#[ts(export, export_to = "ipc.ts")]
 pub enum Vendor {
     Bigid,
     Bigfix,
@@ -68,7 +67,6 @@ impl Vendor {
 /// How an account signs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
-#[ts(export, export_to = "ipc.ts")]
 pub enum Method {
     Password,
     UserToken,
@@ -127,7 +125,6 @@ pub struct Account {
 /// What renews the token in use without a human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
-#[ts(export, export_to = "ipc.ts")]
 pub enum RenewsWith {
     StoredPassword,
     StoredApiKey,
@@ -216,7 +213,6 @@ impl TokenMeta {
 /// An account's state as the list shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "kebab-case")]
-#[ts(export, export_to = "ipc.ts")]
 pub enum TokenState {
     /// A token is in use and not yet due for renewal.
     Valid,
@@ -230,7 +226,6 @@ pub enum TokenState {
 
 /// One line of the account list: what the CLI's `list` and the window show. No secrets.
 #[derive(Debug, Clone, Serialize, TS)]
-#[ts(export, export_to = "ipc.ts")]
 pub struct AccountSummary {
     pub id: String,
     pub name: String,
@@ -252,7 +247,6 @@ pub struct AccountSummary {
 
 /// What happened to an account, for its history. Never carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[ts(export, export_to = "ipc.ts")]
 pub struct Event {
     #[ts(type = "number")]
     pub at_ms: i64,
@@ -263,7 +257,6 @@ pub struct Event {
 
 /// An account with its token facts and recent history, for `show` and the details pane.
 #[derive(Debug, Clone, Serialize, TS)]
-#[ts(export, export_to = "ipc.ts")]
 pub struct AccountDetail {
     pub summary: AccountSummary,
     pub tenant: Option<String>,
@@ -331,4 +324,13 @@ mod tests {
         }
         assert!(Vendor::parse("okta").unwrap_err().message().contains("truesight"));
     }
+}
+
+/// What the window needs to know about the app itself.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    /// Running against the built-in sandbox vendors with a demo vault.
+    pub sandbox: bool,
+    pub data_dir: String,
 }

@@ -366,12 +366,11 @@ impl Vault {
             tokio::time::sleep(LEASE_POLL).await;
             // Another process is renewing: use its result as soon as it lands.
             if let Some(m) = self.db.token_meta(&account.id)? {
-                if m.issued_at != seen.issued_at || m.needs_human {
-                    let m = usable(account, Some(m))?;
-                    if m.state(self.now()) == TokenState::Valid {
-                        if let Some(t) = self.read_secrets(&account.id).await?.get(SecretKind::AccessToken) {
-                            return Ok(fresh(flow, t.clone(), None));
-                        }
+                if m.needs_human {
+                    usable(account, Some(m))?;
+                } else if renewed_since(&m, seen, self.now()) {
+                    if let Some(t) = self.read_secrets(&account.id).await?.get(SecretKind::AccessToken) {
+                        return Ok(fresh(flow, t.clone(), None));
                     }
                 }
             }
@@ -394,7 +393,7 @@ impl Vault {
         let mut bundle = self.read_secrets(&account.id).await?;
         // Between our look and the lease, another process may have renewed.
         if let Some(m) = self.db.token_meta(&account.id)? {
-            if m.issued_at != seen.issued_at && !m.needs_human && m.state(self.now()) == TokenState::Valid {
+            if renewed_since(&m, seen, self.now()) {
                 if let Some(t) = bundle.get(SecretKind::AccessToken) {
                     return Ok(fresh(flow, t.clone(), None));
                 }
@@ -484,6 +483,12 @@ fn usable(account: &Account, meta: Option<TokenMeta>) -> Result<TokenMeta> {
         )));
     }
     Ok(meta)
+}
+
+/// Another process renewed the token after `seen` was read, and it has not expired:
+/// use it rather than renew again (however short its life).
+fn renewed_since(m: &TokenMeta, seen: &TokenMeta, now: DateTime<Utc>) -> bool {
+    m.issued_at != seen.issued_at && !m.needs_human && m.expires_at.is_none_or(|e| e > now)
 }
 
 fn apply_issued(bundle: &mut SecretBundle, issued: &Issued) {

@@ -16,7 +16,6 @@ pub mod truesight;
 /// A non-secret input an account of this vendor and method needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export, export_to = "ipc.ts")]
 pub enum FieldKey {
     Username,
     Tenant,

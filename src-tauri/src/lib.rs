@@ -1,0 +1,73 @@
+//! The desktop shell: a window and a tray over tokenkeeper-core. It owns no logic of
+//! its own: each command is one call into the core.
+
+mod commands;
+mod sandbox_mode;
+mod tray;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use clap::Parser;
+use tokenkeeper_core::{vault, Error, Vault};
+
+#[derive(Parser, Debug)]
+#[command(name = "tokenkeeper-desktop", version, about = "Tokenkeeper's desktop window")]
+struct Args {
+    /// The vault's folder (default: the platform's data folder).
+    #[arg(long, env = "TOKENKEEPER_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Start the built-in sandbox vendors and a demo vault of their accounts.
+    #[arg(long)]
+    sandbox: bool,
+}
+
+/// The shell's state: the vault, opened lazily so that a locked keyring at start
+/// becomes a message in the window, and unlocking it later just works.
+#[derive(Debug)]
+pub struct Shell {
+    dir: PathBuf,
+    sandbox: bool,
+    vault: Mutex<Option<Arc<Vault>>>,
+}
+
+impl Shell {
+    pub fn vault(&self) -> Result<Arc<Vault>, Error> {
+        let mut slot = self.vault.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = slot.as_ref() {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(Vault::open(&self.dir)?);
+        *slot = Some(v.clone());
+        Ok(v)
+    }
+}
+
+pub fn run() {
+    let args = Args::parse();
+    let dir = match (&args.data_dir, args.sandbox) {
+        (Some(d), _) => d.clone(),
+        (None, true) => vault::default_dir().with_file_name("tokenkeeper-sandbox"),
+        (None, false) => vault::default_dir(),
+    };
+    let shell = Arc::new(Shell {
+        dir,
+        sandbox: args.sandbox,
+        vault: Mutex::new(None),
+    });
+    let result = tauri::Builder::default()
+        .manage(shell.clone())
+        .invoke_handler(tauri::generate_handler![commands::app_info, commands::list_accounts])
+        .setup(move |app| {
+            tray::install(app.handle())?;
+            if shell.sandbox {
+                sandbox_mode::start(shell.clone());
+            }
+            Ok(())
+        })
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("tokenkeeper-desktop: {e}\n"));
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,407 @@
+//! The parts the end-to-end tests stand on, each real: a private D-Bus session with
+//! gnome-keyring, the sandbox vendors as a process, the `tokenkeeper` binary, Xvfb,
+//! and tauri-driver in front of WebKitWebDriver. Every process is stopped on drop.
+
+pub mod webdriver;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The folder with the workspace's built binaries (target/debug).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    for bin in ["tokenkeeper", "tokenkeeper-sandbox"] {
+        assert!(
+            dir.join(bin).exists(),
+            "{} is missing: build the binaries first (./dev test does: cargo build --workspace --bins)",
+            dir.join(bin).display()
+        );
+    }
+    dir
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    bin_dir().join(name)
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A private session: its own HOME and XDG folders, D-Bus session bus and
+/// gnome-keyring, unlocked with a throwaway password.
+#[derive(Debug)]
+pub struct Session {
+    pub root: tempfile::TempDir,
+    pub bus: String,
+    dbus: Child,
+    keyring: Option<Child>,
+    pub data_dir: PathBuf,
+}
+
+const KEYRING_PASSWORD: &str = "throwaway-test-password";
+
+impl Session {
+    pub fn start() -> Self {
+        let root = tempfile::Builder::new().prefix("tk-e2e-").tempdir().expect("tempdir");
+        for d in ["home", "data", "config", "cache", "run"] {
+            std::fs::create_dir_all(root.path().join(d)).expect("mkdir");
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(root.path().join("run"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        let mut cmd = Command::new("dbus-daemon");
+        cmd.args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        Self::apply_home(&mut cmd, root.path());
+        let mut dbus = cmd.spawn().expect("dbus-daemon (install dbus: ./scripts/setup-debian.sh)");
+        let mut line = String::new();
+        BufReader::new(dbus.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("dbus address");
+        let bus = line.trim().to_string();
+        assert!(!bus.is_empty(), "dbus-daemon printed no address");
+        let data_dir = root.path().join("vault");
+        let mut s = Session {
+            root,
+            bus,
+            dbus,
+            keyring: None,
+            data_dir,
+        };
+        s.start_keyring(true);
+        s
+    }
+
+    fn apply_home(cmd: &mut Command, root: &Path) {
+        cmd.env("HOME", root.join("home"))
+            .env("XDG_DATA_HOME", root.join("data"))
+            .env("XDG_CONFIG_HOME", root.join("config"))
+            .env("XDG_CACHE_HOME", root.join("cache"))
+            .env("XDG_RUNTIME_DIR", root.join("run"))
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+    }
+
+    /// The environment every process of this session runs with.
+    pub fn envs(&self) -> Vec<(String, String)> {
+        let r = self.root.path();
+        vec![
+            ("HOME".into(), r.join("home").display().to_string()),
+            ("XDG_DATA_HOME".into(), r.join("data").display().to_string()),
+            ("XDG_CONFIG_HOME".into(), r.join("config").display().to_string()),
+            ("XDG_CACHE_HOME".into(), r.join("cache").display().to_string()),
+            ("XDG_RUNTIME_DIR".into(), r.join("run").display().to_string()),
+            ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
+            ("TOKENKEEPER_DATA_DIR".into(), self.data_dir.display().to_string()),
+        ]
+    }
+
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+        cmd.envs(self.envs());
+        cmd
+    }
+
+    fn secrets_on_bus(&self) -> bool {
+        self.command("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.NameHasOwner",
+                "string:org.freedesktop.secrets",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+            .unwrap_or(false)
+    }
+
+    /// Starts gnome-keyring: unlocked with the session's password, or locked.
+    pub fn start_keyring(&mut self, unlocked: bool) {
+        let mut cmd = self.command("gnome-keyring-daemon");
+        cmd.args(["--start", "--foreground", "--components=secrets"]);
+        if unlocked {
+            cmd.arg("--unlock").stdin(Stdio::piped());
+        } else {
+            cmd.stdin(Stdio::null());
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("gnome-keyring-daemon (install gnome-keyring: ./scripts/setup-debian.sh)");
+        if unlocked {
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(KEYRING_PASSWORD.as_bytes()).expect("password");
+        }
+        self.keyring = Some(child);
+        wait_until("gnome-keyring on the session bus", Duration::from_secs(10), || self.secrets_on_bus());
+    }
+
+    pub fn stop_keyring(&mut self) {
+        if let Some(mut k) = self.keyring.take() {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        wait_until("gnome-keyring to leave the bus", Duration::from_secs(5), || !self.secrets_on_bus());
+    }
+
+    /// Restarts gnome-keyring with its login collection locked.
+    pub fn lock_keyring(&mut self) {
+        self.stop_keyring();
+        self.start_keyring(false);
+    }
+
+    pub fn unlock_keyring(&mut self) {
+        self.stop_keyring();
+        self.start_keyring(true);
+    }
+
+    /// Runs `tokenkeeper ARGS` with `stdin` as its input.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        let mut cmd = self.command(bin("tokenkeeper"));
+        cmd.args(args);
+        run(cmd, stdin)
+    }
+
+    /// Items this session's keyring holds for a keyring service.
+    pub fn keyring_items(&self, service: &str) -> Vec<String> {
+        let out = self
+            .command("secret-tool")
+            .args(["search", "--all", "--unlock", "service", service])
+            .output()
+            .expect("secret-tool");
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string))
+            .collect()
+    }
+
+    pub fn keyring_lookup(&self, service: &str, item: &str) -> Option<String> {
+        let out = self
+            .command("secret-tool")
+            .args(["lookup", "service", service, "username", item])
+            .output()
+            .expect("secret-tool");
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    }
+
+    /// The vault's keyring service, as `tokenkeeper info` reports it.
+    pub fn service(&self) -> String {
+        let info = self.cli(&["info", "--json"], None);
+        assert_eq!(info.code, 0, "info failed: {}", info.stderr);
+        info.json()["keyring_service"].as_str().expect("service").to_string()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut k) = self.keyring.take() {
+            let _ = k.kill();
+            let _ = k.wait();
+        }
+        let _ = self.dbus.kill();
+        let _ = self.dbus.wait();
+    }
+}
+
+/// A finished process: exit code, output, and how long it took.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+    pub fn ok(self) -> Self {
+        assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
+        self
+    }
+}
+
+pub fn run(mut cmd: Command, stdin: Option<&str>) -> Run {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let out: Output = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        took: start.elapsed(),
+    }
+}
+
+/// The sandbox vendors, as a separate process on loopback.
+#[derive(Debug)]
+pub struct Sandbox {
+    child: Child,
+    pub urls: Value,
+    http: reqwest::blocking::Client,
+}
+
+impl Sandbox {
+    pub fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(bin("tokenkeeper-sandbox"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("sandbox");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("sandbox's first line");
+        let urls: Value = serde_json::from_str(&line).expect("sandbox URLs as JSON");
+        Sandbox {
+            child,
+            urls,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+
+    pub fn url(&self, vendor: &str) -> String {
+        self.urls[vendor].as_str().expect("vendor url").to_string()
+    }
+
+    pub fn admin(&self, path: &str, body: Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url("admin")))
+            .json(&body)
+            .send()
+            .expect("sandbox admin");
+        assert!(r.status().is_success(), "sandbox admin {path}: {}", r.status());
+    }
+
+    pub fn fault(&self, path_prefix: &str, kind: &str) {
+        self.admin("/faults", serde_json::json!({"path_prefix": path_prefix, "kind": kind, "count": 1}));
+    }
+
+    /// How many requests the sandbox served for `"METHOD /path"`.
+    pub fn requests(&self, key: &str) -> u64 {
+        let stats: Value = self
+            .http
+            .get(format!("{}/stats", self.url("admin")))
+            .send()
+            .and_then(|r| r.json())
+            .expect("stats");
+        stats["requests"][key].as_u64().unwrap_or(0)
+    }
+
+    /// Calls TrueSight's authenticated `about` with a token; returns the HTTP status.
+    pub fn truesight_about(&self, token: &str) -> u16 {
+        self.http
+            .get(format!("{}/tsws/api/v10.1/about", self.url("truesight")))
+            .header("Authorization", format!("authToken {token}"))
+            .send()
+            .expect("about")
+            .status()
+            .as_u16()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An X server with no screen, for the real window.
+#[derive(Debug)]
+pub struct Display {
+    child: Child,
+    pub name: String,
+}
+
+impl Display {
+    pub fn start() -> Self {
+        for n in 90..200 {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+                continue;
+            }
+            let child = Command::new("Xvfb")
+                .args([format!(":{n}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("Xvfb (install xvfb: ./scripts/setup-debian.sh)");
+            let socket = format!("/tmp/.X11-unix/X{n}");
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(10) {
+                if Path::new(&socket).exists() {
+                    return Display {
+                        child,
+                        name: format!(":{n}"),
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        panic!("could not start Xvfb on any display from :90 to :199");
+    }
+}
+
+impl Drop for Display {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub fn wait_for(what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
+    wait_until(what, timeout, ok)
+}

@@ -1,0 +1,30 @@
+// Generated from the Rust types by tokenkeeper-core's ipc_types test. Do not edit:
+// run `TOKENKEEPER_UPDATE_IPC=1 cargo test -p tokenkeeper-core ipc_types` instead.
+
+export type Vendor = "bigid" | "bigfix" | "biganimal" | "immuta" | "truesight" | "oidc";
+
+export type Method = "password" | "user-token" | "api-key" | "device-code";
+
+export type RenewsWith = "stored-password" | "stored-api-key" | "stored-user-token" | "refresh-token" | "nothing";
+
+export type TokenState = "valid" | "renew-soon" | "expired" | "needs-sign-in";
+
+export type FieldKey = "username" | "tenant" | "iam_id" | "client_id";
+
+export type AccountSummary = { id: string, name: string, vendor: Vendor, vendor_name: string, base_url: string, method: Method, username: string | null, labels: Array<string>, state: TokenState, 
+/**
+ * Unix milliseconds; `None` when never signed in or the vendor gives no expiry.
+ */
+expires_at_ms: number | null, human_deadline_ms: number | null, renews_with: RenewsWith | null, last_error: string | null, };
+
+export type Event = { at_ms: number, kind: string, outcome: string, detail: string, };
+
+export type AccountDetail = { summary: AccountSummary, tenant: string | null, iam_id: string | null, client_id: string | null, trusts_custom_ca: boolean, created_at_ms: number, issued_at_ms: number | null, renew_at_ms: number | null, events: Array<Event>, };
+
+export type AppInfo = { version: string, 
+/**
+ * Running against the built-in sandbox vendors with a demo vault.
+ */
+sandbox: boolean, data_dir: string, };
+
+export type IpcError = { code: string | null, message: string, };
