@@ -12,7 +12,11 @@ use clap::Parser;
 use tokenkeeper_core::{vault, Error, Vault};
 
 #[derive(Parser, Debug)]
-#[command(name = "tokenkeeper-desktop", version, about = "Tokenkeeper's desktop window")]
+#[command(
+    name = "tokenkeeper-desktop",
+    version,
+    about = "Tokenkeeper's desktop window"
+)]
 struct Args {
     /// The vault's folder (default: the platform's data folder).
     #[arg(long, env = "TOKENKEEPER_DATA_DIR", value_name = "DIR")]
@@ -57,7 +61,10 @@ pub fn run() {
     });
     let result = tauri::Builder::default()
         .manage(shell.clone())
-        .invoke_handler(tauri::generate_handler![commands::app_info, commands::list_accounts])
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_accounts
+        ])
         .setup(move |app| {
             tray::install(app.handle())?;
             if shell.sandbox {
@@ -67,7 +74,10 @@ pub fn run() {
         })
         .run(tauri::generate_context!());
     if let Err(e) = result {
-        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("tokenkeeper-desktop: {e}\n"));
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!("tokenkeeper-desktop: {e}\n"),
+        );
         std::process::exit(1);
     }
 }

@@ -26,10 +26,16 @@ async fn run(shell: Arc<Shell>) -> Result<(), String> {
     let config = tokenkeeper_sandbox::Config::default();
     let running = match tokenkeeper_sandbox::start(config.clone(), PREFERRED_PORT).await {
         Ok(r) => r,
-        Err(_) => tokenkeeper_sandbox::start(config, 0).await.map_err(|e| e.to_string())?,
+        Err(_) => tokenkeeper_sandbox::start(config, 0)
+            .await
+            .map_err(|e| e.to_string())?,
     };
     let urls = running.urls();
-    let _ = writeln!(std::io::stderr(), "tokenkeeper-desktop: sandbox vendors at {}", urls.base);
+    let _ = writeln!(
+        std::io::stderr(),
+        "tokenkeeper-desktop: sandbox vendors at {}",
+        urls.base
+    );
     let vault = shell.vault().map_err(|e| e.to_string())?;
     let demo = [(
         "truesight-demo",
@@ -54,10 +60,16 @@ async fn run(shell: Arc<Shell>) -> Result<(), String> {
                 labels: vec!["demo".into()],
                 ..NewAccount::default()
             };
-            vault.add(new, Some(Secret::new(password)), true).await.map(|_| ())
+            vault
+                .add(new, Some(Secret::new(password)), true)
+                .await
+                .map(|_| ())
         };
         if let Err(e) = result {
-            let _ = writeln!(std::io::stderr(), "tokenkeeper-desktop: demo account {name}: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "tokenkeeper-desktop: demo account {name}: {e}"
+            );
         }
     }
     // Keep the stand-ins serving for the life of the app.

@@ -14,7 +14,11 @@ use serde_json::Value;
 /// The folder with the workspace's built binaries (target/debug).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
     for bin in ["tokenkeeper", "tokenkeeper-sandbox"] {
         assert!(
             dir.join(bin).exists(),
@@ -32,7 +36,10 @@ pub fn bin(name: &str) -> PathBuf {
 fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     let start = Instant::now();
     while !ok() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -52,21 +59,30 @@ const KEYRING_PASSWORD: &str = "throwaway-test-password";
 
 impl Session {
     pub fn start() -> Self {
-        let root = tempfile::Builder::new().prefix("tk-e2e-").tempdir().expect("tempdir");
+        let root = tempfile::Builder::new()
+            .prefix("tk-e2e-")
+            .tempdir()
+            .expect("tempdir");
         for d in ["home", "data", "config", "cache", "run"] {
             std::fs::create_dir_all(root.path().join(d)).expect("mkdir");
         }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(root.path().join("run"), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+            std::fs::set_permissions(
+                root.path().join("run"),
+                std::fs::Permissions::from_mode(0o700),
+            )
+            .expect("chmod");
         }
         let mut cmd = Command::new("dbus-daemon");
         cmd.args(["--session", "--nofork", "--print-address=1"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
         Self::apply_home(&mut cmd, root.path());
-        let mut dbus = cmd.spawn().expect("dbus-daemon (install dbus: ./scripts/setup-debian.sh)");
+        let mut dbus = cmd
+            .spawn()
+            .expect("dbus-daemon (install dbus: ./scripts/setup-debian.sh)");
         let mut line = String::new();
         BufReader::new(dbus.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -101,11 +117,23 @@ impl Session {
         vec![
             ("HOME".into(), r.join("home").display().to_string()),
             ("XDG_DATA_HOME".into(), r.join("data").display().to_string()),
-            ("XDG_CONFIG_HOME".into(), r.join("config").display().to_string()),
-            ("XDG_CACHE_HOME".into(), r.join("cache").display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), r.join("run").display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                r.join("config").display().to_string(),
+            ),
+            (
+                "XDG_CACHE_HOME".into(),
+                r.join("cache").display().to_string(),
+            ),
+            (
+                "XDG_RUNTIME_DIR".into(),
+                r.join("run").display().to_string(),
+            ),
             ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
-            ("TOKENKEEPER_DATA_DIR".into(), self.data_dir.display().to_string()),
+            (
+                "TOKENKEEPER_DATA_DIR".into(),
+                self.data_dir.display().to_string(),
+            ),
         ]
     }
 
@@ -134,7 +162,7 @@ impl Session {
     /// Starts gnome-keyring: unlocked with the session's password, or locked.
     pub fn start_keyring(&mut self, unlocked: bool) {
         let mut cmd = self.command("gnome-keyring-daemon");
-        cmd.args(["--start", "--foreground", "--components=secrets"]);
+        cmd.args(["--foreground", "--components=secrets"]);
         if unlocked {
             cmd.arg("--unlock").stdin(Stdio::piped());
         } else {
@@ -147,18 +175,58 @@ impl Session {
             .expect("gnome-keyring-daemon (install gnome-keyring: ./scripts/setup-debian.sh)");
         if unlocked {
             let mut stdin = child.stdin.take().expect("stdin");
-            stdin.write_all(KEYRING_PASSWORD.as_bytes()).expect("password");
+            stdin
+                .write_all(KEYRING_PASSWORD.as_bytes())
+                .expect("password");
         }
         self.keyring = Some(child);
-        wait_until("gnome-keyring on the session bus", Duration::from_secs(10), || self.secrets_on_bus());
+        wait_until(
+            "gnome-keyring on the session bus",
+            Duration::from_secs(10),
+            || self.secrets_on_bus(),
+        );
     }
 
+    /// The process that owns the Secret Service name: ours, or one D-Bus started.
+    fn secrets_owner_pid(&self) -> Option<u32> {
+        let out = self
+            .command("dbus-send")
+            .args([
+                "--session",
+                "--print-reply",
+                "--dest=org.freedesktop.DBus",
+                "/org/freedesktop/DBus",
+                "org.freedesktop.DBus.GetConnectionUnixProcessID",
+                "string:org.freedesktop.secrets",
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .skip_while(|w| *w != "uint32")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+    }
+
+    /// Kills the keyring daemon, as a crash would; D-Bus may start a fresh, locked
+    /// one on the next call.
     pub fn stop_keyring(&mut self) {
         if let Some(mut k) = self.keyring.take() {
             let _ = k.kill();
             let _ = k.wait();
         }
-        wait_until("gnome-keyring to leave the bus", Duration::from_secs(5), || !self.secrets_on_bus());
+        // A daemon D-Bus started on its own is not our child: find it on the bus.
+        wait_until(
+            "gnome-keyring to leave the bus",
+            Duration::from_secs(5),
+            || match self.secrets_owner_pid() {
+                Some(pid) => {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                    false
+                }
+                None => !self.secrets_on_bus(),
+            },
+        );
     }
 
     /// Restarts gnome-keyring with its login collection locked.
@@ -186,7 +254,8 @@ impl Session {
             .args(["search", "--all", "--unlock", "service", service])
             .output()
             .expect("secret-tool");
-        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
         text.lines()
             .filter_map(|l| l.strip_prefix("attribute.username = ").map(str::to_string))
             .collect()
@@ -198,14 +267,19 @@ impl Session {
             .args(["lookup", "service", service, "username", item])
             .output()
             .expect("secret-tool");
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).to_string())
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).to_string())
     }
 
     /// The vault's keyring service, as `tokenkeeper info` reports it.
     pub fn service(&self) -> String {
         let info = self.cli(&["info", "--json"], None);
         assert_eq!(info.code, 0, "info failed: {}", info.stderr);
-        info.json()["keyring_service"].as_str().expect("service").to_string()
+        info.json()["keyring_service"]
+            .as_str()
+            .expect("service")
+            .to_string()
     }
 }
 
@@ -231,7 +305,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
     pub fn ok(self) -> Self {
         assert_eq!(self.code, 0, "expected success; stderr: {}", self.stderr);
@@ -240,9 +315,13 @@ impl Run {
 }
 
 pub fn run(mut cmd: Command, stdin: Option<&str>) -> Run {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
     if let Some(input) = stdin {
@@ -297,11 +376,18 @@ impl Sandbox {
             .json(&body)
             .send()
             .expect("sandbox admin");
-        assert!(r.status().is_success(), "sandbox admin {path}: {}", r.status());
+        assert!(
+            r.status().is_success(),
+            "sandbox admin {path}: {}",
+            r.status()
+        );
     }
 
     pub fn fault(&self, path_prefix: &str, kind: &str) {
-        self.admin("/faults", serde_json::json!({"path_prefix": path_prefix, "kind": kind, "count": 1}));
+        self.admin(
+            "/faults",
+            serde_json::json!({"path_prefix": path_prefix, "kind": kind, "count": 1}),
+        );
     }
 
     /// How many requests the sandbox served for `"METHOD /path"`.
@@ -344,11 +430,20 @@ pub struct Display {
 impl Display {
     pub fn start() -> Self {
         for n in 90..200 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            {
                 continue;
             }
-            let child = Command::new("Xvfb")
-                .args([format!(":{n}").as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+            let mut child = Command::new("Xvfb")
+                .args([
+                    format!(":{n}").as_str(),
+                    "-screen",
+                    "0",
+                    "1280x800x24",
+                    "-nolisten",
+                    "tcp",
+                ])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -364,6 +459,8 @@ impl Display {
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
+            let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("could not start Xvfb on any display from :90 to :199");
     }
@@ -389,7 +486,9 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {

@@ -37,7 +37,11 @@ impl Driver {
         for (k, v) in extra_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("tauri-driver (./scripts/setup-debian.sh installs it)");
+        // Its own process group, so that it, WebKitWebDriver and the app stop together.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .expect("tauri-driver (./scripts/setup-debian.sh installs it)");
         let d = Driver { child, port };
         crate::wait_for("tauri-driver to listen", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -55,12 +59,23 @@ impl Driver {
         let caps = json!({"capabilities": {"alwaysMatch": {"tauri:options": {
             "application": application, "args": args
         }}}});
-        let answer: Value = http
-            .post(format!("{base}/session"))
-            .json(&caps)
-            .send()
-            .and_then(|r| r.json())
-            .expect("new session");
+        // tauri-driver accepts connections before WebKitWebDriver behind it is ready:
+        // retry a session that fails to open, for a while.
+        let start = Instant::now();
+        let answer: Value = loop {
+            match http
+                .post(format!("{base}/session"))
+                .json(&caps)
+                .send()
+                .and_then(|r| r.json())
+            {
+                Ok(v) => break v,
+                Err(e) if start.elapsed() > Duration::from_secs(15) => {
+                    panic!("no WebDriver session after 15 s: {e}")
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(300)),
+            }
+        };
         let id = answer["value"]["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {answer}"))
@@ -74,11 +89,12 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // tauri-driver, WebKitWebDriver and the app: the whole group, so none outlives the test.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
-        // tauri-driver's children (WebKitWebDriver, the app) go with their session;
-        // make sure none outlives the test.
-        let _ = Command::new("pkill").args(["-f", &format!("--port={}", self.port)]).status();
     }
 }
 
@@ -117,8 +133,17 @@ impl Browser {
             .as_array()
             .map(|els| {
                 els.iter()
-                    .filter_map(|e| e.as_object().and_then(|o| o.values().next()).and_then(Value::as_str))
-                    .map(|id| self.get(&format!("/element/{id}/text")).as_str().unwrap_or_default().to_string())
+                    .filter_map(|e| {
+                        e.as_object()
+                            .and_then(|o| o.values().next())
+                            .and_then(Value::as_str)
+                    })
+                    .map(|id| {
+                        self.get(&format!("/element/{id}/text"))
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string()
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -131,7 +156,11 @@ impl Browser {
             if let Some(t) = self.texts(css).into_iter().next() {
                 return t;
             }
-            assert!(start.elapsed() < timeout, "no element '{css}' after {timeout:?}; page: {}", self.page_text());
+            assert!(
+                start.elapsed() < timeout,
+                "no element '{css}' after {timeout:?}; page: {}",
+                self.page_text()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }

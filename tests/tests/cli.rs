@@ -11,7 +11,19 @@ const PW: &str = "demo-password";
 
 fn add_demo(s: &Session, sb: &Sandbox, name: &str) {
     s.cli(
-        &["add", name, "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "demo", "--tenant", "BmcRealm", "--secret-stdin"],
+        &[
+            "add",
+            name,
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+        ],
         Some(PW),
     )
     .ok();
@@ -28,10 +40,18 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
 
     let first = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
     assert!(first.starts_with('_'), "a TrueSight authToken: {first}");
-    assert_eq!(sb.truesight_about(&first), 200, "the sandbox accepts the token");
+    assert_eq!(
+        sb.truesight_about(&first),
+        200,
+        "the sandbox accepts the token"
+    );
 
     std::thread::sleep(Duration::from_millis(2300));
-    assert_eq!(sb.truesight_about(&first), 401, "the first token has expired");
+    assert_eq!(
+        sb.truesight_about(&first),
+        401,
+        "the first token has expired"
+    );
     // stdin is closed: no prompt is possible, the stored password renews it.
     let second = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
     assert_ne!(second, first);
@@ -42,8 +62,16 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
     assert!(header.starts_with("authToken _"), "{header}");
 
     let shown = s.cli(&["show", "ts", "--json"], None).ok().json();
-    let kinds: Vec<&str> = shown["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"renewed") && kinds.contains(&"signed-in"), "{kinds:?}");
+    let kinds: Vec<&str> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"renewed") && kinds.contains(&"signed-in"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -54,15 +82,25 @@ fn a_valid_token_is_reused_without_calling_the_vendor() {
     let a = s.cli(&["token", "ts"], None).ok().stdout;
     let b = s.cli(&["token", "ts"], None).ok().stdout;
     assert_eq!(a, b);
-    assert_eq!(sb.requests(TOKEN_POST), 1, "only the sign-in reached the vendor");
+    assert_eq!(
+        sb.requests(TOKEN_POST),
+        1,
+        "only the sign-in reached the vendor"
+    );
     let list = s.cli(&["list", "--json"], None).ok().json();
     assert_eq!(list[0]["state"], "valid");
     let left = list[0]["expires_at_ms"].as_i64().unwrap() - now_ms();
-    assert!((3_500_000..=3_600_000).contains(&left), "about an hour left: {left} ms");
+    assert!(
+        (3_500_000..=3_600_000).contains(&left),
+        "about an hour left: {left} ms"
+    );
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 #[test]
@@ -71,9 +109,25 @@ fn exec_hands_the_token_to_the_command_and_returns_its_exit_code() {
     let sb = Sandbox::start(&[]);
     add_demo(&s, &sb, "ts");
     let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
-    let out = s.cli(&["exec", "ts", "--", "sh", "-c", "printf '%s|%s' \"$TOKENKEEPER_TOKEN\" \"$TOKENKEEPER_AUTHORIZATION\""], None).ok();
+    let out = s
+        .cli(
+            &[
+                "exec",
+                "ts",
+                "--",
+                "sh",
+                "-c",
+                "printf '%s|%s' \"$TOKENKEEPER_TOKEN\" \"$TOKENKEEPER_AUTHORIZATION\"",
+            ],
+            None,
+        )
+        .ok();
     assert_eq!(out.stdout, format!("{token}|authToken {token}"));
-    assert_eq!(s.cli(&["exec", "ts", "--", "sh", "-c", "exit 7"], None).code, 7);
+    assert_eq!(
+        s.cli(&["exec", "ts", "--", "sh", "-c", "exit 7"], None)
+            .code,
+        7
+    );
 }
 
 #[test]
@@ -84,14 +138,47 @@ fn wrong_password_is_refused_and_nothing_is_stored() {
     let service = s.service();
     let before = s.keyring_items(&service);
     let out = s.cli(
-        &["add", "bad", "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "demo", "--tenant", "BmcRealm", "--secret-stdin"],
+        &[
+            "add",
+            "bad",
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+        ],
         Some("not-the-password"),
     );
     assert_eq!(out.code, 4, "{}", out.stderr);
-    assert!(out.stderr.contains("rejected the username, password or tenant"), "{}", out.stderr);
-    assert!(out.stderr.contains("'bad'"), "names the account: {}", out.stderr);
-    assert_eq!(s.keyring_items(&service), before, "no secret stored for a refused account");
-    let names: Vec<String> = s.cli(&["list", "--json"], None).ok().json().as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap().to_string()).collect();
+    assert!(
+        out.stderr
+            .contains("rejected the username, password or tenant"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("'bad'"),
+        "names the account: {}",
+        out.stderr
+    );
+    assert_eq!(
+        s.keyring_items(&service),
+        before,
+        "no secret stored for a refused account"
+    );
+    let names: Vec<String> = s
+        .cli(&["list", "--json"], None)
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(names, ["good"]);
     s.cli(&["token", "good"], None).ok();
 }
@@ -101,12 +188,33 @@ fn a_user_without_api_access_gets_its_own_message() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     let out = s.cli(
-        &["add", "ts", "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "noapi", "--tenant", "BmcRealm", "--secret-stdin"],
+        &[
+            "add",
+            "ts",
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "noapi",
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+        ],
         Some("noapi-password"),
     );
     assert_eq!(out.code, 4);
-    assert!(out.stderr.contains("lacks the api-access permission (HTTP 403)"), "{}", out.stderr);
-    assert!(!out.stderr.contains("rejected the username"), "not the 401 message: {}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("lacks the api-access permission (HTTP 403)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("rejected the username"),
+        "not the 401 message: {}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -117,33 +225,64 @@ fn unreachable_url_html_page_truncated_500_and_hung_server_are_clear_and_change_
     let token = s.cli(&["token", "ts"], None).ok().stdout;
 
     let dead = s.cli(
-        &["add", "dead", "--vendor", "truesight", "--url", "http://127.0.0.1:9", "--username", "demo", "--tenant", "BmcRealm", "--secret-stdin"],
+        &[
+            "add",
+            "dead",
+            "--vendor",
+            "truesight",
+            "--url",
+            "http://127.0.0.1:9",
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+        ],
         Some(PW),
     );
     assert_eq!(dead.code, 5, "{}", dead.stderr);
     assert!(dead.stderr.contains("could not connect"), "{}", dead.stderr);
 
-    for (fault, says) in [("html", "HTML page"), ("truncated", "cut off"), ("status500", "failed on its side")] {
+    for (fault, says) in [
+        ("html", "HTML page"),
+        ("truncated", "cut off"),
+        ("status500", "failed on its side"),
+    ] {
         sb.fault("/truesight", fault);
         let out = s.cli(&["login", "ts"], None);
         assert_eq!(out.code, 5, "{fault}: {}", out.stderr);
         assert!(out.stderr.contains(says), "{fault}: {}", out.stderr);
-        assert!(out.stderr.contains("'ts'"), "{fault} names the account: {}", out.stderr);
+        assert!(
+            out.stderr.contains("'ts'"),
+            "{fault} names the account: {}",
+            out.stderr
+        );
     }
     sb.fault("/truesight", "hang");
     let mut hung = s.command_with_timeout(2);
     hung.args(["login", "ts"]);
     let out = tokenkeeper_e2e::run(hung, None);
     assert_eq!(out.code, 5, "{}", out.stderr);
-    assert!(out.stderr.contains("did not answer within 2 s"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did not answer within 2 s"),
+        "{}",
+        out.stderr
+    );
 
     sb.fault("/truesight", "huge");
     let out = s.cli(&["login", "ts"], None);
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(out.stderr.contains("larger than"), "{}", out.stderr);
 
-    assert_eq!(s.cli(&["token", "ts"], None).ok().stdout, token, "the stored token is intact");
-    assert_eq!(s.cli(&["list", "--json"], None).ok().json()[0]["state"], "valid");
+    assert_eq!(
+        s.cli(&["token", "ts"], None).ok().stdout,
+        token,
+        "the stored token is intact"
+    );
+    assert_eq!(
+        s.cli(&["list", "--json"], None).ok().json()[0]["state"],
+        "valid"
+    );
 }
 
 trait TimeoutCommand {
@@ -163,19 +302,34 @@ fn a_changed_password_needs_a_human_then_login_with_the_new_one_fixes_it() {
     let s = Session::start();
     let sb = Sandbox::start(&["--truesight-token-ttl", "1"]);
     add_demo(&s, &sb, "ts");
-    sb.admin("/truesight/users", json!({"username": "demo", "password": "changed-pw", "tenant": "BmcRealm"}));
+    sb.admin(
+        "/truesight/users",
+        json!({"username": "demo", "password": "changed-pw", "tenant": "BmcRealm"}),
+    );
     std::thread::sleep(Duration::from_millis(1200));
     let out = s.cli(&["token", "ts"], None);
     assert_eq!(out.code, 4, "refused: {}", out.stderr);
-    assert!(out.stderr.contains("tokenkeeper login ts"), "says what to do: {}", out.stderr);
-    assert_eq!(s.cli(&["list", "--json"], None).ok().json()[0]["state"], "needs-sign-in");
+    assert!(
+        out.stderr.contains("tokenkeeper login ts"),
+        "says what to do: {}",
+        out.stderr
+    );
+    assert_eq!(
+        s.cli(&["list", "--json"], None).ok().json()[0]["state"],
+        "needs-sign-in"
+    );
 
     let posts = sb.requests(TOKEN_POST);
     let again = s.cli(&["token", "ts"], None);
     assert_eq!(again.code, 3, "a human must sign in: {}", again.stderr);
-    assert_eq!(sb.requests(TOKEN_POST), posts, "a refused password is not retried against the vendor");
+    assert_eq!(
+        sb.requests(TOKEN_POST),
+        posts,
+        "a refused password is not retried against the vendor"
+    );
 
-    s.cli(&["login", "ts", "--secret-stdin"], Some("changed-pw")).ok();
+    s.cli(&["login", "ts", "--secret-stdin"], Some("changed-pw"))
+        .ok();
     let token = s.cli(&["token", "ts"], None).ok().stdout;
     assert_eq!(sb.truesight_about(token.trim()), 200);
 }
@@ -186,14 +340,22 @@ fn remove_logs_out_at_the_vendor_and_deletes_the_secrets() {
     let sb = Sandbox::start(&[]);
     add_demo(&s, &sb, "ts");
     let service = s.service();
-    assert_eq!(s.keyring_items(&service).len(), 2, "the vault key and one item for the account");
+    assert_eq!(
+        s.keyring_items(&service).len(),
+        2,
+        "the vault key and one item for the account"
+    );
     let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
     let out = s.cli(&["remove", "ts"], None).ok();
     assert!(out.stdout.contains("logged out"), "{}", out.stdout);
     assert_eq!(sb.truesight_about(&token), 401, "the token no longer works");
     assert_eq!(s.keyring_items(&service), ["vault-key"]);
     assert_eq!(s.cli(&["list", "--json"], None).ok().json(), json!([]));
-    assert_eq!(s.cli(&["token", "ts"], None).code, 2, "unknown account is a usage error");
+    assert_eq!(
+        s.cli(&["token", "ts"], None).code,
+        2,
+        "unknown account is a usage error"
+    );
 }
 
 #[test]
@@ -206,25 +368,47 @@ fn a_locked_keyring_is_a_clear_error_within_two_seconds_and_loses_nothing() {
     for args in [vec!["list"], vec!["token", "ts"]] {
         let out = s.cli(&args, None);
         assert_eq!(out.code, 6, "{args:?}: {}", out.stderr);
-        assert!(out.stderr.to_lowercase().contains("keyring"), "{}", out.stderr);
+        assert!(
+            out.stderr.to_lowercase().contains("keyring"),
+            "{}",
+            out.stderr
+        );
         assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
-        assert!(out.took < Duration::from_millis(2800), "{args:?} took {:?}", out.took);
+        assert!(
+            out.took < Duration::from_millis(2800),
+            "{args:?} took {:?}",
+            out.took
+        );
     }
     s.unlock_keyring();
-    assert_eq!(s.cli(&["token", "ts"], None).ok().stdout, token, "the account survived");
+    assert_eq!(
+        s.cli(&["token", "ts"], None).ok().stdout,
+        token,
+        "the account survived"
+    );
 }
 
 #[test]
 fn no_keyring_at_all_is_a_clear_error() {
     let s = Session::start();
     let mut cmd = s.command(tokenkeeper_e2e::bin("tokenkeeper"));
-    cmd.env("DBUS_SESSION_BUS_ADDRESS", format!("unix:path={}/no-bus", s.root.path().display()))
-        .arg("list");
+    cmd.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}/no-bus", s.root.path().display()),
+    )
+    .arg("list");
     let out = tokenkeeper_e2e::run(cmd, None);
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.stderr.contains("keyring"), "{}", out.stderr);
-    assert!(out.took < Duration::from_millis(2800), "took {:?}", out.took);
-    assert!(!s.data_dir.join("vault.db").exists(), "no vault created without a key store");
+    assert!(
+        out.took < Duration::from_millis(2800),
+        "took {:?}",
+        out.took
+    );
+    assert!(
+        !s.data_dir.join("vault.db").exists(),
+        "no vault created without a key store"
+    );
 }
 
 #[test]
@@ -238,12 +422,31 @@ fn a_vault_whose_key_is_wrong_is_refused_and_never_overwritten() {
     s.cli(&["list"], None).ok();
     let before = std::fs::read(&db).unwrap();
     let mut store = s.command("secret-tool");
-    store.args(["store", "--label=wrong", "service", &service, "username", "vault-key", "target", "default", "application", "rust-keyring"]);
+    store.args([
+        "store",
+        "--label=wrong",
+        "service",
+        &service,
+        "username",
+        "vault-key",
+        "target",
+        "default",
+        "application",
+        "rust-keyring",
+    ]);
     tokenkeeper_e2e::run(store, Some(&"ab".repeat(32))).ok();
     let out = s.cli(&["list"], None);
     assert_eq!(out.code, 6, "{}", out.stderr);
-    assert!(out.stderr.contains("cannot be read with the key"), "{}", out.stderr);
-    assert_eq!(std::fs::read(&db).unwrap(), before, "the vault file is untouched");
+    assert!(
+        out.stderr.contains("cannot be read with the key"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the vault file is untouched"
+    );
 }
 
 #[test]
@@ -254,22 +457,42 @@ fn two_vaults_never_share_secrets() {
     let other = s.root.path().join("other-vault");
     let other_dir = other.display().to_string();
     s.cli(
-        &["--data-dir", &other_dir, "add", "ts", "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "demo", "--tenant", "BmcRealm", "--secret-stdin"],
+        &[
+            "--data-dir",
+            &other_dir,
+            "add",
+            "ts",
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+        ],
         Some(PW),
     )
     .ok();
-    let info = s.cli(&["--data-dir", &other_dir, "info", "--json"], None).ok().json();
+    let info = s
+        .cli(&["--data-dir", &other_dir, "info", "--json"], None)
+        .ok()
+        .json();
     assert_ne!(info["keyring_service"].as_str().unwrap(), s.service());
-    s.cli(&["--data-dir", &other_dir, "remove", "ts"], None).ok();
+    s.cli(&["--data-dir", &other_dir, "remove", "ts"], None)
+        .ok();
     s.cli(&["token", "ts"], None).ok();
 }
 
 #[test]
 fn concurrent_processes_renew_once_and_share_the_result() {
     let s = Session::start();
-    let sb = Sandbox::start(&["--truesight-token-ttl", "1"]);
+    // A 4 s token is due for renewal in its last 2 s: all five processes find it
+    // due at once, and the renewed token stays valid while the slowest starts.
+    let sb = Sandbox::start(&["--truesight-token-ttl", "4"]);
     add_demo(&s, &sb, "ts");
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100));
     let before = sb.requests(TOKEN_POST);
     let handles: Vec<_> = (0..5)
         .map(|_| {
@@ -278,9 +501,21 @@ fn concurrent_processes_renew_once_and_share_the_result() {
             std::thread::spawn(move || tokenkeeper_e2e::run(cmd, None))
         })
         .collect();
-    let tokens: Vec<String> = handles.into_iter().map(|h| h.join().unwrap().ok().stdout).collect();
-    assert!(tokens.iter().all(|t| t == &tokens[0]), "all five got the same token: {tokens:?}");
-    assert_eq!(sb.requests(TOKEN_POST) - before, 1, "exactly one renewal reached the vendor");
+    let tokens: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().ok().stdout)
+        .collect();
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "all five got the same token: {tokens:?}"
+    );
+    assert_eq!(
+        sb.requests(TOKEN_POST) - before,
+        1,
+        "exactly one renewal reached the vendor"
+    );
+    assert_ne!(tokens[0].trim(), "", "a token was printed");
+    assert_eq!(sb.truesight_about(tokens[0].trim()), 200);
 }
 
 #[test]
@@ -288,14 +523,58 @@ fn secrets_are_never_taken_from_argv() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     let out = s.cli(
-        &["add", "ts", "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "demo", "--tenant", "BmcRealm", "--password", PW],
+        &[
+            "add",
+            "ts",
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+            "--password",
+            PW,
+        ],
         None,
     );
     assert_eq!(out.code, 2, "no --password flag exists: {}", out.stderr);
     let out = s.cli(
-        &["add", "ts", "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "demo", "--tenant", "BmcRealm"],
+        &[
+            "add",
+            "ts",
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+        ],
         None,
     );
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--secret-stdin"), "{}", out.stderr);
+}
+
+#[test]
+fn a_crashed_keyring_is_a_clear_error_and_the_account_survives_its_restart() {
+    let mut s = Session::start();
+    let sb = Sandbox::start(&[]);
+    add_demo(&s, &sb, "ts");
+    let token = s.cli(&["token", "ts"], None).ok().stdout;
+    // The daemon dies; D-Bus may start a fresh one, which comes up locked.
+    s.stop_keyring();
+    let out = s.cli(&["token", "ts"], None);
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(out.stderr.contains("keyring"), "{}", out.stderr);
+    assert!(
+        out.took < Duration::from_millis(2800),
+        "took {:?}",
+        out.took
+    );
+    s.unlock_keyring();
+    assert_eq!(s.cli(&["token", "ts"], None).ok().stdout, token);
 }

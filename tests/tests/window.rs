@@ -28,28 +28,56 @@ fn the_window_lists_what_the_cli_wrote_counts_down_live_and_leaks_nothing() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     let password = format!("CANARY-WINDOW-{}", std::process::id());
-    sb.admin("/truesight/users", json!({"username": "ops", "password": password, "tenant": "BmcRealm"}));
+    sb.admin(
+        "/truesight/users",
+        json!({"username": "ops", "password": password, "tenant": "BmcRealm"}),
+    );
     let add = |name: &str| {
         s.cli(
-            &["add", name, "--vendor", "truesight", "--url", &sb.url("truesight"), "--username", "ops", "--tenant", "BmcRealm", "--label", "prod", "--secret-stdin"],
+            &[
+                "add",
+                name,
+                "--vendor",
+                "truesight",
+                "--url",
+                &sb.url("truesight"),
+                "--username",
+                "ops",
+                "--tenant",
+                "BmcRealm",
+                "--label",
+                "prod",
+                "--secret-stdin",
+            ],
             Some(&password),
         )
         .ok();
     };
     add("ts-window");
-    let token = s.cli(&["token", "ts-window"], None).ok().stdout.trim().to_string();
+    let token = s
+        .cli(&["token", "ts-window"], None)
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
 
     let display = Display::start();
     let driver = Driver::start(&s, &display.name, &[]);
     let app = driver.launch(&bin("tokenkeeper-desktop"), &[]);
 
     let row = app.wait_text("[data-name='ts-window']", Duration::from_secs(30));
-    assert!(row.contains("BMC TrueSight") && row.contains("Valid") && row.contains("ops"), "row: {row}");
+    assert!(
+        row.contains("BMC TrueSight") && row.contains("Valid") && row.contains("ops"),
+        "row: {row}"
+    );
     let cell = "[data-name='ts-window'] [data-testid='time-left']";
     let first = app.wait_text(cell, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(2200));
     let second = app.wait_text(cell, Duration::from_secs(5));
-    assert!(is_countdown(&first) && is_countdown(&second), "countdowns: {first} / {second}");
+    assert!(
+        is_countdown(&first) && is_countdown(&second),
+        "countdowns: {first} / {second}"
+    );
     assert_ne!(first, second, "the countdown moves");
 
     // The window reads the same vault: an account the CLI adds now shows up.
@@ -62,8 +90,14 @@ fn the_window_lists_what_the_cli_wrote_counts_down_live_and_leaks_nothing() {
          window.__TAURI_INTERNALS__.invoke('list_accounts').then(r => done(JSON.stringify(r)), e => done('ERR ' + JSON.stringify(e)));",
     );
     let answer = answer.as_str().unwrap_or_default().to_string();
-    assert!(answer.contains("ts-window") && answer.contains("expires_at_ms"), "{answer}");
-    assert!(!answer.contains(&password) && !answer.contains(&token), "the IPC answer leaks a secret");
+    assert!(
+        answer.contains("ts-window") && answer.contains("expires_at_ms"),
+        "{answer}"
+    );
+    assert!(
+        !answer.contains(&password) && !answer.contains(&token),
+        "the IPC answer leaks a secret"
+    );
 
     app.screenshot(&screenshot_path("window.png"));
     app.close();
@@ -76,7 +110,10 @@ fn sandbox_mode_shows_a_working_demo_account() {
     let driver = Driver::start(&s, &display.name, &[]);
     let app = driver.launch(&bin("tokenkeeper-desktop"), &["--sandbox"]);
     let row = app.wait_text("[data-name='truesight-demo']", Duration::from_secs(30));
-    assert!(row.contains("Valid"), "the demo account signed in to the sandbox: {row}");
+    assert!(
+        row.contains("Valid"),
+        "the demo account signed in to the sandbox: {row}"
+    );
     assert!(app.page_text().contains("Sandbox mode"));
     app.screenshot(&screenshot_path("sandbox.png"));
     app.close();

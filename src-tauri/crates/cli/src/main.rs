@@ -119,7 +119,10 @@ fn parse_method(s: &str) -> std::result::Result<Method, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(&Error::internal(format!("cannot start: {e}"))),
     };
@@ -143,7 +146,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Token { name, header } => {
             let fresh = vault.token(&name).await?;
             warn(fresh.warning.as_deref());
-            let value = if header { &fresh.authorization } else { &fresh.token };
+            let value = if header {
+                &fresh.authorization
+            } else {
+                &fresh.token
+            };
             print_secret(value)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -169,7 +176,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let what = match outcome {
                 SignOut::Done => "logged out at the vendor, secrets deleted".to_string(),
                 SignOut::NotOffered => "secrets deleted".to_string(),
-                SignOut::Failed(why) => format!("secrets deleted; logging out at the vendor failed: {why}"),
+                SignOut::Failed(why) => {
+                    format!("secrets deleted; logging out at the vendor failed: {why}")
+                }
             };
             output::text(&format!("removed '{name}': {what}\n"))
         }
@@ -199,7 +208,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
     let ca_cert_pem = match &args.ca_cert {
         Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!("cannot read the CA certificate {}: {e}", path.display()))
+            Error::usage(format!(
+                "cannot read the CA certificate {}: {e}",
+                path.display()
+            ))
         })?),
         None => None,
     };
@@ -225,7 +237,11 @@ async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
         labels: args.labels,
     };
     let summary = vault.add(new, secret, !args.no_login).await?;
-    let signed = if args.no_login { "added (not signed in yet)" } else { "added and signed in" };
+    let signed = if args.no_login {
+        "added (not signed in yet)"
+    } else {
+        "added and signed in"
+    };
     output::text(&format!(
         "{} account '{}' {signed}{}\n",
         summary.vendor_name,
@@ -241,7 +257,11 @@ async fn login(vault: &Vault, name: &str, secret_stdin: bool) -> Result<ExitCode
         None
     };
     let summary = match vault.login(name, secret).await {
-        Err(e) if e.kind() == ErrorKind::NeedsSignIn && !secret_stdin && std::io::stdin().is_terminal() => {
+        Err(e)
+            if e.kind() == ErrorKind::NeedsSignIn
+                && !secret_stdin
+                && std::io::stdin().is_terminal() =>
+        {
             let s = read_secret(SecretKind::Password, name, false)?;
             vault.login(name, Some(s)).await?
         }
@@ -281,13 +301,19 @@ async fn exec(vault: &Vault, name: &str, command: &[String]) -> Result<ExitCode>
 fn read_secret(kind: SecretKind, name: &str, from_stdin: bool) -> Result<Secret> {
     let text = if from_stdin {
         let mut text = Zeroizing::new(String::new());
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| Error::usage(format!("cannot read the {} from stdin: {e}", kind.label())))?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| {
+            Error::usage(format!("cannot read the {} from stdin: {e}", kind.label()))
+        })?;
         text.trim_end_matches(['\n', '\r']).to_string()
     } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("{} for '{name}': ", capitalize(kind.label())))
-            .map_err(|e| Error::usage(format!("cannot read the {} at the prompt: {e}", kind.label())))?
+        rpassword::prompt_password(format!("{} for '{name}': ", capitalize(kind.label()))).map_err(
+            |e| {
+                Error::usage(format!(
+                    "cannot read the {} at the prompt: {e}",
+                    kind.label()
+                ))
+            },
+        )?
     } else {
         return Err(Error::usage(format!(
             "no {} given: pass --secret-stdin and write it to stdin, or run in a terminal to be prompted",
@@ -302,7 +328,9 @@ fn read_secret(kind: SecretKind, name: &str, from_stdin: bool) -> Result<Secret>
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn warn(message: Option<&str>) {

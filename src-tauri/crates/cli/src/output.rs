@@ -17,7 +17,8 @@ pub fn text(s: &str) -> Result<ExitCode> {
 }
 
 pub fn json<T: Serialize>(value: &T) -> Result<ExitCode> {
-    let s = serde_json::to_string_pretty(value).map_err(|e| Error::internal(format!("cannot encode JSON: {e}")))?;
+    let s = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::internal(format!("cannot encode JSON: {e}")))?;
     text(&format!("{s}\n"))
 }
 
@@ -67,7 +68,8 @@ pub fn expiry_suffix(s: &AccountSummary, now: DateTime<Utc>) -> String {
 
 pub fn list_table(accounts: &[AccountSummary], now: DateTime<Utc>) -> String {
     if accounts.is_empty() {
-        return "no accounts yet: add one with `tokenkeeper add NAME --vendor VENDOR --url URL`\n".into();
+        return "no accounts yet: add one with `tokenkeeper add NAME --vendor VENDOR --url URL`\n"
+            .into();
     }
     let rows: Vec<[String; 5]> = accounts
         .iter()
@@ -76,14 +78,22 @@ pub fn list_table(accounts: &[AccountSummary], now: DateTime<Utc>) -> String {
                 a.name.clone(),
                 a.vendor_name.clone(),
                 state_label(a.state).to_string(),
-                a.expires_at_ms.map(|ms| relative(ms, now)).unwrap_or_else(|| "-".into()),
+                a.expires_at_ms
+                    .map(|ms| relative(ms, now))
+                    .unwrap_or_else(|| "-".into()),
                 a.base_url.clone(),
             ]
         })
         .collect();
     let header = ["NAME", "VENDOR", "STATE", "TOKEN EXPIRES", "URL"];
     let widths: Vec<usize> = (0..5)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0).max(header[i].len()))
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(header[i].len())
+        })
         .collect();
     let line = |cells: [&str; 5]| {
         let mut s = String::new();
@@ -128,10 +138,16 @@ pub fn detail(d: &AccountDetail, now: DateTime<Utc>) -> String {
         kv("expires", format!("{} ({})", local(ms), relative(ms, now)));
     }
     if let Some(ms) = d.renew_at_ms {
-        kv("renews from", format!("{} ({})", local(ms), relative(ms, now)));
+        kv(
+            "renews from",
+            format!("{} ({})", local(ms), relative(ms, now)),
+        );
     }
     if let Some(ms) = s.human_deadline_ms {
-        kv("you must act by", format!("{} ({})", local(ms), relative(ms, now)));
+        kv(
+            "you must act by",
+            format!("{} ({})", local(ms), relative(ms, now)),
+        );
     }
     if let Some(r) = s.renews_with {
         kv("renews with", r.id().to_string());
@@ -144,8 +160,17 @@ pub fn detail(d: &AccountDetail, now: DateTime<Utc>) -> String {
     }
     out.push_str("\nhistory (newest first):\n");
     for e in &d.events {
-        let detail = if e.detail.is_empty() { String::new() } else { format!(": {}", e.detail) };
-        out.push_str(&format!("  {}  {} {}{detail}\n", local(e.at_ms), e.kind, e.outcome));
+        let detail = if e.detail.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", e.detail)
+        };
+        out.push_str(&format!(
+            "  {}  {} {}{detail}\n",
+            local(e.at_ms),
+            e.kind,
+            e.outcome
+        ));
     }
     out
 }

@@ -40,7 +40,11 @@ pub fn normalize_base_url(raw: &str) -> Result<String> {
                 "'{raw}' uses plain http: secrets would cross the network unencrypted. Use https://"
             )))
         }
-        other => return Err(Error::usage(format!("'{raw}' has scheme '{other}': use https://"))),
+        other => {
+            return Err(Error::usage(format!(
+                "'{raw}' has scheme '{other}': use https://"
+            )))
+        }
     }
     if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
         return Err(Error::usage(format!(
@@ -96,14 +100,20 @@ pub struct Answer {
 /// Sends a request and reads the answer, mapping transport failures to errors that
 /// name `endpoint` and say what to check.
 pub async fn send(request: RequestBuilder, endpoint: &str) -> Result<Answer> {
-    let mut response = request.send().await.map_err(|e| transport_error(endpoint, &e))?;
+    let mut response = request
+        .send()
+        .await
+        .map_err(|e| transport_error(endpoint, &e))?;
     let status = response.status();
     let content_type = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    if response.content_length().is_some_and(|n| n as usize > MAX_BODY) {
+    if response
+        .content_length()
+        .is_some_and(|n| n as usize > MAX_BODY)
+    {
         return Err(too_large(endpoint));
     }
     let mut body = Vec::new();
@@ -161,14 +171,18 @@ fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
             "could not connect to {endpoint} ({detail}): check the URL, the port and your network"
         ))
     } else {
-        Error::network(format!("the request to {endpoint} failed ({detail}); try again later"))
+        Error::network(format!(
+            "the request to {endpoint} failed ({detail}); try again later"
+        ))
     }
 }
 
 impl Answer {
     pub fn is_html(&self) -> bool {
         let ct = self.content_type.as_deref().unwrap_or("").to_lowercase();
-        let head = String::from_utf8_lossy(&self.body[..self.body.len().min(256)]).trim_start().to_lowercase();
+        let head = String::from_utf8_lossy(&self.body[..self.body.len().min(256)])
+            .trim_start()
+            .to_lowercase();
         ct.contains("text/html") || head.starts_with("<!doctype html") || head.starts_with("<html")
     }
 
@@ -211,7 +225,10 @@ impl Answer {
                 self.endpoint, self.status
             ))
         } else {
-            Error::vendor(format!("{} answered HTTP {}, which Tokenkeeper did not expect", self.endpoint, self.status))
+            Error::vendor(format!(
+                "{} answered HTTP {}, which Tokenkeeper did not expect",
+                self.endpoint, self.status
+            ))
         }
     }
 }
@@ -222,9 +239,18 @@ mod tests {
 
     #[test]
     fn urls_are_checked_and_normalized() {
-        assert_eq!(normalize_base_url("https://ts.example.com:8043/").unwrap(), "https://ts.example.com:8043");
-        assert_eq!(normalize_base_url("http://127.0.0.1:9000/truesight").unwrap(), "http://127.0.0.1:9000/truesight");
-        assert!(normalize_base_url("http://ts.example.com").unwrap_err().message().contains("plain http"));
+        assert_eq!(
+            normalize_base_url("https://ts.example.com:8043/").unwrap(),
+            "https://ts.example.com:8043"
+        );
+        assert_eq!(
+            normalize_base_url("http://127.0.0.1:9000/truesight").unwrap(),
+            "http://127.0.0.1:9000/truesight"
+        );
+        assert!(normalize_base_url("http://ts.example.com")
+            .unwrap_err()
+            .message()
+            .contains("plain http"));
         assert!(normalize_base_url("ts.example.com").is_err());
         assert!(normalize_base_url("https://u:p@ts.example.com").is_err());
     }
@@ -240,9 +266,13 @@ mod tests {
 
     #[test]
     fn html_and_truncated_answers_are_named() {
-        let e = answer("text/html", "<html>login</html>").json::<serde_json::Value>().unwrap_err();
+        let e = answer("text/html", "<html>login</html>")
+            .json::<serde_json::Value>()
+            .unwrap_err();
         assert!(e.message().contains("HTML page"), "{e}");
-        let e = answer("application/json", "{\"a\": ").json::<serde_json::Value>().unwrap_err();
+        let e = answer("application/json", "{\"a\": ")
+            .json::<serde_json::Value>()
+            .unwrap_err();
         assert!(e.message().contains("cut off"), "{e}");
     }
 }

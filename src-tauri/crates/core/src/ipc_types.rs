@@ -5,7 +5,9 @@
 use ts_rs::TS;
 
 use crate::error::IpcError;
-use crate::model::{AccountDetail, AccountSummary, AppInfo, Event, Method, RenewsWith, TokenState, Vendor};
+use crate::model::{
+    AccountDetail, AccountSummary, AppInfo, Event, Method, RenewsWith, TokenState, Vendor,
+};
 use crate::vendors::FieldKey;
 
 /// The generated file's text.
@@ -40,7 +42,8 @@ mod tests {
 
     #[test]
     fn ipc_types_are_fresh() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../ui/src/ipc/generated/ipc.ts");
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../ui/src/ipc/generated/ipc.ts");
         let want = super::typescript();
         if std::env::var_os("TOKENKEEPER_UPDATE_IPC").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -178,12 +178,15 @@ const RENEW_WINDOW_MAX: i64 = 60 * 60;
 
 impl TokenMeta {
     /// From when the token should be renewed: a fifth of its lifetime before it
-    /// expires, at least 30 s and at most an hour.
+    /// expires, at least 30 s and at most an hour, and never more than half its
+    /// lifetime (so a short-lived token is not renewed on every use).
     pub fn renew_at(&self) -> Option<DateTime<Utc>> {
         let expires = self.expires_at?;
-        let lifetime = (expires - self.issued_at).num_seconds().max(0);
-        let window = ((lifetime as f64 * RENEW_SHARE) as i64).clamp(RENEW_WINDOW_MIN, RENEW_WINDOW_MAX);
-        Some(expires - Duration::seconds(window))
+        let lifetime = (expires - self.issued_at).num_milliseconds().max(0);
+        let window = ((lifetime as f64 * RENEW_SHARE) as i64)
+            .clamp(RENEW_WINDOW_MIN * 1000, RENEW_WINDOW_MAX * 1000)
+            .min(lifetime / 2);
+        Some(expires - Duration::milliseconds(window))
     }
 
     pub fn state(&self, now: DateTime<Utc>) -> TokenState {
@@ -292,11 +295,26 @@ mod tests {
     #[test]
     fn renewal_window_is_a_bounded_share_of_the_lifetime() {
         let m = meta(3600);
-        assert_eq!(m.renew_at().unwrap(), m.expires_at.unwrap() - Duration::seconds(720));
+        assert_eq!(
+            m.renew_at().unwrap(),
+            m.expires_at.unwrap() - Duration::seconds(720)
+        );
+        let minute = meta(100);
+        assert_eq!(
+            minute.renew_at().unwrap(),
+            minute.expires_at.unwrap() - Duration::seconds(30)
+        );
         let short = meta(10);
-        assert_eq!(short.renew_at().unwrap(), short.expires_at.unwrap() - Duration::seconds(30));
+        assert_eq!(
+            short.renew_at().unwrap(),
+            short.expires_at.unwrap() - Duration::seconds(5),
+            "at most half the lifetime"
+        );
         let long = meta(86400 * 30);
-        assert_eq!(long.renew_at().unwrap(), long.expires_at.unwrap() - Duration::seconds(3600));
+        assert_eq!(
+            long.renew_at().unwrap(),
+            long.expires_at.unwrap() - Duration::seconds(3600)
+        );
     }
 
     #[test]
@@ -308,7 +326,10 @@ mod tests {
         assert_eq!(m.state(t0 + Duration::seconds(3600)), TokenState::Expired);
         let mut dead = m.clone();
         dead.renews_with = RenewsWith::Nothing;
-        assert_eq!(dead.state(t0 + Duration::seconds(4000)), TokenState::NeedsSignIn);
+        assert_eq!(
+            dead.state(t0 + Duration::seconds(4000)),
+            TokenState::NeedsSignIn
+        );
         let mut refused = m;
         refused.needs_human = true;
         assert_eq!(refused.state(t0), TokenState::NeedsSignIn);
@@ -322,7 +343,10 @@ mod tests {
         for m in Method::ALL {
             assert_eq!(Method::parse(m.id()).unwrap(), m);
         }
-        assert!(Vendor::parse("okta").unwrap_err().message().contains("truesight"));
+        assert!(Vendor::parse("okta")
+            .unwrap_err()
+            .message()
+            .contains("truesight"));
     }
 }
 

@@ -136,7 +136,10 @@ impl SecretBundle {
         let mut map = Map::new();
         map.insert("v".into(), Value::from(1));
         for (kind, secret) in &self.slots {
-            map.insert(kind.key().into(), Value::String(secret.expose().to_string()));
+            map.insert(
+                kind.key().into(),
+                Value::String(secret.expose().to_string()),
+            );
         }
         let mut value = Value::Object(map);
         let text = Zeroizing::new(value.to_string());
@@ -196,14 +199,20 @@ mod tests {
         let text = b.to_keyring_json();
         let back = SecretBundle::from_keyring_json(&text).unwrap();
         assert_eq!(back, b);
-        assert_eq!(back.get(SecretKind::Password).unwrap().expose(), "p@ss\"word");
+        assert_eq!(
+            back.get(SecretKind::Password).unwrap().expose(),
+            "p@ss\"word"
+        );
         assert!(back.get(SecretKind::RefreshToken).is_none());
     }
 
     #[test]
     fn scrub_hides_every_secret() {
         let b = SecretBundle::default().with(SecretKind::Password, Secret::new("s3cr3t-pw"));
-        assert_eq!(b.scrub("bad password s3cr3t-pw!"), "bad password [redacted]!");
+        assert_eq!(
+            b.scrub("bad password s3cr3t-pw!"),
+            "bad password [redacted]!"
+        );
     }
 
     #[test]

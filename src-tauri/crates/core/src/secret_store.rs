@@ -75,16 +75,22 @@ impl OsKeyring {
 fn map_error(what: &str, e: keyring::Error) -> Error {
     let detail = e.to_string();
     let lower = detail.to_lowercase();
-    let advice = if lower.contains("locked") || lower.contains("prompt") || lower.contains("dismissed") {
+    let advice = if lower.contains("locked")
+        || lower.contains("prompt")
+        || lower.contains("dismissed")
+    {
         "The keyring is locked: unlock it (log in to the desktop session, or open your \
          keyring manager and unlock the 'login' collection) and try again"
-    } else if lower.contains("dbus") || lower.contains("d-bus") || lower.contains("org.freedesktop") {
+    } else if lower.contains("dbus") || lower.contains("d-bus") || lower.contains("org.freedesktop")
+    {
         "No Secret Service answered on the session D-Bus: start gnome-keyring (or \
          KeePassXC's Secret Service) in this session and try again"
     } else {
         "Check that the OS keyring is running and unlocked, then try again"
     };
-    Error::keyring(format!("the OS keyring failed to {what} ({detail}). {advice}; nothing was changed"))
+    Error::keyring(format!(
+        "the OS keyring failed to {what} ({detail}). {advice}; nothing was changed"
+    ))
 }
 
 impl SecretStore for OsKeyring {
@@ -99,13 +105,17 @@ impl SecretStore for OsKeyring {
 
     fn set(&self, item: &str, value: &str) -> Result<()> {
         let value = Zeroizing::new(value.to_string());
-        self.call("store a secret", item, move |entry| entry.set_password(&value))
+        self.call("store a secret", item, move |entry| {
+            entry.set_password(&value)
+        })
     }
 
     fn delete(&self, item: &str) -> Result<()> {
-        self.call("delete a secret", item, |entry| match entry.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(e) => Err(e),
+        self.call("delete a secret", item, |entry| {
+            match entry.delete_credential() {
+                Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+                Err(e) => Err(e),
+            }
         })
     }
 
@@ -137,7 +147,9 @@ impl MemoryKeyring {
     }
     fn check(&self) -> Result<()> {
         if self.locked.load(Ordering::SeqCst) {
-            Err(Error::keyring("the keyring is locked (test keyring); nothing was changed"))
+            Err(Error::keyring(
+                "the keyring is locked (test keyring); nothing was changed",
+            ))
         } else {
             Ok(())
         }
@@ -155,7 +167,8 @@ impl SecretStore for MemoryKeyring {
     fn set(&self, item: &str, value: &str) -> Result<()> {
         self.check()?;
         self.writes.fetch_add(1, Ordering::SeqCst);
-        self.items().insert(item.to_string(), Zeroizing::new(value.to_string()));
+        self.items()
+            .insert(item.to_string(), Zeroizing::new(value.to_string()));
         Ok(())
     }
     fn delete(&self, item: &str) -> Result<()> {

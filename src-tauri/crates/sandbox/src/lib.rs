@@ -121,7 +121,11 @@ pub async fn start(config: Config, port: u16) -> std::io::Result<Running> {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    Ok(Running { addr, sandbox, task })
+    Ok(Running {
+        addr,
+        sandbox,
+        task,
+    })
 }
 
 pub fn router(sandbox: Sandbox) -> Router {
@@ -133,7 +137,10 @@ pub fn router(sandbox: Sandbox) -> Router {
         .nest("/truesight", truesight::router())
         .nest("/_sandbox", admin)
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(sandbox.clone(), faults_and_counts))
+        .layer(middleware::from_fn_with_state(
+            sandbox.clone(),
+            faults_and_counts,
+        ))
         .with_state(sandbox)
 }
 
@@ -161,7 +168,9 @@ async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Ne
     }
     let due = {
         let mut faults = lock(&sb.shared.faults);
-        let hit = faults.iter_mut().find(|f| path.starts_with(&f.path_prefix) && f.count > 0);
+        let hit = faults
+            .iter_mut()
+            .find(|f| path.starts_with(&f.path_prefix) && f.count > 0);
         let kind = hit.map(|f| {
             f.count -= 1;
             f.kind

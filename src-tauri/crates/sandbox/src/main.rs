@@ -7,7 +7,10 @@ use std::time::Duration;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Local stand-ins for the vendor APIs Tokenkeeper signs in to (loopback only)")]
+#[command(
+    version,
+    about = "Local stand-ins for the vendor APIs Tokenkeeper signs in to (loopback only)"
+)]
 struct Args {
     /// Port on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 0)]

@@ -45,7 +45,10 @@ pub struct TrueSightState {
 
 impl TrueSightState {
     pub fn seed(&mut self) {
-        for (u, p, api) in [(DEMO_USER, DEMO_PASSWORD, true), (NO_API_USER, NO_API_PASSWORD, false)] {
+        for (u, p, api) in [
+            (DEMO_USER, DEMO_PASSWORD, true),
+            (NO_API_USER, NO_API_PASSWORD, false),
+        ] {
             self.users.insert(
                 u.into(),
                 User {
@@ -64,7 +67,7 @@ impl TrueSightState {
     }
 
     /// The user a live token belongs to.
-    fn user_of(&self, headers: &HeaderMap) -> Result<&User, Response> {
+    fn user_of(&self, headers: &HeaderMap) -> Result<&User, Refusal> {
         let token = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
@@ -73,18 +76,37 @@ impl TrueSightState {
         match self.tokens.get(token) {
             Some((user, exp)) if *exp > Utc::now() => match self.users.get(user) {
                 Some(u) if u.api_access => Ok(u),
-                Some(_) => Err(forbidden()),
-                None => Err(invalid_token()),
+                Some(_) => Err(Refusal::Forbidden),
+                None => Err(Refusal::InvalidToken),
             },
-            _ => Err(invalid_token()),
+            _ => Err(Refusal::InvalidToken),
         }
     }
 }
 
 pub fn router() -> Router<Sandbox> {
     Router::new()
-        .route("/tsws/api/v10.1/token", get(check).post(create).delete(logout))
+        .route(
+            "/tsws/api/v10.1/token",
+            get(check).post(create).delete(logout),
+        )
         .route("/tsws/api/v10.1/about", get(about))
+}
+
+/// Why an authenticated call is refused: 401 for a bad token, 403 without api-access.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    InvalidToken,
+    Forbidden,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::InvalidToken => invalid_token(),
+            Refusal::Forbidden => forbidden(),
+        }
+    }
 }
 
 fn invalid_token() -> Response {
@@ -117,7 +139,10 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 
 async fn create(State(sb): State<Sandbox>, body: Option<Json<Credentials>>) -> Response {
     let Some(Json(creds)) = body else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"statusMsg": "username, password and tenantName are required"})))
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"statusMsg": "username, password and tenantName are required"})),
+        )
             .into_response();
     };
     let mut state = lock(&sb.shared.truesight);
@@ -135,9 +160,12 @@ async fn create(State(sb): State<Sandbox>, body: Option<Json<Credentials>>) -> R
         return forbidden();
     }
     let token = format!("_{}", uuid::Uuid::new_v4());
-    let ttl = chrono::Duration::from_std(sb.config.truesight_token_ttl).unwrap_or(chrono::Duration::hours(1));
+    let ttl = chrono::Duration::from_std(sb.config.truesight_token_ttl)
+        .unwrap_or(chrono::Duration::hours(1));
     let expires = Utc::now() + ttl;
-    state.tokens.insert(token.clone(), (user.username.clone(), expires));
+    state
+        .tokens
+        .insert(token.clone(), (user.username.clone(), expires));
     Json(json!({
         "authToken": token,
         "authPassed": true,
@@ -150,15 +178,18 @@ async fn create(State(sb): State<Sandbox>, body: Option<Json<Credentials>>) -> R
 async fn check(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
     let state = lock(&sb.shared.truesight);
     match state.user_of(&headers) {
-        Ok(user) => Json(json!({"status": "OK", "username": user.username, "tenantName": user.tenant})).into_response(),
-        Err(r) => r,
+        Ok(user) => {
+            Json(json!({"status": "OK", "username": user.username, "tenantName": user.tenant}))
+                .into_response()
+        }
+        Err(r) => r.into_response(),
     }
 }
 
 async fn logout(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
     let mut state = lock(&sb.shared.truesight);
     if let Err(r) = state.user_of(&headers) {
-        return r;
+        return r.into_response();
     }
     let token = headers
         .get("authorization")
@@ -176,12 +207,14 @@ async fn about(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
     match state.user_of(&headers) {
         Ok(_) => Json(json!({"product": "TrueSight Presentation Server (Tokenkeeper sandbox)", "version": "11.3.05"}))
             .into_response(),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
 /// Adds or replaces a user (a changed password, a revoked permission).
 pub async fn put_user(State(sb): State<Sandbox>, Json(user): Json<User>) -> StatusCode {
-    lock(&sb.shared.truesight).users.insert(user.username.clone(), user);
+    lock(&sb.shared.truesight)
+        .users
+        .insert(user.username.clone(), user);
     StatusCode::NO_CONTENT
 }

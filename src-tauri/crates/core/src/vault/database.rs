@@ -45,9 +45,18 @@ impl Database {
             .truncate(false)
             .write(true)
             .open(dir.join(LOCK_FILE))
-            .map_err(|e| Error::vault(format!("cannot open {}: {e}", dir.join(LOCK_FILE).display())))?;
-        lock.lock()
-            .map_err(|e| Error::vault(format!("cannot lock {}: {e}", dir.join(LOCK_FILE).display())))?;
+            .map_err(|e| {
+                Error::vault(format!(
+                    "cannot open {}: {e}",
+                    dir.join(LOCK_FILE).display()
+                ))
+            })?;
+        lock.lock().map_err(|e| {
+            Error::vault(format!(
+                "cannot lock {}: {e}",
+                dir.join(LOCK_FILE).display()
+            ))
+        })?;
 
         let path = dir.join(DB_FILE);
         let exists = path.exists();
@@ -62,12 +71,12 @@ impl Database {
             }
             None if exists => {
                 return Err(Error::vault(format!(
-                    "the vault at {} exists but its key is not in {}. Restore that keyring (or open \
+                "the vault at {} exists but its key is not in {}. Restore that keyring (or open \
                      the vault in the session that created it); to start afresh, move the folder \
                      away. Nothing was changed",
-                    path.display(),
-                    store.describe()
-                )))
+                path.display(),
+                store.describe()
+            )))
             }
             None => {
                 let mut raw = Zeroizing::new([0u8; 32]);
@@ -78,11 +87,13 @@ impl Database {
             }
         };
 
-        let mut conn = Connection::open(&path)
-            .map_err(|e| Error::vault(format!("cannot open the vault at {}: {e}", path.display())))?;
+        let mut conn = Connection::open(&path).map_err(|e| {
+            Error::vault(format!("cannot open the vault at {}: {e}", path.display()))
+        })?;
         let key_sql = Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", key.as_str()));
         conn.execute_batch(&key_sql)?;
-        let readable: rusqlite::Result<i64> = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
+        let readable: rusqlite::Result<i64> =
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0));
         if let Err(e) = readable {
             return Err(Error::vault(format!(
                 "the vault at {} cannot be read with the key in {} ({e}): the file is damaged, or \
@@ -93,7 +104,9 @@ impl Database {
             )));
         }
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )?;
         schema::migrate(&mut conn)?;
         restrict_permissions(&path);
         drop(lock);
@@ -111,7 +124,13 @@ impl Database {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn insert_account(&self, a: &Account, meta: Option<&TokenMeta>, event: (&str, &str, &str), now: DateTime<Utc>) -> Result<()> {
+    pub fn insert_account(
+        &self,
+        a: &Account,
+        meta: Option<&TokenMeta>,
+        event: (&str, &str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -147,7 +166,10 @@ impl Database {
     }
 
     pub fn set_base_url(&self, id: &str, url: &str) -> Result<()> {
-        self.conn().execute("UPDATE accounts SET base_url = ?2 WHERE id = ?1", params![id, url])?;
+        self.conn().execute(
+            "UPDATE accounts SET base_url = ?2 WHERE id = ?1",
+            params![id, url],
+        )?;
         Ok(())
     }
 
@@ -169,11 +191,20 @@ impl Database {
         let mut stmt = conn.prepare_cached(
             "SELECT issued_at, expires_at, renews_with, human_deadline, needs_human, last_error FROM tokens WHERE account_id = ?1",
         )?;
-        Ok(stmt.query_row([id], |r| read_token(r, 0)).optional()?.flatten())
+        Ok(stmt
+            .query_row([id], |r| read_token(r, 0))
+            .optional()?
+            .flatten())
     }
 
     /// Records a new token and its event in one transaction.
-    pub fn put_token_meta(&self, id: &str, meta: &TokenMeta, event: (&str, &str, &str), now: DateTime<Utc>) -> Result<()> {
+    pub fn put_token_meta(
+        &self,
+        id: &str,
+        meta: &TokenMeta,
+        event: (&str, &str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         put_token(&tx, id, meta, now)?;
@@ -183,7 +214,14 @@ impl Database {
     }
 
     /// Records a failed renewal: the token stays; `needs_human` when only a person can fix it.
-    pub fn record_failure(&self, id: &str, needs_human: bool, message: &str, event: (&str, &str), now: DateTime<Utc>) -> Result<()> {
+    pub fn record_failure(
+        &self,
+        id: &str,
+        needs_human: bool,
+        message: &str,
+        event: (&str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -195,7 +233,12 @@ impl Database {
         Ok(())
     }
 
-    pub fn record_event(&self, id: &str, event: (&str, &str, &str), now: DateTime<Utc>) -> Result<()> {
+    pub fn record_event(
+        &self,
+        id: &str,
+        event: (&str, &str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         add_event(&self.conn(), id, now, event)
     }
 
@@ -228,11 +271,21 @@ impl Database {
 
     /// Takes the renewal lease on an account unless another holder has a live one.
     /// The lease lives in the database, so it holds across every process.
-    pub fn try_lease(&self, id: &str, holder: &str, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+    pub fn try_lease(
+        &self,
+        id: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let current: Option<(String, i64)> = tx
-            .query_row("SELECT holder, until FROM leases WHERE account_id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT holder, until FROM leases WHERE account_id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
         let free = match current {
             None => true,
@@ -250,18 +303,23 @@ impl Database {
     }
 
     pub fn release_lease(&self, id: &str, holder: &str) -> Result<()> {
-        self.conn()
-            .execute("DELETE FROM leases WHERE account_id = ?1 AND holder = ?2", params![id, holder])?;
+        self.conn().execute(
+            "DELETE FROM leases WHERE account_id = ?1 AND holder = ?2",
+            params![id, holder],
+        )?;
         Ok(())
     }
 
     /// `PRAGMA integrity_check`'s verdict: "ok" for a sound file.
     pub fn integrity_check(&self) -> Result<String> {
-        Ok(self.conn().query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        Ok(self
+            .conn()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 }
 
-const ACCOUNT_SELECT: &str = "SELECT a.id, a.name, a.vendor, a.base_url, a.method, a.username, a.tenant, a.iam_id,
+const ACCOUNT_SELECT: &str =
+    "SELECT a.id, a.name, a.vendor, a.base_url, a.method, a.username, a.tenant, a.iam_id,
         a.client_id, a.ca_cert_pem, a.labels, a.created_at,
         t.issued_at, t.expires_at, t.renews_with, t.human_deadline, t.needs_human, t.last_error
     FROM accounts a LEFT JOIN tokens t ON t.account_id = a.id";
@@ -271,7 +329,11 @@ fn read_account_row(r: &Row<'_>) -> rusqlite::Result<(Account, Option<TokenMeta>
     let method: String = r.get(4)?;
     let labels: String = r.get(10)?;
     let bad = |what: &str, v: &str| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("unknown {what} '{v}'").into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown {what} '{v}'").into(),
+        )
     };
     let account = Account {
         id: r.get(0)?,
@@ -292,7 +354,9 @@ fn read_account_row(r: &Row<'_>) -> rusqlite::Result<(Account, Option<TokenMeta>
 
 fn read_token(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<TokenMeta>> {
     let issued: Option<i64> = r.get(at)?;
-    let Some(issued) = issued else { return Ok(None) };
+    let Some(issued) = issued else {
+        return Ok(None);
+    };
     let renews: String = r.get(at + 2)?;
     Ok(Some(TokenMeta {
         issued_at: from_ts(issued),
@@ -325,7 +389,12 @@ fn put_token(conn: &Connection, id: &str, m: &TokenMeta, now: DateTime<Utc>) -> 
     Ok(())
 }
 
-fn add_event(conn: &Connection, id: &str, now: DateTime<Utc>, (kind, outcome, detail): (&str, &str, &str)) -> Result<()> {
+fn add_event(
+    conn: &Connection,
+    id: &str,
+    now: DateTime<Utc>,
+    (kind, outcome, detail): (&str, &str, &str),
+) -> Result<()> {
     conn.execute(
         "INSERT INTO events (account_id, at, kind, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![id, ts(now), kind, outcome, detail],
@@ -337,9 +406,13 @@ fn is_key(hex: &str) -> bool {
     hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-
 fn create_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::vault(format!("cannot create the vault folder {}: {e}", dir.display())))?;
+    fs::create_dir_all(dir).map_err(|e| {
+        Error::vault(format!(
+            "cannot create the vault folder {}: {e}",
+            dir.display()
+        ))
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -385,7 +458,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ks = MemoryKeyring::default();
         let db = Database::open(dir.path(), &ks).unwrap();
-        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now()).unwrap();
+        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
+            .unwrap();
         drop(db);
         let db = Database::open(dir.path(), &ks).unwrap();
         assert_eq!(db.accounts().unwrap().len(), 1);
@@ -398,7 +472,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ks = MemoryKeyring::default();
         let db = Database::open(dir.path(), &ks).unwrap();
-        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now()).unwrap();
+        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
+            .unwrap();
         drop(db);
         let before = fs::read(dir.path().join(DB_FILE)).unwrap();
         let other = MemoryKeyring::default();
@@ -447,7 +522,10 @@ mod tests {
         let later = now + chrono::Duration::seconds(60);
         assert!(db.try_lease("x", "one", later, now).unwrap());
         assert!(!db.try_lease("x", "two", later, now).unwrap());
-        assert!(db.try_lease("x", "two", later, later).unwrap(), "an expired lease is free");
+        assert!(
+            db.try_lease("x", "two", later, later).unwrap(),
+            "an expired lease is free"
+        );
         db.release_lease("x", "two").unwrap();
         assert!(db.try_lease("x", "one", later, now).unwrap());
     }
@@ -456,8 +534,11 @@ mod tests {
     fn duplicate_names_are_a_usage_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path(), &MemoryKeyring::default()).unwrap();
-        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now()).unwrap();
-        let e = db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now()).unwrap_err();
+        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
+            .unwrap();
+        let e = db
+            .insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
+            .unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
     }
 }

@@ -100,13 +100,21 @@ fn flow_for(vendor: Vendor) -> Result<&'static dyn VendorFlow> {
 impl Vault {
     /// Opens the vault in `dir` with the OS keyring.
     pub fn open(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::vault(format!("cannot create the vault folder {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::vault(format!(
+                "cannot create the vault folder {}: {e}",
+                dir.display()
+            ))
+        })?;
         let store = Arc::new(OsKeyring::new(service_name_for(dir)));
         Self::open_with(dir, store, Arc::new(SystemClock))
     }
 
-    pub fn open_with(dir: &Path, store: Arc<dyn SecretStore>, clock: Arc<dyn Clock>) -> Result<Self> {
+    pub fn open_with(
+        dir: &Path,
+        store: Arc<dyn SecretStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
         let db = Database::open(dir, store.as_ref())?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -134,7 +142,9 @@ impl Vault {
 
     fn find(&self, name: &str) -> Result<(Account, Option<TokenMeta>)> {
         self.db.account_by_name(name)?.ok_or_else(|| {
-            Error::usage(format!("no account named '{name}' in this vault: `tokenkeeper list` shows them"))
+            Error::usage(format!(
+                "no account named '{name}' in this vault: `tokenkeeper list` shows them"
+            ))
         })
     }
 
@@ -177,7 +187,10 @@ impl Vault {
             trusts_custom_ca: account.ca_cert_pem.is_some(),
             created_at_ms: account.created_at.timestamp_millis(),
             issued_at_ms: meta.as_ref().map(|m| m.issued_at.timestamp_millis()),
-            renew_at_ms: meta.as_ref().and_then(TokenMeta::renew_at).map(|t| t.timestamp_millis()),
+            renew_at_ms: meta
+                .as_ref()
+                .and_then(TokenMeta::renew_at)
+                .map(|t| t.timestamp_millis()),
             events: self.db.events(&account.id, 50)?,
         })
     }
@@ -188,22 +201,30 @@ impl Vault {
     }
 
     /// Adds an account. With `sign_in`, signs in first and stores nothing unless it works.
-    pub async fn add(&self, new: NewAccount, secret: Option<Secret>, sign_in: bool) -> Result<AccountSummary> {
+    pub async fn add(
+        &self,
+        new: NewAccount,
+        secret: Option<Secret>,
+        sign_in: bool,
+    ) -> Result<AccountSummary> {
         let (account, spec) = self.validate(new)?;
         let mut bundle = SecretBundle::default();
         match (spec.secret, secret) {
             (Some(kind), Some(s)) if !s.is_empty() => bundle.set(kind, s),
             (Some(kind), _) => {
                 return Err(Error::usage(format!(
-                    "account '{}' needs a {}: give it on stdin with --secret-stdin, or at the prompt",
-                    account.name,
-                    kind.label()
-                )))
+                "account '{}' needs a {}: give it on stdin with --secret-stdin, or at the prompt",
+                account.name,
+                kind.label()
+            )))
             }
             (None, _) => {}
         }
         if self.db.account_by_name(&account.name)?.is_some() {
-            return Err(Error::usage(format!("an account named '{}' already exists", account.name)));
+            return Err(Error::usage(format!(
+                "an account named '{}' already exists",
+                account.name
+            )));
         }
         let now = self.now();
         let issued = if sign_in {
@@ -214,7 +235,11 @@ impl Vault {
                 now,
             };
             let flow = flow_for(account.vendor)?;
-            Some(flow.sign_in(&call, &bundle).await.map_err(|e| e.for_account(&account.name))?)
+            Some(
+                flow.sign_in(&call, &bundle)
+                    .await
+                    .map_err(|e| e.for_account(&account.name))?,
+            )
         } else {
             None
         };
@@ -227,9 +252,9 @@ impl Vault {
         } else {
             ("added", "ok", "added without signing in")
         };
-        if let Err(e) = self
-            .db
-            .insert_account(&account, issued.as_ref().map(|i| &i.meta), event, now)
+        if let Err(e) =
+            self.db
+                .insert_account(&account, issued.as_ref().map(|i| &i.meta), event, now)
         {
             let _ = self.store.delete(&item_for(&account.id));
             return Err(e);
@@ -239,12 +264,17 @@ impl Vault {
 
     fn validate(&self, new: NewAccount) -> Result<(Account, &'static MethodSpec)> {
         let name = new.name.trim().to_string();
-        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if name.is_empty()
+            || name.len() > 64
+            || name.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
             return Err(Error::usage(format!(
                 "'{name}' is not a usable account name: use 1 to 64 characters without spaces"
             )));
         }
-        let vendor = new.vendor.ok_or_else(|| Error::usage("give the vendor with --vendor"))?;
+        let vendor = new
+            .vendor
+            .ok_or_else(|| Error::usage("give the vendor with --vendor"))?;
         let flow = flow_for(vendor)?;
         let spec = match new.method {
             Some(m) => vendors::method_spec(flow, m).ok_or_else(|| {
@@ -252,7 +282,11 @@ impl Vault {
                     "{} does not sign in with '{}': use {}",
                     vendor.display_name(),
                     m.id(),
-                    flow.methods().iter().map(|s| s.method.id()).collect::<Vec<_>>().join(" or ")
+                    flow.methods()
+                        .iter()
+                        .map(|s| s.method.id())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
                 ))
             })?,
             None => &flow.methods()[0],
@@ -270,7 +304,12 @@ impl Vault {
             iam_id: clean(new.iam_id),
             client_id: clean(new.client_id),
             ca_cert_pem: clean(new.ca_cert_pem),
-            labels: new.labels.into_iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect(),
+            labels: new
+                .labels
+                .into_iter()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
             created_at: self.now(),
         };
         let missing: Vec<&str> = spec
@@ -296,8 +335,9 @@ impl Vault {
     pub async fn login(&self, name: &str, secret: Option<Secret>) -> Result<AccountSummary> {
         let (account, _) = self.find(name)?;
         let flow = flow_for(account.vendor)?;
-        let spec = vendors::method_spec(flow, account.method)
-            .ok_or_else(|| Error::internal(format!("account '{name}' has a method its vendor lacks")))?;
+        let spec = vendors::method_spec(flow, account.method).ok_or_else(|| {
+            Error::internal(format!("account '{name}' has a method its vendor lacks"))
+        })?;
         let mut bundle = self.read_secrets(&account.id).await?;
         let given = secret.is_some();
         if let (Some(kind), Some(s)) = (spec.secret, secret) {
@@ -325,17 +365,24 @@ impl Vault {
                 let refused = e.kind() == ErrorKind::Refused;
                 // A refused stored secret needs a human; a refused new one changes nothing.
                 if refused && !given {
-                    self.db
-                        .record_failure(&account.id, true, e.message(), ("sign-in", "refused"), now)?;
+                    self.db.record_failure(
+                        &account.id,
+                        true,
+                        e.message(),
+                        ("sign-in", "refused"),
+                        now,
+                    )?;
                 } else {
-                    self.db.record_event(&account.id, ("sign-in", "failed", e.message()), now)?;
+                    self.db
+                        .record_event(&account.id, ("sign-in", "failed", e.message()), now)?;
                 }
                 return Err(e);
             }
         };
         apply_issued(&mut bundle, &issued);
         self.write_secrets(&account.id, &bundle).await?;
-        self.db.put_token_meta(&account.id, &issued.meta, ("signed-in", "ok", ""), now)?;
+        self.db
+            .put_token_meta(&account.id, &issued.meta, ("signed-in", "ok", ""), now)?;
         Ok(summarize(&account, Some(&issued.meta), now))
     }
 
@@ -355,12 +402,20 @@ impl Vault {
         self.renew_single_flight(&account, flow, &meta).await
     }
 
-    async fn renew_single_flight(&self, account: &Account, flow: &dyn VendorFlow, seen: &TokenMeta) -> Result<FreshToken> {
+    async fn renew_single_flight(
+        &self,
+        account: &Account,
+        flow: &dyn VendorFlow,
+        seen: &TokenMeta,
+    ) -> Result<FreshToken> {
         let holder = uuid::Uuid::new_v4().to_string();
         let give_up = Instant::now() + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
         loop {
             let now = self.now();
-            if self.db.try_lease(&account.id, &holder, now + LEASE_TTL, now)? {
+            if self
+                .db
+                .try_lease(&account.id, &holder, now + LEASE_TTL, now)?
+            {
                 break;
             }
             tokio::time::sleep(LEASE_POLL).await;
@@ -369,7 +424,11 @@ impl Vault {
                 if m.needs_human {
                     usable(account, Some(m))?;
                 } else if renewed_since(&m, seen, self.now()) {
-                    if let Some(t) = self.read_secrets(&account.id).await?.get(SecretKind::AccessToken) {
+                    if let Some(t) = self
+                        .read_secrets(&account.id)
+                        .await?
+                        .get(SecretKind::AccessToken)
+                    {
                         return Ok(fresh(flow, t.clone(), None));
                     }
                 }
@@ -389,7 +448,12 @@ impl Vault {
         Ok(token)
     }
 
-    async fn renew_holding_lease(&self, account: &Account, flow: &dyn VendorFlow, seen: &TokenMeta) -> Result<FreshToken> {
+    async fn renew_holding_lease(
+        &self,
+        account: &Account,
+        flow: &dyn VendorFlow,
+        seen: &TokenMeta,
+    ) -> Result<FreshToken> {
         let mut bundle = self.read_secrets(&account.id).await?;
         // Between our look and the lease, another process may have renewed.
         if let Some(m) = self.db.token_meta(&account.id)? {
@@ -411,19 +475,29 @@ impl Vault {
                 apply_issued(&mut bundle, &issued);
                 // The keyring first: a rotated secret is stored before anything uses it.
                 self.write_secrets(&account.id, &bundle).await?;
-                self.db.put_token_meta(&account.id, &issued.meta, ("renewed", "ok", ""), now)?;
+                self.db
+                    .put_token_meta(&account.id, &issued.meta, ("renewed", "ok", ""), now)?;
                 Ok(fresh(flow, issued.token, None))
             }
             Err(e) => {
                 let e = e.for_account(&account.name);
                 let human = matches!(e.kind(), ErrorKind::Refused | ErrorKind::NeedsSignIn);
-                self.db.record_failure(&account.id, human, e.message(), ("renewal", "failed"), now)?;
+                self.db.record_failure(
+                    &account.id,
+                    human,
+                    e.message(),
+                    ("renewal", "failed"),
+                    now,
+                )?;
                 let still_valid = seen.expires_at.is_none_or(|t| t > now);
                 match bundle.get(SecretKind::AccessToken) {
                     Some(old) if !human && still_valid => Ok(fresh(
                         flow,
                         old.clone(),
-                        Some(format!("renewal failed, the current token is still valid: {}", e.message())),
+                        Some(format!(
+                            "renewal failed, the current token is still valid: {}",
+                            e.message()
+                        )),
                     )),
                     _ => Err(e),
                 }
@@ -474,10 +548,15 @@ impl Vault {
 fn usable(account: &Account, meta: Option<TokenMeta>) -> Result<TokenMeta> {
     let name = &account.name;
     let meta = meta.ok_or_else(|| {
-        Error::needs_sign_in(format!("account '{name}' has not signed in yet: run tokenkeeper login {name}"))
+        Error::needs_sign_in(format!(
+            "account '{name}' has not signed in yet: run tokenkeeper login {name}"
+        ))
     })?;
     if meta.needs_human {
-        let why = meta.last_error.as_deref().unwrap_or("the vendor refused the stored credentials");
+        let why = meta
+            .last_error
+            .as_deref()
+            .unwrap_or("the vendor refused the stored credentials");
         return Err(Error::needs_sign_in(format!(
             "account '{name}' needs you to sign in again ({why}). Run: tokenkeeper login {name}"
         )));
@@ -517,15 +596,23 @@ fn summarize(a: &Account, meta: Option<&TokenMeta>, now: DateTime<Utc>) -> Accou
         method: a.method,
         username: a.username.clone(),
         labels: a.labels.clone(),
-        state: meta.map(|m| m.state(now)).unwrap_or(TokenState::NeedsSignIn),
-        expires_at_ms: meta.and_then(|m| m.expires_at).map(|t| t.timestamp_millis()),
-        human_deadline_ms: meta.and_then(|m| m.human_deadline).map(|t| t.timestamp_millis()),
+        state: meta
+            .map(|m| m.state(now))
+            .unwrap_or(TokenState::NeedsSignIn),
+        expires_at_ms: meta
+            .and_then(|m| m.expires_at)
+            .map(|t| t.timestamp_millis()),
+        human_deadline_ms: meta
+            .and_then(|m| m.human_deadline)
+            .map(|t| t.timestamp_millis()),
         renews_with: meta.map(|m| m.renews_with),
         last_error: meta.and_then(|m| m.last_error.clone()),
     }
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("a keyring call failed: {e}")))?
@@ -533,5 +620,9 @@ async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 
 
 /// The fields a vendor needs, for error messages and forms.
 pub fn required_flags(spec: &MethodSpec) -> Vec<FieldKey> {
-    spec.fields.iter().filter(|f| f.required).map(|f| f.key).collect()
+    spec.fields
+        .iter()
+        .filter(|f| f.required)
+        .map(|f| f.key)
+        .collect()
 }

@@ -99,7 +99,9 @@ impl VendorFlow for TrueSight {
         let answer = http::send(call.http.post(&url).json(&body), &Self::endpoint(call)).await?;
         match answer.status {
             s if s.is_success() => {}
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => return Err(Self::refused(call, &answer)),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(Self::refused(call, &answer))
+            }
             _ => return Err(answer.unexpected()),
         }
         let parsed: TokenAnswer = answer.json()?;
@@ -111,7 +113,10 @@ impl VendorFlow for TrueSight {
             return Err(Self::refused(call, &answer));
         }
         let token = parsed.auth_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            Error::vendor(format!("{} answered without an authToken", Self::endpoint(call)))
+            Error::vendor(format!(
+                "{} answered without an authToken",
+                Self::endpoint(call)
+            ))
         })?;
         let expires_at = parsed
             .expires
@@ -140,7 +145,9 @@ impl VendorFlow for TrueSight {
         };
         let url = format!("{}{TOKEN_PATH}", call.account.base_url);
         let answer = http::send(
-            call.http.delete(&url).header("Authorization", self.authorization(token)),
+            call.http
+                .delete(&url)
+                .header("Authorization", self.authorization(token)),
             &Self::endpoint(call),
         )
         .await?;
