@@ -144,19 +144,24 @@ impl Session {
         cmd
     }
 
-    fn secrets_on_bus(&self) -> bool {
+    /// Asks the session bus about the Secret Service name; the reply as text.
+    fn bus_call(&self, method: &str) -> String {
         self.command("dbus-send")
             .args([
                 "--session",
                 "--print-reply",
                 "--dest=org.freedesktop.DBus",
                 "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.NameHasOwner",
+                &format!("org.freedesktop.DBus.{method}"),
                 "string:org.freedesktop.secrets",
             ])
             .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
-            .unwrap_or(false)
+            .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+            .unwrap_or_default()
+    }
+
+    fn secrets_on_bus(&self) -> bool {
+        self.bus_call("NameHasOwner").contains("boolean true")
     }
 
     /// Starts gnome-keyring: unlocked with the session's password, or locked.
@@ -189,19 +194,7 @@ impl Session {
 
     /// The process that owns the Secret Service name: ours, or one D-Bus started.
     fn secrets_owner_pid(&self) -> Option<u32> {
-        let out = self
-            .command("dbus-send")
-            .args([
-                "--session",
-                "--print-reply",
-                "--dest=org.freedesktop.DBus",
-                "/org/freedesktop/DBus",
-                "org.freedesktop.DBus.GetConnectionUnixProcessID",
-                "string:org.freedesktop.secrets",
-            ])
-            .output()
-            .ok()?;
-        String::from_utf8_lossy(&out.stdout)
+        self.bus_call("GetConnectionUnixProcessID")
             .split_whitespace()
             .skip_while(|w| *w != "uint32")
             .nth(1)
@@ -245,6 +238,39 @@ impl Session {
         let mut cmd = self.command(bin("tokenkeeper"));
         cmd.args(args);
         run(cmd, stdin)
+    }
+
+    /// `tokenkeeper add NAME --vendor truesight …` with the secret on stdin.
+    pub fn add_truesight(
+        &self,
+        name: &str,
+        url: &str,
+        user: &str,
+        secret: &str,
+        extra: &[&str],
+    ) -> Run {
+        let mut args = vec![
+            "add",
+            name,
+            "--vendor",
+            "truesight",
+            "--url",
+            url,
+            "--username",
+            user,
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(&args, Some(secret))
+    }
+
+    /// Runs `tokenkeeper ARGS` with extra environment variables.
+    pub fn cli_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.command(bin("tokenkeeper"));
+        cmd.envs(env.iter().copied()).args(args);
+        run(cmd, None)
     }
 
     /// Items this session's keyring holds for a keyring service.

@@ -23,24 +23,7 @@ fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
         json!({"username": "canary", "password": password, "tenant": "BmcRealm"}),
     );
     let url = sb.url("truesight");
-    let add = |name: &str, secret: &str| {
-        s.cli(
-            &[
-                "add",
-                name,
-                "--vendor",
-                "truesight",
-                "--url",
-                &url,
-                "--username",
-                "canary",
-                "--tenant",
-                "BmcRealm",
-                "--secret-stdin",
-            ],
-            Some(secret),
-        )
-    };
+    let add = |name: &str, secret: &str| s.add_truesight(name, &url, "canary", secret, &[]);
 
     let mut outputs = Vec::new();
     let mut tokens = Vec::new();

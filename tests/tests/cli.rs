@@ -10,23 +10,8 @@ use tokenkeeper_e2e::{Sandbox, Session};
 const PW: &str = "demo-password";
 
 fn add_demo(s: &Session, sb: &Sandbox, name: &str) {
-    s.cli(
-        &[
-            "add",
-            name,
-            "--vendor",
-            "truesight",
-            "--url",
-            &sb.url("truesight"),
-            "--username",
-            "demo",
-            "--tenant",
-            "BmcRealm",
-            "--secret-stdin",
-        ],
-        Some(PW),
-    )
-    .ok();
+    s.add_truesight(name, &sb.url("truesight"), "demo", PW, &[])
+        .ok();
 }
 
 const TOKEN_POST: &str = "POST /truesight/tsws/api/v10.1/token";
@@ -137,22 +122,7 @@ fn wrong_password_is_refused_and_nothing_is_stored() {
     add_demo(&s, &sb, "good");
     let service = s.service();
     let before = s.keyring_items(&service);
-    let out = s.cli(
-        &[
-            "add",
-            "bad",
-            "--vendor",
-            "truesight",
-            "--url",
-            &sb.url("truesight"),
-            "--username",
-            "demo",
-            "--tenant",
-            "BmcRealm",
-            "--secret-stdin",
-        ],
-        Some("not-the-password"),
-    );
+    let out = s.add_truesight("bad", &sb.url("truesight"), "demo", "not-the-password", &[]);
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(
         out.stderr
@@ -187,22 +157,7 @@ fn wrong_password_is_refused_and_nothing_is_stored() {
 fn a_user_without_api_access_gets_its_own_message() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
-    let out = s.cli(
-        &[
-            "add",
-            "ts",
-            "--vendor",
-            "truesight",
-            "--url",
-            &sb.url("truesight"),
-            "--username",
-            "noapi",
-            "--tenant",
-            "BmcRealm",
-            "--secret-stdin",
-        ],
-        Some("noapi-password"),
-    );
+    let out = s.add_truesight("ts", &sb.url("truesight"), "noapi", "noapi-password", &[]);
     assert_eq!(out.code, 4);
     assert!(
         out.stderr
@@ -224,22 +179,7 @@ fn unreachable_url_html_page_truncated_500_and_hung_server_are_clear_and_change_
     add_demo(&s, &sb, "ts");
     let token = s.cli(&["token", "ts"], None).ok().stdout;
 
-    let dead = s.cli(
-        &[
-            "add",
-            "dead",
-            "--vendor",
-            "truesight",
-            "--url",
-            "http://127.0.0.1:9",
-            "--username",
-            "demo",
-            "--tenant",
-            "BmcRealm",
-            "--secret-stdin",
-        ],
-        Some(PW),
-    );
+    let dead = s.add_truesight("dead", "http://127.0.0.1:9", "demo", PW, &[]);
     assert_eq!(dead.code, 5, "{}", dead.stderr);
     assert!(dead.stderr.contains("could not connect"), "{}", dead.stderr);
 
@@ -259,9 +199,7 @@ fn unreachable_url_html_page_truncated_500_and_hung_server_are_clear_and_change_
         );
     }
     sb.fault("/truesight", "hang");
-    let mut hung = s.command_with_timeout(2);
-    hung.args(["login", "ts"]);
-    let out = tokenkeeper_e2e::run(hung, None);
+    let out = s.cli_env(&[("TOKENKEEPER_HTTP_TIMEOUT", "2")], &["login", "ts"]);
     assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(
         out.stderr.contains("did not answer within 2 s"),
@@ -283,18 +221,6 @@ fn unreachable_url_html_page_truncated_500_and_hung_server_are_clear_and_change_
         s.cli(&["list", "--json"], None).ok().json()[0]["state"],
         "valid"
     );
-}
-
-trait TimeoutCommand {
-    fn command_with_timeout(&self, secs: u64) -> std::process::Command;
-}
-
-impl TimeoutCommand for Session {
-    fn command_with_timeout(&self, secs: u64) -> std::process::Command {
-        let mut c = self.command(tokenkeeper_e2e::bin("tokenkeeper"));
-        c.env("TOKENKEEPER_HTTP_TIMEOUT", secs.to_string());
-        c
-    }
 }
 
 #[test]
@@ -391,13 +317,8 @@ fn a_locked_keyring_is_a_clear_error_within_two_seconds_and_loses_nothing() {
 #[test]
 fn no_keyring_at_all_is_a_clear_error() {
     let s = Session::start();
-    let mut cmd = s.command(tokenkeeper_e2e::bin("tokenkeeper"));
-    cmd.env(
-        "DBUS_SESSION_BUS_ADDRESS",
-        format!("unix:path={}/no-bus", s.root.path().display()),
-    )
-    .arg("list");
-    let out = tokenkeeper_e2e::run(cmd, None);
+    let no_bus = format!("unix:path={}/no-bus", s.root.path().display());
+    let out = s.cli_env(&[("DBUS_SESSION_BUS_ADDRESS", &no_bus)], &["list"]);
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.stderr.contains("keyring"), "{}", out.stderr);
     assert!(
@@ -456,23 +377,12 @@ fn two_vaults_never_share_secrets() {
     add_demo(&s, &sb, "ts");
     let other = s.root.path().join("other-vault");
     let other_dir = other.display().to_string();
-    s.cli(
-        &[
-            "--data-dir",
-            &other_dir,
-            "add",
-            "ts",
-            "--vendor",
-            "truesight",
-            "--url",
-            &sb.url("truesight"),
-            "--username",
-            "demo",
-            "--tenant",
-            "BmcRealm",
-            "--secret-stdin",
-        ],
-        Some(PW),
+    s.add_truesight(
+        "ts",
+        &sb.url("truesight"),
+        "demo",
+        PW,
+        &["--data-dir", &other_dir],
     )
     .ok();
     let info = s

@@ -33,23 +33,12 @@ fn the_window_lists_what_the_cli_wrote_counts_down_live_and_leaks_nothing() {
         json!({"username": "ops", "password": password, "tenant": "BmcRealm"}),
     );
     let add = |name: &str| {
-        s.cli(
-            &[
-                "add",
-                name,
-                "--vendor",
-                "truesight",
-                "--url",
-                &sb.url("truesight"),
-                "--username",
-                "ops",
-                "--tenant",
-                "BmcRealm",
-                "--label",
-                "prod",
-                "--secret-stdin",
-            ],
-            Some(&password),
+        s.add_truesight(
+            name,
+            &sb.url("truesight"),
+            "ops",
+            &password,
+            &["--label", "prod"],
         )
         .ok();
     };

@@ -20,7 +20,7 @@ use crate::http;
 use crate::model::{Account, AccountDetail, AccountSummary, Method, TokenMeta, TokenState, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};
 use crate::secret_store::{OsKeyring, SecretStore};
-use crate::vendors::{self, Call, FieldKey, Issued, MethodSpec, VendorFlow};
+use crate::vendors::{self, Call, Issued, MethodSpec, VendorFlow};
 
 /// How long a renewal lease holds before another process may take over.
 const LEASE_TTL: Duration = Duration::seconds(90);
@@ -616,13 +616,4 @@ async fn run_blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("a keyring call failed: {e}")))?
-}
-
-/// The fields a vendor needs, for error messages and forms.
-pub fn required_flags(spec: &MethodSpec) -> Vec<FieldKey> {
-    spec.fields
-        .iter()
-        .filter(|f| f.required)
-        .map(|f| f.key)
-        .collect()
 }
