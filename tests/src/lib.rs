@@ -266,6 +266,72 @@ impl Session {
         self.cli(&args, Some(secret))
     }
 
+    /// Starts `tokenkeeper ARGS` without waiting (a device-code sign-in that waits for
+    /// an approval); `finish` collects it.
+    pub fn spawn_cli(&self, env: &[(&str, &str)], args: &[&str]) -> Child {
+        self.command(bin("tokenkeeper"))
+            .envs(env.iter().copied())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tokenkeeper")
+    }
+
+    /// A browser for this session that records the addresses it is asked to open.
+    pub fn browser(&self) -> RecordingBrowser {
+        RecordingBrowser::new(self.root.path())
+    }
+
+    /// Runs a device-code sign-in (`tokenkeeper ARGS`) through a recording browser and
+    /// approves or denies the code it was sent to; returns the run and the address.
+    pub fn device_sign_in(&self, sb: &Sandbox, args: &[&str], approve: bool) -> (Run, String) {
+        let browser = self.browser();
+        let child = self.spawn_cli(&[browser.env()], args);
+        let url = browser.wait_url(Duration::from_secs(20));
+        let code = user_code(&url);
+        if approve {
+            sb.approve(&code);
+        } else {
+            sb.deny(&code);
+        }
+        (finish(child, Duration::from_secs(60)), url)
+    }
+
+    /// Writes `text` to a file of this session and returns its path.
+    pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.root.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Every secret the vault keeps in the keyring, from every account item.
+    pub fn stored_secrets(&self) -> Vec<String> {
+        let service = self.service();
+        let mut out = Vec::new();
+        for item in self.keyring_items(&service) {
+            if !item.starts_with("account/") {
+                continue;
+            }
+            let text = self.keyring_lookup(&service, &item).unwrap_or_default();
+            if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) {
+                out.extend(map.values().filter_map(|v| v.as_str().map(str::to_string)));
+            }
+        }
+        out
+    }
+
+    /// The named account's keyring item, parsed.
+    pub fn account_secrets(&self, name: &str) -> Value {
+        let shown = self.cli(&["show", name, "--json"], None).ok().json();
+        let id = shown["summary"]["id"].as_str().expect("account id");
+        let text = self
+            .keyring_lookup(&self.service(), &format!("account/{id}"))
+            .expect("the account's keyring item");
+        serde_json::from_str(&text).expect("keyring JSON")
+    }
+
     /// Runs `tokenkeeper ARGS` with extra environment variables.
     pub fn cli_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
         let mut cmd = self.command(bin("tokenkeeper"));
@@ -318,6 +384,91 @@ impl Drop for Session {
         let _ = self.dbus.kill();
         let _ = self.dbus.wait();
     }
+}
+
+/// Collects a process started by `spawn_cli`, failing the test if it runs too long.
+pub fn finish(mut child: Child, timeout: Duration) -> Run {
+    let start = Instant::now();
+    loop {
+        match child.try_wait().expect("try_wait") {
+            Some(_) => break,
+            None if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("wait");
+                panic!(
+                    "tokenkeeper ran over {timeout:?}; stderr: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            None => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+    let out = child.wait_with_output().expect("wait");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        took: start.elapsed(),
+    }
+}
+
+/// What `tokenkeeper` runs as `$BROWSER`: a script that appends each address to a log.
+#[derive(Debug)]
+pub struct RecordingBrowser {
+    pub script: PathBuf,
+    log: PathBuf,
+}
+
+impl RecordingBrowser {
+    fn new(dir: &Path) -> Self {
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let script = dir.join(format!("browser-{n}.sh"));
+        let log = dir.join(format!("browser-{n}.log"));
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", log.display()),
+        )
+        .expect("browser script");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+                .expect("chmod");
+        }
+        Self { script, log }
+    }
+
+    pub fn env(&self) -> (&'static str, &str) {
+        ("BROWSER", self.script.to_str().expect("utf-8 path"))
+    }
+
+    /// Every address opened so far.
+    pub fn opened(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits for the browser to be opened and returns the address.
+    pub fn wait_url(&self, timeout: Duration) -> String {
+        wait_until("the browser to be opened", timeout, || {
+            !self.opened().is_empty()
+        });
+        self.opened().remove(0)
+    }
+}
+
+/// The `user_code` query parameter of a verification address.
+pub fn user_code(url: &str) -> String {
+    url.split(['?', '&'])
+        .find_map(|p| p.strip_prefix("user_code="))
+        .map(|c| c.replace("%2D", "-"))
+        .unwrap_or_else(|| panic!("no user_code in {url}"))
 }
 
 /// A finished process: exit code, output, and how long it took.
@@ -409,6 +560,22 @@ impl Sandbox {
         );
     }
 
+    /// An admin call whose answer is JSON.
+    pub fn admin_json(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url("admin")))
+            .json(&body)
+            .send()
+            .expect("sandbox admin");
+        assert!(
+            r.status().is_success(),
+            "sandbox admin {path}: {}",
+            r.status()
+        );
+        r.json().expect("admin JSON")
+    }
+
     pub fn fault(&self, path_prefix: &str, kind: &str) {
         self.admin(
             "/faults",
@@ -425,6 +592,50 @@ impl Sandbox {
             .and_then(|r| r.json())
             .expect("stats");
         stats["requests"][key].as_u64().unwrap_or(0)
+    }
+
+    /// The sandbox's counters.
+    pub fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/stats", self.url("admin")))
+            .send()
+            .and_then(|r| r.json())
+            .expect("stats")
+    }
+
+    /// Approves a device code as the admin would in the browser.
+    pub fn approve(&self, user_code: &str) {
+        self.admin(
+            "/device/approve",
+            serde_json::json!({ "user_code": user_code }),
+        );
+    }
+
+    pub fn deny(&self, user_code: &str) {
+        self.admin(
+            "/device/deny",
+            serde_json::json!({ "user_code": user_code }),
+        );
+    }
+
+    /// A GET with an Authorization header; the HTTP status.
+    pub fn get_status(&self, url: &str, authorization: &str) -> u16 {
+        self.http
+            .get(url)
+            .header("Authorization", authorization)
+            .send()
+            .expect("request")
+            .status()
+            .as_u16()
+    }
+
+    /// A client that trusts the sandbox BigFix's CA.
+    pub fn bigfix_client(&self) -> reqwest::blocking::Client {
+        let pem = self.urls["bigfix_ca_pem"].as_str().expect("bigfix CA");
+        reqwest::blocking::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("PEM"))
+            .build()
+            .expect("client")
     }
 
     /// Calls TrueSight's authenticated `about` with a token; returns the HTTP status.

@@ -3,13 +3,101 @@
 //! the XDG folders), the decrypted database's every row, and every command's output
 //! for them. Only `tokenkeeper token` may print the token, and nothing the password.
 
+use std::collections::BTreeSet;
+
 use serde_json::json;
-use tokenkeeper_e2e::{files_under, Sandbox, Session};
+use tokenkeeper_e2e::{files_under, Run, Sandbox, Session};
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
+}
+
+/// Opens the vault's database with its key and keeps it open, as the desktop app
+/// does, so that what the CLI writes next stays in the WAL (SQLite folds it into the
+/// file when the last connection closes) and the WAL is searched as it is while the
+/// app runs.
+fn hold_database(s: &Session) -> rusqlite::Connection {
+    let key = s
+        .keyring_lookup(&s.service(), "vault-key")
+        .expect("vault key in the keyring");
+    let conn = rusqlite::Connection::open(s.data_dir.join("vault.db")).unwrap();
+    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.trim()))
+        .unwrap();
+    let _: i64 = conn
+        .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
+        .unwrap();
+    conn
+}
+
+/// No secret in any output, any file of the session (vault.db, its WAL and SHM, the
+/// lock, HOME, XDG), or any cell of the decrypted database.
+fn assert_nowhere(s: &Session, conn: &rusqlite::Connection, outputs: &[Run], secrets: &[String]) {
+    assert!(!secrets.is_empty());
+    for secret in secrets {
+        assert!(
+            secret.len() >= 8,
+            "a canary long enough not to match by chance"
+        );
+    }
+    for out in outputs {
+        for secret in secrets {
+            assert!(
+                !out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()),
+                "a secret leaked into CLI output: {out:?}"
+            );
+        }
+    }
+
+    let files = files_under(s.root.path());
+    assert!(files.iter().any(|f| f.ends_with("vault.db")));
+    let wal = s.data_dir.join("vault.db-wal");
+    assert!(
+        std::fs::metadata(&wal)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false),
+        "the WAL is searched too: {files:?}"
+    );
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap_or_default();
+        for secret in secrets {
+            assert!(
+                !contains(&bytes, secret),
+                "a secret is in {}",
+                file.display()
+            );
+        }
+    }
+
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(tables.contains(&"accounts".to_string()) && tables.contains(&"events".to_string()));
+    let mut cells = 0;
+    for table in &tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..n {
+                let v: rusqlite::types::Value = row.get(i).unwrap();
+                let text = format!("{v:?}");
+                cells += 1;
+                for secret in secrets {
+                    assert!(
+                        !text.contains(secret.as_str()),
+                        "a secret is in table {table}: {text}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(cells > 20, "the database was really read ({cells} cells)");
 }
 
 #[test]
@@ -28,18 +116,7 @@ fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
     let mut outputs = Vec::new();
     let mut tokens = Vec::new();
     outputs.push(add("ts", &password).ok());
-    // Hold the database open, as the desktop app does, so that what the CLI writes
-    // next stays in the WAL (SQLite folds it into the file when the last connection
-    // closes) and the WAL is searched as it is while the app runs.
-    let key = s
-        .keyring_lookup(&s.service(), "vault-key")
-        .expect("vault key in the keyring");
-    let conn = rusqlite::Connection::open(s.data_dir.join("vault.db")).unwrap();
-    conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", key.trim()))
-        .unwrap();
-    let _: i64 = conn
-        .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))
-        .unwrap();
+    let conn = hold_database(&s);
     outputs.push(add("wrong", &wrong));
     outputs.push(add("second", &password).ok());
     for _ in 0..2 {
@@ -70,69 +147,11 @@ fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
     sb.fault("/truesight", "html");
     outputs.push(s.cli(&["login", "ts"], None));
 
-    let secrets: Vec<&str> = [password.as_str(), wrong.as_str()]
+    let secrets: Vec<String> = [password.clone(), wrong.clone()]
         .into_iter()
-        .chain(tokens.iter().map(String::as_str))
+        .chain(tokens.iter().cloned())
         .collect();
-    for out in &outputs {
-        for secret in &secrets {
-            assert!(
-                !out.stdout.contains(secret) && !out.stderr.contains(secret),
-                "a secret leaked into CLI output: {out:?}"
-            );
-        }
-    }
-
-    // Every file of the session: vault.db, its WAL and SHM, the lock, HOME, XDG.
-    let files = files_under(s.root.path());
-    assert!(files.iter().any(|f| f.ends_with("vault.db")));
-    let wal = s.data_dir.join("vault.db-wal");
-    assert!(
-        std::fs::metadata(&wal)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false),
-        "the WAL is searched too: {files:?}"
-    );
-    for file in &files {
-        let bytes = std::fs::read(file).unwrap_or_default();
-        for secret in &secrets {
-            assert!(
-                !contains(&bytes, secret),
-                "a secret is in {}",
-                file.display()
-            );
-        }
-    }
-
-    // The database decrypted with its key: every value of every row of every table.
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert!(tables.contains(&"accounts".to_string()) && tables.contains(&"events".to_string()));
-    let mut cells = 0;
-    for table in &tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-        let n = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..n {
-                let v: rusqlite::types::Value = row.get(i).unwrap();
-                let text = format!("{v:?}");
-                cells += 1;
-                for secret in &secrets {
-                    assert!(
-                        !text.contains(secret),
-                        "a secret is in table {table}: {text}"
-                    );
-                }
-            }
-        }
-    }
-    assert!(cells > 20, "the database was really read ({cells} cells)");
+    assert_nowhere(&s, &conn, &outputs, &secrets);
 
     // The keyring does hold them: the search above would have found them had they leaked.
     let items = s.keyring_items(&s.service());
@@ -144,4 +163,206 @@ fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
         .keyring_lookup(&s.service(), account_item)
         .expect("the account's secrets");
     assert!(stored.contains(&password), "the password is in the keyring");
+}
+
+/// Every vendor's secrets (passwords, API keys, user tokens, refresh tokens, access
+/// tokens, the ones rotated away included) are taken from the keyring as they are
+/// stored after each step, then searched for everywhere else.
+#[test]
+fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
+    let s = Session::start();
+    let sb = Sandbox::start(&["--device-interval", "1"]);
+    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+    let user_token = sb.admin_json(
+        "/bigid/user-tokens",
+        json!({"expires_in_days": 30, "jwt": true}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut outputs: Vec<Run> = Vec::new();
+    let mut secrets: BTreeSet<String> = BTreeSet::new();
+
+    let with_secret: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "bid",
+                "--vendor",
+                "bigid",
+                "--url",
+                &sb.url("bigid"),
+                "--username",
+                "bigid",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "bigid-password",
+        ),
+        (
+            vec![
+                "bidut",
+                "--vendor",
+                "bigid",
+                "--url",
+                &sb.url("bigid"),
+                "--method",
+                "user-token",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            &user_token,
+        ),
+        (
+            vec![
+                "bf",
+                "--vendor",
+                "bigfix",
+                "--url",
+                &sb.url("bigfix"),
+                "--username",
+                "admin",
+                "--ca-cert",
+                ca.to_str().unwrap(),
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "admin-password",
+        ),
+        (
+            vec![
+                "imk",
+                "--vendor",
+                "immuta",
+                "--url",
+                &sb.url("immuta"),
+                "--method",
+                "api-key",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "immuta-demo-apikey",
+        ),
+        (
+            vec![
+                "imp",
+                "--vendor",
+                "immuta",
+                "--url",
+                &sb.url("immuta"),
+                "--username",
+                "immuta-user",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "immuta-password",
+        ),
+    ];
+    let conn = {
+        s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
+            .ok();
+        hold_database(&s)
+    };
+    for (args, secret) in &with_secret {
+        let mut full = vec!["add"];
+        full.extend(args.iter().map(String::as_str));
+        full.push("--secret-stdin");
+        outputs.push(s.cli(&full, Some(secret)).ok());
+        secrets.extend(s.stored_secrets());
+    }
+    let (run, _) = s.device_sign_in(
+        &sb,
+        &[
+            "add",
+            "ba",
+            "--vendor",
+            "biganimal",
+            "--url",
+            &sb.url("biganimal"),
+        ],
+        true,
+    );
+    outputs.push(run.ok());
+    let (run, _) = s.device_sign_in(
+        &sb,
+        &[
+            "add",
+            "oi",
+            "--vendor",
+            "oidc",
+            "--url",
+            &sb.url("oidc"),
+            "--client-id",
+            "tokenkeeper-sandbox",
+        ],
+        true,
+    );
+    outputs.push(run.ok());
+    secrets.extend(s.stored_secrets());
+
+    let names = ["ts", "bid", "bidut", "bf", "imk", "imp", "ba", "oi"];
+    for name in names {
+        // Renewal rotates tokens: the old ones are canaries too.
+        outputs.push(s.cli(&["renew", name], None).ok());
+        secrets.extend(s.stored_secrets());
+        for args in [
+            vec!["show", name],
+            vec!["show", name, "--json"],
+            vec!["exec", name, "--", "true"],
+        ] {
+            outputs.push(s.cli(&args, None));
+        }
+    }
+    for args in [
+        vec!["bigfix", "tokens", "bf"],
+        vec!["bigfix", "tokens", "bf", "--json"],
+        vec!["bigfix", "rotate", "bf"],
+        vec![
+            "bigfix",
+            "create",
+            "bf",
+            "--token-name",
+            "extra",
+            "--duration",
+            "1",
+        ],
+        vec!["list"],
+        vec!["list", "--json"],
+        vec!["info", "--json"],
+    ] {
+        outputs.push(s.cli(&args, None).ok());
+        secrets.extend(s.stored_secrets());
+    }
+    // Failures, whose messages quote what the vendor said.
+    sb.fault("/immuta/", "status500");
+    outputs.push(s.cli(&["renew", "imp"], None));
+    outputs.push(s.cli(
+        &[
+            "add",
+            "bad",
+            "--vendor",
+            "immuta",
+            "--url",
+            &sb.url("immuta"),
+            "--method",
+            "api-key",
+            "--secret-stdin",
+        ],
+        Some("CANARY-WRONG-KEY-1234"),
+    ));
+    sb.admin("/oauth/revoke-all", json!({}));
+    outputs.push(s.cli(&["renew", "ba"], None));
+    outputs.push(s.cli(&["remove", "bidut"], None).ok());
+    secrets.extend(s.stored_secrets());
+
+    secrets.insert("CANARY-WRONG-KEY-1234".to_string());
+    secrets.insert(user_token);
+    // Every kind of secret was planted.
+    assert!(secrets.len() >= 20, "{} secrets", secrets.len());
+    let secrets: Vec<String> = secrets.into_iter().collect();
+    assert_nowhere(&s, &conn, &outputs, &secrets);
 }

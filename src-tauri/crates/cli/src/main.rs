@@ -8,9 +8,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tokenkeeper_core::http;
 use tokenkeeper_core::model::{Method, Vendor};
 use tokenkeeper_core::vault::{self, NewAccount, SignOut};
-use tokenkeeper_core::{Error, ErrorKind, Result, Secret, SecretKind, Vault};
+use tokenkeeper_core::vendors::{bigfix, DevicePrompt, FieldKey};
+use tokenkeeper_core::{
+    Error, ErrorKind, Result, Secret, SecretKind, TokenOptions, TokenQuery, Vault,
+};
 use zeroize::Zeroizing;
 
 const EXIT_CODES: &str = "\
@@ -36,13 +40,17 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Add an account and sign in to it (the secret comes from stdin or a hidden prompt).
-    Add(AddArgs),
-    /// Run the sign-in now, with the stored secret or a new one.
+    Add(Box<AddArgs>),
+    /// Run the sign-in now: with the stored secret or a new one, or in the browser
+    /// for device-code accounts (BigAnimal, OIDC).
     Login {
         name: String,
         /// Read a new secret (a changed password, say) from stdin.
         #[arg(long)]
         secret_stdin: bool,
+        /// Print the sign-in address without opening the browser.
+        #[arg(long)]
+        no_browser: bool,
     },
     /// Print a valid token, renewing it first if needed.
     Token {
@@ -50,7 +58,32 @@ enum Command {
         /// Print the whole Authorization header value (scheme included) instead.
         #[arg(long)]
         header: bool,
+        /// Ask the vendor whether the token still works, and renew it if not.
+        #[arg(long)]
+        check: bool,
     },
+    /// Renew the token now (for BigFix: rotate it).
+    Renew { name: String },
+    /// Print the SHA-256 fingerprint of the certificate a server presents, for --pin-sha256.
+    Cert { url: String },
+    /// Change how an account trusts its server's certificate (after the server's
+    /// certificate or CA was renewed); the new trust is tried before it is saved.
+    Trust {
+        name: String,
+        /// A PEM file with the CA that signed the server's certificate.
+        #[arg(
+            long,
+            conflicts_with = "pin_sha256",
+            required_unless_present = "pin_sha256"
+        )]
+        ca_cert: Option<PathBuf>,
+        /// The SHA-256 fingerprint of the server's certificate (`tokenkeeper cert URL`).
+        #[arg(long)]
+        pin_sha256: Option<String>,
+    },
+    /// Manage an HCL BigFix account's tokens on the server.
+    #[command(subcommand)]
+    Bigfix(BigfixCommand),
     /// Run a command with TOKENKEEPER_TOKEN (and TOKENKEEPER_AUTHORIZATION) set.
     Exec {
         name: String,
@@ -77,6 +110,66 @@ enum Command {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum BigfixCommand {
+    /// List the operator's tokens (or, for master operators, another operator's).
+    Tokens {
+        name: String,
+        /// Another operator's user id (master operators only).
+        #[arg(long)]
+        user: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one token, by id or by name.
+    Get {
+        name: String,
+        #[arg(
+            long,
+            conflicts_with = "token_name",
+            required_unless_present = "token_name"
+        )]
+        id: Option<u64>,
+        #[arg(long)]
+        token_name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a token and switch the account to it (the old one stays on the server).
+    Create {
+        name: String,
+        #[arg(long)]
+        token_name: String,
+        /// Lifetime in days; 0 never expires.
+        #[arg(long, default_value_t = bigfix::DEFAULT_DURATION_DAYS)]
+        duration: u32,
+    },
+    /// Rename a token.
+    Rename {
+        name: String,
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        to: String,
+    },
+    /// Give a token a new lifetime, counted from now (0 never expires).
+    Extend {
+        name: String,
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        duration: u32,
+    },
+    /// Revoke a token on the server.
+    Revoke {
+        name: String,
+        #[arg(long)]
+        id: u64,
+    },
+    /// Create a new token, switch the account to it, revoke the old one.
+    Rotate { name: String },
+}
+
 #[derive(Args, Debug)]
 struct AddArgs {
     name: String,
@@ -98,6 +191,33 @@ struct AddArgs {
     /// A PEM file with the CA (or self-signed certificate) this account trusts.
     #[arg(long, value_name = "PEM")]
     ca_cert: Option<PathBuf>,
+    /// Trust exactly the certificate with this SHA-256 fingerprint (`tokenkeeper cert URL`).
+    #[arg(long, value_name = "HEX")]
+    pin_sha256: Option<String>,
+    /// OAuth scopes (OIDC).
+    #[arg(long)]
+    scope: Option<String>,
+    /// The API the token is for (OIDC), where the issuer wants one.
+    #[arg(long)]
+    audience: Option<String>,
+    /// When a BigID user token expires (YYYY-MM-DD), if it is not a JWT.
+    #[arg(long, value_name = "DATE")]
+    user_token_expires: Option<String>,
+    /// The HTTP method of BigID's refresh-access-token call: GET (default) or POST.
+    #[arg(long)]
+    refresh_method: Option<String>,
+    /// BigFix: the lifetime of the tokens Tokenkeeper creates, in days (0: never expires).
+    #[arg(long, value_name = "DAYS")]
+    token_duration: Option<String>,
+    /// BigFix: the prefix of the names of the tokens Tokenkeeper creates.
+    #[arg(long)]
+    token_name: Option<String>,
+    /// BigAnimal: sign in with the portal's free-trial client id.
+    #[arg(long)]
+    free_trial: bool,
+    /// Device-code sign-in: print the address without opening the browser.
+    #[arg(long)]
+    no_browser: bool,
     /// A label (repeatable).
     #[arg(long = "label")]
     labels: Vec<String>,
@@ -138,13 +258,38 @@ fn fail(e: &Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Cert { url } = &cli.command {
+        let fingerprint = http::certificate_sha256(url).await?;
+        return output::text(&format!(
+            "{fingerprint}\nCheck it with the server's administrators before pinning it with --pin-sha256.\n"
+        ));
+    }
     let dir = cli.data_dir.clone().unwrap_or_else(vault::default_dir);
     let vault = Vault::open(&dir)?;
+    if let Command::Bigfix(command) = cli.command {
+        return bigfix_command(&vault, command).await;
+    }
     match cli.command {
-        Command::Add(args) => add(&vault, args).await,
-        Command::Login { name, secret_stdin } => login(&vault, &name, secret_stdin).await,
-        Command::Token { name, header } => {
-            let fresh = vault.token(&name).await?;
+        Command::Add(args) => add(&vault, *args).await,
+        Command::Login {
+            name,
+            secret_stdin,
+            no_browser,
+        } => login(&vault, &name, secret_stdin, no_browser).await,
+        Command::Token {
+            name,
+            header,
+            check,
+        } => {
+            let fresh = vault
+                .token_with(
+                    &name,
+                    TokenOptions {
+                        check,
+                        force: false,
+                    },
+                )
+                .await?;
             warn(fresh.warning.as_deref());
             let value = if header {
                 &fresh.authorization
@@ -155,6 +300,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Exec { name, command } => exec(&vault, &name, &command).await,
+        Command::Renew { name } => {
+            let summary = vault.renew_now(&name).await?;
+            output::text(&format!(
+                "renewed '{}'{}\n",
+                summary.name,
+                output::expiry_suffix(&summary, chrono::Utc::now())
+            ))
+        }
+        Command::Cert { .. } | Command::Bigfix(_) => unreachable!("handled before the vault opens"),
+        Command::Trust {
+            name,
+            ca_cert,
+            pin_sha256,
+        } => {
+            let ca = ca_cert.as_deref().map(read_ca_cert).transpose()?;
+            vault.set_trust(&name, ca, pin_sha256).await?;
+            output::text(&format!(
+                "account '{name}' now trusts the server's certificate as given\n"
+            ))
+        }
         Command::List { json } => {
             let accounts = vault.list()?;
             if json {
@@ -207,23 +372,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
     let ca_cert_pem = match &args.ca_cert {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!(
-                "cannot read the CA certificate {}: {e}",
-                path.display()
-            ))
-        })?),
+        Some(path) => Some(read_ca_cert(path)?),
         None => None,
     };
-    let specs = Vault::methods(args.vendor)?;
-    let spec = match args.method {
-        Some(m) => specs.iter().find(|s| s.method == m),
-        None => specs.first(),
-    };
-    let secret = match spec.and_then(|s| s.secret) {
-        Some(kind) => Some(read_secret(kind, &args.name, args.secret_stdin)?),
-        None => None,
-    };
+    let settings = [
+        (FieldKey::Scope, args.scope),
+        (FieldKey::Audience, args.audience),
+        (FieldKey::UserTokenExpires, args.user_token_expires),
+        (FieldKey::RefreshMethod, args.refresh_method),
+        (FieldKey::TokenDuration, args.token_duration),
+        (FieldKey::TokenName, args.token_name),
+        (
+            FieldKey::FreeTrial,
+            args.free_trial.then(|| "yes".to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
     let new = NewAccount {
         name: args.name.clone(),
         vendor: Some(args.vendor),
@@ -234,9 +400,31 @@ async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
         iam_id: args.iam_id,
         client_id: args.client_id,
         ca_cert_pem,
+        pin_sha256: args.pin_sha256,
+        settings,
         labels: args.labels,
     };
+    let spec = Vault::method_for(&new)?;
+    let secret = match spec.secret {
+        Some(kind) => Some(read_secret(kind, &args.name, args.secret_stdin)?),
+        None => None,
+    };
+    let device = spec.method == Method::DeviceCode;
     let summary = vault.add(new, secret, !args.no_login).await?;
+    if device && !args.no_login {
+        output::text(&format!(
+            "{} account '{}' added; now sign in:\n",
+            summary.vendor_name, summary.name
+        ))?;
+        // Like a refused password, a device sign-in that fails leaves no account.
+        return match login_device(vault, &summary.name, args.no_browser).await {
+            Ok(code) => Ok(code),
+            Err(e) => {
+                vault.remove(&summary.name).await?;
+                Err(e)
+            }
+        };
+    }
     let signed = if args.no_login {
         "added (not signed in yet)"
     } else {
@@ -250,9 +438,28 @@ async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
     ))
 }
 
-async fn login(vault: &Vault, name: &str, secret_stdin: bool) -> Result<ExitCode> {
+fn read_ca_cert(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read the CA certificate {}: {e}",
+            path.display()
+        ))
+    })
+}
+
+async fn login(
+    vault: &Vault,
+    name: &str,
+    secret_stdin: bool,
+    no_browser: bool,
+) -> Result<ExitCode> {
+    let method = vault.method_of(name)?;
+    if method == Method::DeviceCode {
+        return login_device(vault, name, no_browser).await;
+    }
+    let kind = secret_kind(method);
     let secret = if secret_stdin {
-        Some(read_secret(SecretKind::Password, name, true)?)
+        Some(read_secret(kind, name, true)?)
     } else {
         None
     };
@@ -262,7 +469,7 @@ async fn login(vault: &Vault, name: &str, secret_stdin: bool) -> Result<ExitCode
                 && !secret_stdin
                 && std::io::stdin().is_terminal() =>
         {
-            let s = read_secret(SecretKind::Password, name, false)?;
+            let s = read_secret(kind, name, false)?;
             vault.login(name, Some(s)).await?
         }
         other => other?,
@@ -272,6 +479,140 @@ async fn login(vault: &Vault, name: &str, secret_stdin: bool) -> Result<ExitCode
         summary.name,
         output::expiry_suffix(&summary, chrono::Utc::now())
     ))
+}
+
+fn secret_kind(method: Method) -> SecretKind {
+    match method {
+        Method::ApiKey => SecretKind::ApiKey,
+        Method::UserToken => SecretKind::UserToken,
+        _ => SecretKind::Password,
+    }
+}
+
+async fn login_device(vault: &Vault, name: &str, no_browser: bool) -> Result<ExitCode> {
+    let summary = vault
+        .login_device(name, |prompt| show_device_prompt(prompt, no_browser))
+        .await?;
+    output::text(&format!(
+        "signed in to '{}'{}\n",
+        summary.name,
+        output::expiry_suffix(&summary, chrono::Utc::now())
+    ))
+}
+
+/// Shows the code and the address on stderr (stdout stays for results), and opens
+/// the browser at the address that carries the code.
+fn show_device_prompt(prompt: &DevicePrompt, no_browser: bool) {
+    let minutes = (prompt.expires_at_ms - chrono::Utc::now().timestamp_millis()) / 60_000;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "To sign in, open {}\nand check that it shows the code:  {}\n(the code expires in {} minutes)",
+        prompt.browser_url,
+        prompt.user_code,
+        minutes.max(1)
+    );
+    if !no_browser {
+        match open_browser(&prompt.browser_url) {
+            Ok(()) => {
+                let _ = writeln!(err, "Opened your browser. Waiting for the approval...");
+            }
+            Err(why) => {
+                let _ = writeln!(
+                    err,
+                    "Could not open a browser ({why}): open the address above yourself. Waiting..."
+                );
+            }
+        }
+    } else {
+        let _ = writeln!(err, "Waiting for the approval...");
+    }
+}
+
+/// Opens `url` with `$BROWSER` when set, else `xdg-open`; only web addresses.
+fn open_browser(url: &str) -> std::result::Result<(), String> {
+    if !http::is_browser_safe(url) {
+        return Err("the vendor's address is not an https address".into());
+    }
+    let program = std::env::var("BROWSER")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .unwrap_or_else(|| "xdg-open".into());
+    std::process::Command::new(&program)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("{program}: {e}"))
+}
+
+async fn bigfix_command(vault: &Vault, command: BigfixCommand) -> Result<ExitCode> {
+    match command {
+        BigfixCommand::Tokens { name, user, json } => {
+            let tokens = vault.bigfix_tokens(&name, user).await?;
+            if json {
+                output::json(&tokens)
+            } else {
+                output::text(&output::bigfix_table(&tokens))
+            }
+        }
+        BigfixCommand::Get {
+            name,
+            id,
+            token_name,
+            json,
+        } => {
+            let query = match (id, token_name) {
+                (Some(id), _) => TokenQuery::Id(id),
+                (None, Some(n)) => TokenQuery::Name(n),
+                (None, None) => return Err(Error::usage("give --id or --token-name")),
+            };
+            let token = vault.bigfix_token(&name, query).await?;
+            if json {
+                output::json(&token)
+            } else {
+                output::text(&output::bigfix_table(std::slice::from_ref(&token)))
+            }
+        }
+        BigfixCommand::Create {
+            name,
+            token_name,
+            duration,
+        } => {
+            let summary = vault.bigfix_create(&name, &token_name, duration).await?;
+            output::text(&format!(
+                "created token '{token_name}'; account '{}' now uses it{}\n",
+                summary.name,
+                output::expiry_suffix(&summary, chrono::Utc::now())
+            ))
+        }
+        BigfixCommand::Rename { name, id, to } => {
+            let t = vault.bigfix_update(&name, id, Some(&to), None).await?;
+            output::text(&format!("token {} is now named '{}'\n", t.id, t.name))
+        }
+        BigfixCommand::Extend { name, id, duration } => {
+            let t = vault.bigfix_update(&name, id, None, Some(duration)).await?;
+            output::text(&format!(
+                "token '{}' now {}\n",
+                t.name,
+                output::bigfix_expiry(&t)
+            ))
+        }
+        BigfixCommand::Revoke { name, id } => {
+            vault.bigfix_revoke(&name, id).await?;
+            output::text(&format!("revoked token {id}\n"))
+        }
+        BigfixCommand::Rotate { name } => {
+            let summary = vault.bigfix_rotate(&name).await?;
+            output::text(&format!(
+                "rotated the token of '{}'{}\n",
+                summary.name,
+                output::expiry_suffix(&summary, chrono::Utc::now())
+            ))
+        }
+    }
 }
 
 async fn exec(vault: &Vault, name: &str, command: &[String]) -> Result<ExitCode> {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use chrono::{DateTime, Local, TimeZone, Utc};
 use serde::Serialize;
 use tokenkeeper_core::model::{AccountDetail, AccountSummary, TokenState};
+use tokenkeeper_core::vendors::bigfix::BigFixToken;
 use tokenkeeper_core::{Error, Result};
 
 pub fn text(s: &str) -> Result<ExitCode> {
@@ -158,6 +159,9 @@ pub fn detail(d: &AccountDetail, now: DateTime<Utc>) -> String {
     if d.trusts_custom_ca {
         kv("trusts", "its own CA certificate".into());
     }
+    for (k, v) in &d.settings {
+        kv(&k.replace('_', " "), v.clone());
+    }
     out.push_str("\nhistory (newest first):\n");
     for e in &d.events {
         let detail = if e.detail.is_empty() {
@@ -170,6 +174,44 @@ pub fn detail(d: &AccountDetail, now: DateTime<Utc>) -> String {
             local(e.at_ms),
             e.kind,
             e.outcome
+        ));
+    }
+    out
+}
+
+pub fn bigfix_expiry(t: &BigFixToken) -> String {
+    match t.expires_at_ms {
+        Some(ms) => format!("expires {}", local(ms)),
+        None => "never expires".into(),
+    }
+}
+
+/// The server's tokens; the one the account uses is marked, the others flagged as
+/// not tracked by Tokenkeeper.
+pub fn bigfix_table(tokens: &[BigFixToken]) -> String {
+    if tokens.is_empty() {
+        return "no tokens on the server for this operator\n".into();
+    }
+    let width = tokens
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = format!(
+        "{:>6}  {:<width$}  {:>5}  {:<26}  TRACKED\n",
+        "ID", "NAME", "USER", "EXPIRES"
+    );
+    for t in tokens {
+        let expires = t.expires_at_ms.map(local).unwrap_or_else(|| "never".into());
+        let tracked = if t.tracked {
+            "yes (this account)"
+        } else {
+            "no"
+        };
+        out.push_str(&format!(
+            "{:>6}  {:<width$}  {:>5}  {:<26}  {tracked}\n",
+            t.id, t.name, t.user, expires
         ));
     }
     out

@@ -2,10 +2,16 @@
 //! a switch that turns verification off), deadlines, a cap on answer size, and
 //! errors that tell the admin what the vendor actually sent back.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::{Certificate, Client, RequestBuilder, StatusCode};
+use reqwest::{Certificate, Client, ClientBuilder, RequestBuilder, StatusCode};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, OtherError, SignatureScheme};
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -54,6 +60,19 @@ pub fn normalize_base_url(raw: &str) -> Result<String> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
+/// Whether a vendor-given address is fit to open in the browser: https, or http on
+/// this machine only; never file:, javascript: or another scheme.
+pub fn is_browser_safe(raw: &str) -> bool {
+    match Url::parse(raw) {
+        Ok(url) => match url.scheme() {
+            "https" => url.host().is_some(),
+            "http" => is_loopback(&url),
+            _ => false,
+        },
+        Err(_) => false,
+    }
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -63,14 +82,226 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// The HTTP client for one account: the system's roots plus the account's own CA.
-pub fn client_for(account: &Account) -> Result<Client> {
-    let mut builder = Client::builder()
+/// The account setting that pins the server's certificate.
+pub const PIN_SETTING: &str = "pin_sha256";
+
+/// Checks a certificate fingerprint as the admin typed it (hex, colons allowed) and
+/// returns it as 64 lowercase hex digits.
+pub fn normalize_pin(text: &str) -> Result<String> {
+    let hex: String = text
+        .trim()
+        .trim_start_matches("sha256:")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hex)
+    } else {
+        Err(Error::usage(format!(
+            "'{text}' is not a SHA-256 certificate fingerprint (64 hex digits):              `tokenkeeper cert <url>` prints the server's"
+        )))
+    }
+}
+
+fn base_builder() -> ClientBuilder {
+    Client::builder()
         .user_agent(concat!("tokenkeeper/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
         .timeout(request_timeout())
         .redirect(reqwest::redirect::Policy::none())
-        .https_only(false);
+        .https_only(false)
+}
+
+fn tls_with(verifier: Arc<dyn ServerCertVerifier>) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::internal(format!("cannot set up TLS: {e}")))?
+        // A custom verifier, not a disabled one: it checks the pin and every handshake signature.
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
+}
+
+fn algorithms() -> WebPkiSupportedAlgorithms {
+    rustls::crypto::ring::default_provider().signature_verification_algorithms
+}
+
+/// Trusts exactly one certificate, by the SHA-256 of its DER: the admin's choice for a
+/// self-signed server (BigFix on 52311). The handshake's signatures are still verified
+/// against that certificate's key, so only its holder can answer.
+#[derive(Debug)]
+struct PinnedCertificate {
+    pin: String,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+struct PinMismatch {
+    presented: String,
+}
+
+/// rustls shows a custom verifier error with `{:?}`: make that the readable text.
+impl std::fmt::Debug for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server's certificate (SHA-256 {}) is not the pinned one",
+            self.presented
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+impl ServerCertVerifier for PinnedCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let presented = hex::encode(Sha256::digest(end_entity.as_ref()));
+        if presented == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(PinMismatch { presented })),
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Records the certificate a server presents and then refuses it, so that nothing is
+/// ever sent to that server: what `tokenkeeper cert` uses to show a fingerprint.
+#[derive(Debug)]
+struct CertificateRecorder {
+    seen: Mutex<Option<Vec<u8>>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for CertificateRecorder {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(end_entity.to_vec());
+        Err(rustls::Error::General("certificate recorded".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The SHA-256 fingerprint (lowercase hex) of the certificate the server at `url`
+/// presents, for pinning. Sends nothing beyond the TLS handshake.
+pub async fn certificate_sha256(url: &str) -> Result<String> {
+    let url = normalize_base_url(url)?;
+    if !url.starts_with("https://") {
+        return Err(Error::usage(format!(
+            "{url} does not use TLS: nothing to pin"
+        )));
+    }
+    let recorder = Arc::new(CertificateRecorder {
+        seen: Mutex::new(None),
+        algorithms: algorithms(),
+    });
+    let client = base_builder()
+        .use_preconfigured_tls(tls_with(recorder.clone())?)
+        .build()
+        .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))?;
+    let outcome = client.head(&url).send().await;
+    let seen = recorder
+        .seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match (seen, outcome) {
+        (Some(der), _) => Ok(hex::encode(Sha256::digest(&der))),
+        (None, Err(e)) => Err(transport_error(&url, &e)),
+        (None, Ok(_)) => Err(Error::internal("the server's certificate was not seen")),
+    }
+}
+
+/// Connects to `url` with `client` and completes the TLS handshake; any HTTP answer
+/// will do. Shows that an account's trust settings work before they are saved.
+pub async fn handshake(client: &Client, url: &str) -> Result<()> {
+    client
+        .head(url)
+        .send()
+        .await
+        .map(drop)
+        .map_err(|e| transport_error(url, &e))
+}
+
+/// The HTTP client for one account: the system's roots plus the account's own CA,
+/// or exactly the certificate the account pinned.
+pub fn client_for(account: &Account) -> Result<Client> {
+    let mut builder = base_builder();
+    if let Some(pin) = account.setting(PIN_SETTING) {
+        let pin = normalize_pin(pin)?;
+        let verifier = Arc::new(PinnedCertificate {
+            pin,
+            algorithms: algorithms(),
+        });
+        return builder
+            .use_preconfigured_tls(tls_with(verifier)?)
+            .build()
+            .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")));
+    }
     if let Some(pem) = &account.ca_cert_pem {
         let certs = Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
             Error::usage(format!(
@@ -161,10 +392,22 @@ fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
             "{endpoint} did not answer within {} s: the server may be down or overloaded; try again later",
             request_timeout().as_secs()
         ))
+    } else if let Some(start) = all.find("the server's certificate (sha-256") {
+        let end = all[start..]
+            .find("pinned one")
+            .map_or(all.len(), |i| start + i + "pinned one".len());
+        let detail = &all[start..end];
+        Error::network(format!(
+            "{endpoint} presented a certificate other than the one pinned for this account ({detail}). \
+             If the server's certificate was renewed, check the new fingerprint with your administrators \
+             and pin it with `tokenkeeper trust <account> --pin-sha256 <fingerprint>`; otherwise someone may be intercepting the connection"
+        ))
     } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
         Error::network(format!(
             "{endpoint} presented a certificate this account does not trust ({detail}). If the server \
-             uses its own CA (BigFix's self-signed certificate on 52311, say), give that CA with --ca-cert"
+             uses its own CA (BigFix's self-signed certificate on 52311, say), trust that CA with --ca-cert, \
+             or pin the server's certificate with --pin-sha256 (`tokenkeeper cert <url>` shows it), on \
+             `tokenkeeper add` or, for an existing account, `tokenkeeper trust <account>`"
         ))
     } else if e.is_connect() {
         Error::network(format!(
@@ -253,6 +496,26 @@ mod tests {
             .contains("plain http"));
         assert!(normalize_base_url("ts.example.com").is_err());
         assert!(normalize_base_url("https://u:p@ts.example.com").is_err());
+    }
+
+    #[test]
+    fn only_web_addresses_are_opened_in_the_browser() {
+        assert!(is_browser_safe(
+            "https://auth.biganimal.com/activate?user_code=A-B"
+        ));
+        assert!(is_browser_safe("http://127.0.0.1:4000/device"));
+        assert!(!is_browser_safe("http://auth.example.com/activate"));
+        assert!(!is_browser_safe("file:///etc/passwd"));
+        assert!(!is_browser_safe("javascript:alert(1)"));
+    }
+
+    #[test]
+    fn pins_are_normalized() {
+        let hex = "AB".repeat(32);
+        assert_eq!(normalize_pin(&hex).unwrap(), "ab".repeat(32));
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(normalize_pin(&colons).unwrap(), "ab".repeat(32));
+        assert!(normalize_pin("abcd").is_err());
     }
 
     fn answer(ct: &str, body: &str) -> Answer {

@@ -8,7 +8,8 @@ use crate::error::IpcError;
 use crate::model::{
     AccountDetail, AccountSummary, AppInfo, Event, Method, RenewsWith, TokenState, Vendor,
 };
-use crate::vendors::FieldKey;
+use crate::vendors::bigfix::BigFixToken;
+use crate::vendors::{DevicePrompt, FieldKey};
 
 /// The generated file's text.
 pub fn typescript() -> String {
@@ -23,6 +24,8 @@ pub fn typescript() -> String {
         AccountDetail::decl(),
         AppInfo::decl(),
         IpcError::decl(),
+        DevicePrompt::decl(),
+        BigFixToken::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by tokenkeeper-core's ipc_types test. Do not edit:\n\

@@ -13,4 +13,4 @@ pub mod vendors;
 
 pub use error::{Error, ErrorKind, IpcError, Result};
 pub use secret::{Secret, SecretBundle, SecretKind};
-pub use vault::{FreshToken, NewAccount, SignOut, Vault};
+pub use vault::{FreshToken, NewAccount, SignOut, TokenOptions, TokenQuery, Vault};

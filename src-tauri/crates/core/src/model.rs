@@ -1,6 +1,8 @@
 //! The vault's vocabulary: accounts, the token in use and its deadlines, events.
 //! Nothing here holds a secret; secrets live in `secret.rs` and the keyring.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -120,6 +122,18 @@ pub struct Account {
     pub ca_cert_pem: Option<String>,
     pub labels: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// Vendor-specific, non-secret settings (an OIDC scope, a BigFix token duration,
+    /// a pinned certificate), keyed by `FieldKey::id`.
+    pub settings: BTreeMap<String, String>,
+}
+
+impl Account {
+    pub fn setting(&self, key: &str) -> Option<&str> {
+        self.settings
+            .get(key)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+    }
 }
 
 /// What renews the token in use without a human.
@@ -169,6 +183,9 @@ pub struct TokenMeta {
     /// The last automatic renewal was refused: only a human can fix it.
     pub needs_human: bool,
     pub last_error: Option<String>,
+    /// The vendor's own handle on the token, where it has one (a BigFix token's id
+    /// and name, as JSON); never the token itself.
+    pub vendor_ref: Option<String>,
 }
 
 /// Bounds on the renewal window: a share of the token's lifetime, within limits.
@@ -177,6 +194,23 @@ const RENEW_WINDOW_MIN: i64 = 30;
 const RENEW_WINDOW_MAX: i64 = 60 * 60;
 
 impl TokenMeta {
+    /// A token just issued at `now`, with no human deadline and no error.
+    pub fn issued(
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        renews_with: RenewsWith,
+    ) -> Self {
+        Self {
+            issued_at: now,
+            expires_at,
+            renews_with,
+            human_deadline: None,
+            needs_human: false,
+            last_error: None,
+            vendor_ref: None,
+        }
+    }
+
     /// From when the token should be renewed: a fifth of its lifetime before it
     /// expires, at least 30 s and at most an hour, and never more than half its
     /// lifetime (so a short-lived token is not renewed on every use).
@@ -266,6 +300,8 @@ pub struct AccountDetail {
     pub iam_id: Option<String>,
     pub client_id: Option<String>,
     pub trusts_custom_ca: bool,
+    /// The vendor's other settings (scope, token lifetime, pinned certificate).
+    pub settings: BTreeMap<String, String>,
     #[ts(type = "number")]
     pub created_at_ms: i64,
     #[ts(type = "number | null")]
@@ -282,14 +318,11 @@ mod tests {
 
     fn meta(lifetime_s: i64) -> TokenMeta {
         let issued = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        TokenMeta {
-            issued_at: issued,
-            expires_at: Some(issued + Duration::seconds(lifetime_s)),
-            renews_with: RenewsWith::StoredPassword,
-            human_deadline: None,
-            needs_human: false,
-            last_error: None,
-        }
+        TokenMeta::issued(
+            issued,
+            Some(issued + Duration::seconds(lifetime_s)),
+            RenewsWith::StoredPassword,
+        )
     }
 
     #[test]

@@ -10,28 +10,58 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use base64::Engine;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::TcpListener;
 
+pub mod biganimal;
+pub mod bigfix;
+pub mod bigid;
+pub mod device;
+pub mod immuta;
+pub mod jwt;
+pub mod oidc;
 pub mod truesight;
 
-/// How the stand-ins behave.
+/// How the stand-ins behave. The defaults are the vendors' documented values.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// TrueSight's token lifetime: one hour, as documented.
     pub truesight_token_ttl: Duration,
+    /// The device-code polling interval the issuers ask for (RFC 8628's 5 s).
+    pub device_interval: Duration,
+    /// Lifetime of OAuth access tokens (BigAnimal's 24 h).
+    pub oauth_access_ttl: Duration,
+    /// Lifetime of a refresh-token family from its first grant (BigAnimal's 30 days).
+    pub oauth_refresh_ttl: Duration,
+    /// Lifetime of a device code and its user code (BigAnimal's 900 s).
+    pub device_code_ttl: Duration,
+    /// BigID session tokens: 24 hours.
+    pub bigid_session_ttl: Duration,
+    /// Immuta bearer tokens: they die server-side after this, unannounced.
+    pub immuta_token_ttl: Duration,
+    /// Port of BigFix's HTTPS listener on 127.0.0.1; 0 picks a free one.
+    pub bigfix_port: u16,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Self {
             truesight_token_ttl: Duration::from_secs(3600),
+            device_interval: Duration::from_secs(5),
+            oauth_access_ttl: Duration::from_secs(86_400),
+            oauth_refresh_ttl: Duration::from_secs(30 * 86_400),
+            device_code_ttl: Duration::from_secs(900),
+            bigid_session_ttl: Duration::from_secs(86_400),
+            immuta_token_ttl: Duration::from_secs(3600),
+            bigfix_port: 0,
         }
     }
 }
@@ -62,11 +92,23 @@ pub enum FaultKind {
     Hang,
     /// A 10 MB answer.
     Huge,
+    /// A device-code poll answers `slow_down` and grows the code's interval by 5 s,
+    /// however long the client waited (other requests pass untouched).
+    SlowDown,
 }
+
+/// Marks a request that the `slow_down` fault hit; the token endpoints read it.
+#[derive(Debug, Clone, Copy)]
+pub struct ForcedSlowDown;
 
 #[derive(Debug, Default)]
 pub struct Shared {
     pub truesight: Mutex<truesight::TrueSightState>,
+    pub bigid: Mutex<bigid::BigIdState>,
+    pub bigfix: Mutex<bigfix::BigFixState>,
+    pub biganimal: Mutex<biganimal::BigAnimalState>,
+    pub oidc: Mutex<device::Authority>,
+    pub immuta: Mutex<immuta::ImmutaState>,
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<HashMap<String, u64>>,
 }
@@ -76,6 +118,8 @@ pub struct Shared {
 pub struct Sandbox {
     pub config: Arc<Config>,
     pub shared: Arc<Shared>,
+    /// `http://127.0.0.1:port` of the plain-HTTP listener, for URLs in answers.
+    pub base: Arc<str>,
 }
 
 /// A running sandbox and its addresses.
@@ -84,6 +128,13 @@ pub struct Running {
     pub addr: SocketAddr,
     pub sandbox: Sandbox,
     pub task: tokio::task::JoinHandle<()>,
+    /// BigFix's HTTPS listener.
+    pub bigfix_addr: SocketAddr,
+    pub bigfix_task: tokio::task::JoinHandle<()>,
+    /// PEM of the CA that signed the BigFix listener's certificate.
+    pub bigfix_ca_pem: String,
+    /// Lowercase hex SHA-256 of the BigFix leaf certificate's DER.
+    pub bigfix_cert_sha256: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -91,6 +142,15 @@ pub struct Urls {
     pub base: String,
     pub admin: String,
     pub truesight: String,
+    pub bigid: String,
+    /// BigAnimal's portal; its issuer is `{base}/biganimal-auth`.
+    pub biganimal: String,
+    /// A generic OIDC issuer with the device grant.
+    pub oidc: String,
+    pub immuta: String,
+    pub bigfix: String,
+    pub bigfix_ca_pem: String,
+    pub bigfix_cert_sha256: String,
 }
 
 impl Running {
@@ -99,6 +159,13 @@ impl Running {
         Urls {
             admin: format!("{base}/_sandbox"),
             truesight: format!("{base}/truesight"),
+            bigid: format!("{base}/bigid"),
+            biganimal: format!("{base}/biganimal"),
+            oidc: format!("{base}/oidc"),
+            immuta: format!("{base}/immuta"),
+            bigfix: format!("https://{}", self.bigfix_addr),
+            bigfix_ca_pem: self.bigfix_ca_pem.clone(),
+            bigfix_cert_sha256: self.bigfix_cert_sha256.clone(),
             base,
         }
     }
@@ -108,23 +175,79 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Starts the sandbox on `port` of 127.0.0.1 (0 for any free port).
+/// `n` random bytes as unpadded base64url.
+pub(crate) fn random_token(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// `secs` seconds after `t`, saturating at the far future instead of overflowing.
+pub(crate) fn after(t: chrono::DateTime<chrono::Utc>, secs: u64) -> chrono::DateTime<chrono::Utc> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+/// A request body's parameters, form-encoded or (when the content type says so) JSON.
+pub(crate) fn body_params(headers: &HeaderMap, body: &[u8]) -> HashMap<String, String> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(body).unwrap_or_default();
+        map.into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect()
+    } else {
+        url::form_urlencoded::parse(body).into_owned().collect()
+    }
+}
+
+/// Starts the sandbox on `port` of 127.0.0.1 (0 for any free port), and BigFix's
+/// HTTPS listener on `config.bigfix_port`.
 pub async fn start(config: Config, port: u16) -> std::io::Result<Running> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let addr = listener.local_addr()?;
+    let tls = bigfix::Tls::generate()?;
+    let bigfix_listener =
+        TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.bigfix_port))).await?;
+    let bigfix_addr = bigfix_listener.local_addr()?;
     let sandbox = Sandbox {
         config: Arc::new(config),
         shared: Arc::new(Shared::default()),
+        base: Arc::from(format!("http://{addr}")),
     };
     lock(&sandbox.shared.truesight).seed();
+    lock(&sandbox.shared.bigid).seed();
+    lock(&sandbox.shared.bigfix).seed();
+    lock(&sandbox.shared.biganimal).seed();
+    lock(&sandbox.shared.oidc).register(oidc::CLIENT_ID);
+    lock(&sandbox.shared.immuta).seed();
     let app = router(sandbox.clone());
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
+    let bigfix_task = tokio::spawn(bigfix::serve(
+        bigfix_listener,
+        tls.server_config()?,
+        bigfix_router(sandbox.clone()),
+    ));
     Ok(Running {
         addr,
         sandbox,
         task,
+        bigfix_addr,
+        bigfix_task,
+        bigfix_ca_pem: tls.ca_pem,
+        bigfix_cert_sha256: tls.leaf_sha256,
     })
 }
 
@@ -132,11 +255,33 @@ pub fn router(sandbox: Sandbox) -> Router {
     let admin = Router::new()
         .route("/faults", post(add_fault))
         .route("/stats", get(stats))
-        .route("/truesight/users", post(truesight::put_user));
+        .route("/truesight/users", post(truesight::put_user))
+        .route("/bigid/user-tokens", post(bigid::mint_user_token))
+        .route("/bigid/revoke-user-tokens", post(bigid::revoke_user_tokens))
+        .route("/bigfix/rotatetokenkey", post(bigfix::rotate_token_key))
+        .route("/device/approve", post(device::admin_approve))
+        .route("/device/deny", post(device::admin_deny))
+        .route("/oauth/revoke-all", post(device::admin_revoke_all))
+        .route("/immuta/expire-tokens", post(immuta::expire_tokens));
     Router::new()
         .nest("/truesight", truesight::router())
+        .nest("/bigid", bigid::router())
+        .nest("/biganimal", biganimal::portal_router())
+        .nest("/biganimal-auth", biganimal::issuer_router())
+        .nest("/oidc", oidc::router())
+        .nest("/immuta", immuta::router())
         .nest("/_sandbox", admin)
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            sandbox.clone(),
+            faults_and_counts,
+        ))
+        .with_state(sandbox)
+}
+
+/// BigFix's REST API, served by the HTTPS listener, through the same middleware.
+pub fn bigfix_router(sandbox: Sandbox) -> Router {
+    bigfix::router()
         .layer(middleware::from_fn_with_state(
             sandbox.clone(),
             faults_and_counts,
@@ -155,12 +300,28 @@ async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> Statu
 
 async fn stats(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
     let requests = lock(&sb.shared.requests).clone();
-    let live = lock(&sb.shared.truesight).live_tokens();
-    Json(json!({ "requests": requests, "truesight_live_tokens": live }))
+    let truesight = lock(&sb.shared.truesight).live_tokens();
+    let bigid = lock(&sb.shared.bigid).live_sessions();
+    let bigfix = lock(&sb.shared.bigfix).live_tokens();
+    let immuta = lock(&sb.shared.immuta).live_tokens();
+    let mut oauth = lock(&sb.shared.biganimal).authority.stats;
+    oauth.add(&lock(&sb.shared.oidc).stats);
+    Json(json!({
+        "requests": requests,
+        "truesight_live_tokens": truesight,
+        "bigid_live_sessions": bigid,
+        "bigfix_live_tokens": bigfix,
+        "immuta_live_tokens": immuta,
+        "oauth": oauth,
+    }))
 }
 
 /// Counts every vendor request and answers with an injected fault where one is due.
-async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Next) -> Response {
+async fn faults_and_counts(
+    State(sb): State<Sandbox>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path().to_string();
     if !path.starts_with("/_sandbox") {
         let key = format!("{} {}", request.method(), path);
@@ -180,6 +341,10 @@ async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Ne
     };
     match due {
         None => next.run(request).await,
+        Some(FaultKind::SlowDown) => {
+            request.extensions_mut().insert(ForcedSlowDown);
+            next.run(request).await
+        }
         Some(kind) => fault_response(kind).await,
     }
 }
@@ -216,5 +381,7 @@ async fn fault_response(kind: FaultKind) -> Response {
                 .body(Body::from(body))
                 .unwrap_or_default()
         }
+        // Handled in the middleware, which lets the request through marked.
+        FaultKind::SlowDown => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

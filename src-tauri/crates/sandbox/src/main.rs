@@ -18,13 +18,42 @@ struct Args {
     /// Lifetime of TrueSight tokens, in seconds (the vendor's is 3600).
     #[arg(long, default_value_t = 3600)]
     truesight_token_ttl: u64,
+    /// Device-code polling interval the issuers ask for, in seconds (RFC 8628's 5).
+    #[arg(long, default_value_t = 5)]
+    device_interval: u64,
+    /// Lifetime of OAuth access tokens, in seconds (BigAnimal's 86400).
+    #[arg(long, default_value_t = 86_400)]
+    oauth_access_ttl: u64,
+    /// Lifetime of a refresh-token family, in seconds (BigAnimal's 30 days).
+    #[arg(long, default_value_t = 30 * 86_400)]
+    oauth_refresh_ttl: u64,
+    /// Lifetime of a device code, in seconds (BigAnimal's 900).
+    #[arg(long, default_value_t = 900)]
+    device_code_ttl: u64,
+    /// Lifetime of BigID session tokens, in seconds (the vendor's is 24 h).
+    #[arg(long, default_value_t = 86_400)]
+    bigid_session_ttl: u64,
+    /// Lifetime of Immuta tokens, in seconds (not announced by the vendor).
+    #[arg(long, default_value_t = 3600)]
+    immuta_token_ttl: u64,
+    /// Port of BigFix's HTTPS listener on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    bigfix_port: u16,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    let secs = |s: u64| Duration::from_secs(s.max(1));
     let config = tokenkeeper_sandbox::Config {
-        truesight_token_ttl: Duration::from_secs(args.truesight_token_ttl.max(1)),
+        truesight_token_ttl: secs(args.truesight_token_ttl),
+        device_interval: secs(args.device_interval),
+        oauth_access_ttl: secs(args.oauth_access_ttl),
+        oauth_refresh_ttl: secs(args.oauth_refresh_ttl),
+        device_code_ttl: secs(args.device_code_ttl),
+        bigid_session_ttl: secs(args.bigid_session_ttl),
+        immuta_token_ttl: secs(args.immuta_token_ttl),
+        bigfix_port: args.bigfix_port,
     };
     let running = tokenkeeper_sandbox::start(config, args.port).await?;
     let line = serde_json::to_string(&running.urls()).map_err(std::io::Error::other)?;
@@ -34,6 +63,7 @@ async fn main() -> std::io::Result<()> {
     drop(out);
     tokio::select! {
         _ = running.task => {}
+        _ = running.bigfix_task => {}
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(())

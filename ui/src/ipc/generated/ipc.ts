@@ -9,7 +9,7 @@ export type RenewsWith = "stored-password" | "stored-api-key" | "stored-user-tok
 
 export type TokenState = "valid" | "renew-soon" | "expired" | "needs-sign-in";
 
-export type FieldKey = "username" | "tenant" | "iam_id" | "client_id";
+export type FieldKey = "username" | "tenant" | "iam_id" | "client_id" | "scope" | "audience" | "user_token_expires" | "token_duration" | "token_name" | "refresh_method" | "free_trial";
 
 export type AccountSummary = { id: string, name: string, vendor: Vendor, vendor_name: string, base_url: string, method: Method, username: string | null, labels: Array<string>, state: TokenState, 
 /**
@@ -19,7 +19,11 @@ expires_at_ms: number | null, human_deadline_ms: number | null, renews_with: Ren
 
 export type Event = { at_ms: number, kind: string, outcome: string, detail: string, };
 
-export type AccountDetail = { summary: AccountSummary, tenant: string | null, iam_id: string | null, client_id: string | null, trusts_custom_ca: boolean, created_at_ms: number, issued_at_ms: number | null, renew_at_ms: number | null, events: Array<Event>, };
+export type AccountDetail = { summary: AccountSummary, tenant: string | null, iam_id: string | null, client_id: string | null, trusts_custom_ca: boolean, 
+/**
+ * The vendor's other settings (scope, token lifetime, pinned certificate).
+ */
+settings: { [key in string]?: string }, created_at_ms: number, issued_at_ms: number | null, renew_at_ms: number | null, events: Array<Event>, };
 
 export type AppInfo = { version: string, 
 /**
@@ -28,3 +32,15 @@ export type AppInfo = { version: string,
 sandbox: boolean, data_dir: string, };
 
 export type IpcError = { code: string | null, message: string, };
+
+export type DevicePrompt = { user_code: string, verification_uri: string, browser_url: string, expires_at_ms: number, };
+
+export type BigFixToken = { id: number, name: string, 
+/**
+ * Unix milliseconds; `None` for a token that never expires.
+ */
+expires_at_ms: number | null, user: number, 
+/**
+ * The token this account uses (set by the vault).
+ */
+tracked: boolean, };

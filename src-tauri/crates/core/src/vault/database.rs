@@ -1,6 +1,7 @@
 //! The encrypted SQLite file: accounts, token metadata, history and renewal leases.
 //! Opening never creates over, rekeys or rewrites an existing file it cannot read.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -134,8 +135,8 @@ impl Database {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
-            "INSERT INTO accounts (id, name, vendor, base_url, method, username, tenant, iam_id, client_id, ca_cert_pem, labels, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            "INSERT INTO accounts (id, name, vendor, base_url, method, username, tenant, iam_id, client_id, ca_cert_pem, labels, created_at, settings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 a.id,
                 a.name,
@@ -148,7 +149,8 @@ impl Database {
                 a.client_id,
                 a.ca_cert_pem,
                 serde_json::to_string(&a.labels).unwrap_or_else(|_| "[]".into()),
-                ts(a.created_at)
+                ts(a.created_at),
+                serde_json::to_string(&a.settings).unwrap_or_else(|_| "{}".into())
             ],
         )
         .map_err(|e| match e {
@@ -173,6 +175,35 @@ impl Database {
         Ok(())
     }
 
+    pub fn set_settings(&self, id: &str, settings: &BTreeMap<String, String>) -> Result<()> {
+        self.conn().execute(
+            "UPDATE accounts SET settings = ?2 WHERE id = ?1",
+            params![
+                id,
+                serde_json::to_string(settings).unwrap_or_else(|_| "{}".into())
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces an account's TLS trust: its own CA, and its settings (where the pin is).
+    pub fn set_trust(
+        &self,
+        id: &str,
+        ca_cert_pem: Option<&str>,
+        settings: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE accounts SET ca_cert_pem = ?2, settings = ?3 WHERE id = ?1",
+            params![
+                id,
+                ca_cert_pem,
+                serde_json::to_string(settings).unwrap_or_else(|_| "{}".into())
+            ],
+        )?;
+        Ok(())
+    }
+
     pub fn account_by_name(&self, name: &str) -> Result<Option<(Account, Option<TokenMeta>)>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!("{ACCOUNT_SELECT} WHERE a.name = ?1"))?;
@@ -189,7 +220,7 @@ impl Database {
     pub fn token_meta(&self, id: &str) -> Result<Option<TokenMeta>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT issued_at, expires_at, renews_with, human_deadline, needs_human, last_error FROM tokens WHERE account_id = ?1",
+            "SELECT issued_at, expires_at, renews_with, human_deadline, needs_human, last_error, vendor_ref FROM tokens WHERE account_id = ?1",
         )?;
         Ok(stmt
             .query_row([id], |r| read_token(r, 0))
@@ -320,8 +351,9 @@ impl Database {
 
 const ACCOUNT_SELECT: &str =
     "SELECT a.id, a.name, a.vendor, a.base_url, a.method, a.username, a.tenant, a.iam_id,
-        a.client_id, a.ca_cert_pem, a.labels, a.created_at,
-        t.issued_at, t.expires_at, t.renews_with, t.human_deadline, t.needs_human, t.last_error
+        a.client_id, a.ca_cert_pem, a.labels, a.created_at, a.settings,
+        t.issued_at, t.expires_at, t.renews_with, t.human_deadline, t.needs_human, t.last_error,
+        t.vendor_ref
     FROM accounts a LEFT JOIN tokens t ON t.account_id = a.id";
 
 fn read_account_row(r: &Row<'_>) -> rusqlite::Result<(Account, Option<TokenMeta>)> {
@@ -348,8 +380,9 @@ fn read_account_row(r: &Row<'_>) -> rusqlite::Result<(Account, Option<TokenMeta>
         ca_cert_pem: r.get(9)?,
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         created_at: from_ts(r.get(11)?),
+        settings: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
     };
-    Ok((account, read_token(r, 12)?))
+    Ok((account, read_token(r, 13)?))
 }
 
 fn read_token(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<TokenMeta>> {
@@ -365,16 +398,18 @@ fn read_token(r: &Row<'_>, at: usize) -> rusqlite::Result<Option<TokenMeta>> {
         human_deadline: r.get::<_, Option<i64>>(at + 3)?.map(from_ts),
         needs_human: r.get(at + 4)?,
         last_error: r.get(at + 5)?,
+        vendor_ref: r.get(at + 6)?,
     }))
 }
 
 fn put_token(conn: &Connection, id: &str, m: &TokenMeta, now: DateTime<Utc>) -> Result<()> {
     conn.execute(
-        "INSERT INTO tokens (account_id, issued_at, expires_at, renews_with, human_deadline, needs_human, last_error, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+        "INSERT INTO tokens (account_id, issued_at, expires_at, renews_with, human_deadline, needs_human, last_error, updated_at, vendor_ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT(account_id) DO UPDATE SET issued_at = excluded.issued_at, expires_at = excluded.expires_at,
            renews_with = excluded.renews_with, human_deadline = excluded.human_deadline,
-           needs_human = excluded.needs_human, last_error = excluded.last_error, updated_at = excluded.updated_at",
+           needs_human = excluded.needs_human, last_error = excluded.last_error, updated_at = excluded.updated_at,
+           vendor_ref = excluded.vendor_ref",
         params![
             id,
             ts(m.issued_at),
@@ -383,7 +418,8 @@ fn put_token(conn: &Connection, id: &str, m: &TokenMeta, now: DateTime<Utc>) -> 
             m.human_deadline.map(ts),
             m.needs_human,
             m.last_error,
-            ts(now)
+            ts(now),
+            m.vendor_ref
         ],
     )?;
     Ok(())
@@ -450,6 +486,7 @@ mod tests {
             ca_cert_pem: None,
             labels: vec!["prod".into()],
             created_at: Utc::now(),
+            settings: Default::default(),
         }
     }
 

@@ -2,16 +2,20 @@
 //! their secrets (in the keyring) and their metadata (in the encrypted database).
 //! It orders every write so that a failure at any point loses nothing stored.
 
+mod bigfix_tokens;
 mod database;
 mod schema;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
+pub use bigfix_tokens::TokenQuery;
 pub use database::{Database, KEY_ITEM};
 
 use crate::clock::{Clock, SystemClock};
@@ -20,7 +24,9 @@ use crate::http;
 use crate::model::{Account, AccountDetail, AccountSummary, Method, TokenMeta, TokenState, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};
 use crate::secret_store::{OsKeyring, SecretStore};
-use crate::vendors::{self, Call, Issued, MethodSpec, VendorFlow};
+use crate::vendors::{
+    self, Call, DevicePrompt, FieldKey, Issued, MethodSpec, NoAccountYet, RotationSink, VendorFlow,
+};
 
 /// How long a renewal lease holds before another process may take over.
 const LEASE_TTL: Duration = Duration::seconds(90);
@@ -41,7 +47,37 @@ pub struct NewAccount {
     pub iam_id: Option<String>,
     pub client_id: Option<String>,
     pub ca_cert_pem: Option<String>,
+    /// The SHA-256 of the one certificate the server may present (instead of a CA).
+    pub pin_sha256: Option<String>,
+    /// The vendor's other fields (scope, token lifetime, …), as the admin typed them.
+    pub settings: Vec<(FieldKey, String)>,
     pub labels: Vec<String>,
+}
+
+/// How `token` treats the token in use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenOptions {
+    /// Ask the vendor whether the token still works, and renew it if not.
+    pub check: bool,
+    /// Renew now, whatever the token's state.
+    pub force: bool,
+}
+
+/// Stores secrets a vendor rotated mid-flow into the account's keyring item.
+struct KeyringSink<'a> {
+    vault: &'a Vault,
+    account_id: &'a str,
+}
+
+#[async_trait]
+impl RotationSink for KeyringSink<'_> {
+    async fn store_rotated(&self, rotated: &[(SecretKind, Secret)]) -> Result<()> {
+        let mut bundle = self.vault.read_secrets(self.account_id).await?;
+        for (kind, secret) in rotated {
+            bundle.set(*kind, secret.clone());
+        }
+        self.vault.write_secrets(self.account_id, &bundle).await
+    }
 }
 
 /// A token ready to use, and the header value that carries it.
@@ -185,6 +221,7 @@ impl Vault {
             iam_id: account.iam_id.clone(),
             client_id: account.client_id.clone(),
             trusts_custom_ca: account.ca_cert_pem.is_some(),
+            settings: account.settings.clone(),
             created_at_ms: account.created_at.timestamp_millis(),
             issued_at_ms: meta.as_ref().map(|m| m.issued_at.timestamp_millis()),
             renew_at_ms: meta
@@ -227,12 +264,15 @@ impl Vault {
             )));
         }
         let now = self.now();
-        let issued = if sign_in {
+        // A device-code account signs in after it exists (`login_device`).
+        let issued = if sign_in && spec.secret.is_some() {
             let http = http::client_for(&account)?;
             let call = Call {
                 account: &account,
                 http: &http,
                 now,
+                previous: None,
+                sink: &NoAccountYet,
             };
             let flow = flow_for(account.vendor)?;
             Some(
@@ -262,6 +302,46 @@ impl Vault {
         Ok(summarize(&account, issued.as_ref().map(|i| &i.meta), now))
     }
 
+    /// The sign-in method a new account will use: the one asked for, or else the
+    /// vendor's first method that takes every field given (Immuta with a username
+    /// signs in with a password, without one with an API key).
+    pub fn method_for(new: &NewAccount) -> Result<&'static MethodSpec> {
+        let vendor = new
+            .vendor
+            .ok_or_else(|| Error::usage("give the vendor with --vendor"))?;
+        let flow = flow_for(vendor)?;
+        if let Some(m) = new.method {
+            return vendors::method_spec(flow, m).ok_or_else(|| {
+                Error::usage(format!(
+                    "{} does not sign in with '{}': use {}",
+                    vendor.display_name(),
+                    m.id(),
+                    flow.methods()
+                        .iter()
+                        .map(|s| s.method.id())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ))
+            });
+        }
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        let mut keys: Vec<FieldKey> = [
+            (FieldKey::Username, given(&new.username)),
+            (FieldKey::Tenant, given(&new.tenant)),
+            (FieldKey::IamId, given(&new.iam_id)),
+            (FieldKey::ClientId, given(&new.client_id)),
+        ]
+        .into_iter()
+        .filter_map(|(k, g)| g.then_some(k))
+        .collect();
+        keys.extend(new.settings.iter().map(|(k, _)| *k));
+        let methods = flow.methods();
+        Ok(methods
+            .iter()
+            .find(|m| keys.iter().all(|k| m.fields.iter().any(|f| f.key == *k)))
+            .unwrap_or(&methods[0]))
+    }
+
     fn validate(&self, new: NewAccount) -> Result<(Account, &'static MethodSpec)> {
         let name = new.name.trim().to_string();
         if name.is_empty()
@@ -275,25 +355,10 @@ impl Vault {
         let vendor = new
             .vendor
             .ok_or_else(|| Error::usage("give the vendor with --vendor"))?;
-        let flow = flow_for(vendor)?;
-        let spec = match new.method {
-            Some(m) => vendors::method_spec(flow, m).ok_or_else(|| {
-                Error::usage(format!(
-                    "{} does not sign in with '{}': use {}",
-                    vendor.display_name(),
-                    m.id(),
-                    flow.methods()
-                        .iter()
-                        .map(|s| s.method.id())
-                        .collect::<Vec<_>>()
-                        .join(" or ")
-                ))
-            })?,
-            None => &flow.methods()[0],
-        };
+        let spec = Self::method_for(&new)?;
         let base_url = http::normalize_base_url(&new.base_url)?;
         let clean = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-        let account = Account {
+        let mut account = Account {
             id: uuid::Uuid::new_v4().to_string(),
             name,
             vendor,
@@ -311,7 +376,31 @@ impl Vault {
                 .filter(|l| !l.is_empty())
                 .collect(),
             created_at: self.now(),
+            settings: BTreeMap::new(),
         };
+        for (key, value) in new.settings {
+            let Some(value) = clean(Some(value)) else {
+                continue;
+            };
+            if !spec.fields.iter().any(|f| f.key == key) {
+                return Err(Error::usage(format!(
+                    "{} does not apply to {} accounts that sign in with '{}'",
+                    key.flag(),
+                    vendor.display_name(),
+                    spec.method.id()
+                )));
+            }
+            check_setting(key, &value)?;
+            key.set(&mut account, value);
+        }
+        if let Some(pin) = clean(new.pin_sha256) {
+            if !account.base_url.starts_with("https://") {
+                return Err(Error::usage("--pin-sha256 needs an https:// instance URL"));
+            }
+            account
+                .settings
+                .insert(http::PIN_SETTING.to_string(), http::normalize_pin(&pin)?);
+        }
         let missing: Vec<&str> = spec
             .fields
             .iter()
@@ -331,9 +420,14 @@ impl Vault {
         Ok((account, spec))
     }
 
+    /// How the named account signs in.
+    pub fn method_of(&self, name: &str) -> Result<Method> {
+        Ok(self.find(name)?.0.method)
+    }
+
     /// Signs in again, with a new secret if given, else the stored one.
     pub async fn login(&self, name: &str, secret: Option<Secret>) -> Result<AccountSummary> {
-        let (account, _) = self.find(name)?;
+        let (account, meta) = self.find(name)?;
         let flow = flow_for(account.vendor)?;
         let spec = vendors::method_spec(flow, account.method).ok_or_else(|| {
             Error::internal(format!("account '{name}' has a method its vendor lacks"))
@@ -353,36 +447,120 @@ impl Vault {
         }
         let http = http::client_for(&account)?;
         let now = self.now();
+        let sink = KeyringSink {
+            vault: self,
+            account_id: &account.id,
+        };
         let call = Call {
             account: &account,
             http: &http,
             now,
+            previous: meta.as_ref(),
+            sink: &sink,
         };
         let issued = match flow.sign_in(&call, &bundle).await {
             Ok(i) => i,
-            Err(e) => {
-                let e = e.for_account(name);
-                let refused = e.kind() == ErrorKind::Refused;
-                // A refused stored secret needs a human; a refused new one changes nothing.
-                if refused && !given {
-                    self.db.record_failure(
-                        &account.id,
-                        true,
-                        e.message(),
-                        ("sign-in", "refused"),
-                        now,
-                    )?;
-                } else {
-                    self.db
-                        .record_event(&account.id, ("sign-in", "failed", e.message()), now)?;
-                }
-                return Err(e);
-            }
+            Err(e) => return Err(self.record_sign_in_failure(&account, e, given, now)?),
         };
-        apply_issued(&mut bundle, &issued);
-        self.write_secrets(&account.id, &bundle).await?;
-        self.db
-            .put_token_meta(&account.id, &issued.meta, ("signed-in", "ok", ""), now)?;
+        self.store_issued(&account, &mut bundle, &issued, "signed-in", now)
+            .await?;
+        // BigFix: signing in again created a new token; the old one is revoked.
+        if let (Some(old), Vendor::Bigfix) =
+            (vendors::bigfix::TokenRef::of(meta.as_ref()), account.vendor)
+        {
+            if let Err(e) = flow.sign_out(&call, &bundle).await {
+                let detail = format!(
+                    "the previous token '{}' (id {}) was not revoked: {}",
+                    old.name,
+                    old.id,
+                    e.message()
+                );
+                self.db
+                    .record_event(&account.id, ("revoke", "failed", &detail), now)?;
+            }
+        }
+        Ok(summarize(&account, Some(&issued.meta), now))
+    }
+
+    fn record_sign_in_failure(
+        &self,
+        account: &Account,
+        e: Error,
+        given: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Error> {
+        let e = e.for_account(&account.name);
+        let refused = e.kind() == ErrorKind::Refused;
+        // A refused stored secret needs a human; a refused new one changes nothing.
+        if refused && !given && self.db.token_meta(&account.id)?.is_some() {
+            self.db
+                .record_failure(&account.id, true, e.message(), ("sign-in", "refused"), now)?;
+        } else {
+            self.db
+                .record_event(&account.id, ("sign-in", "failed", e.message()), now)?;
+        }
+        Ok(e)
+    }
+
+    /// Stores what a vendor issued: the keyring first, then the metadata.
+    async fn store_issued(
+        &self,
+        account: &Account,
+        bundle: &mut SecretBundle,
+        issued: &Issued,
+        kind: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        apply_issued(bundle, issued);
+        self.write_secrets(&account.id, bundle).await?;
+        self.db.put_token_meta(
+            &account.id,
+            &issued.meta,
+            (kind, "ok", issued.note.as_deref().unwrap_or("")),
+            now,
+        )
+    }
+
+    /// Signs in through the browser (device-code accounts): `prompt` is called once
+    /// with the code and the address to open, then this waits for the approval.
+    pub async fn login_device(
+        &self,
+        name: &str,
+        prompt: impl FnOnce(&DevicePrompt) + Send,
+    ) -> Result<AccountSummary> {
+        let (account, meta) = self.find(name)?;
+        let flow = flow_for(account.vendor)?;
+        let http = http::client_for(&account)?;
+        let now = self.now();
+        let sink = KeyringSink {
+            vault: self,
+            account_id: &account.id,
+        };
+        let call = Call {
+            account: &account,
+            http: &http,
+            now,
+            previous: meta.as_ref(),
+            sink: &sink,
+        };
+        let code = flow
+            .start_device(&call)
+            .await
+            .map_err(|e| e.for_account(name))?;
+        prompt(&DevicePrompt::from(&code));
+        self.db.record_event(
+            &account.id,
+            ("sign-in", "started", "waiting for approval in the browser"),
+            now,
+        )?;
+        let issued = match flow.finish_device(&call, &code).await {
+            Ok(i) => i,
+            Err(e) => return Err(self.record_sign_in_failure(&account, e, true, self.now())?),
+        };
+        let mut bundle = self.read_secrets(&account.id).await?;
+        let now = self.now();
+        self.store_issued(&account, &mut bundle, &issued, "signed-in", now)
+            .await?;
         Ok(summarize(&account, Some(&issued.meta), now))
     }
 
@@ -390,16 +568,80 @@ impl Vault {
     /// across processes: whoever holds the account's lease renews, the rest wait
     /// for its result.
     pub async fn token(&self, name: &str) -> Result<FreshToken> {
+        self.token_with(name, TokenOptions::default()).await
+    }
+
+    pub async fn token_with(&self, name: &str, options: TokenOptions) -> Result<FreshToken> {
         let (account, meta) = self.find(name)?;
         let flow = flow_for(account.vendor)?;
         let meta = usable(&account, meta)?;
-        if meta.state(self.now()) == TokenState::Valid {
+        if !options.force && meta.state(self.now()) == TokenState::Valid {
             let bundle = self.read_secrets(&account.id).await?;
             if let Some(token) = bundle.get(SecretKind::AccessToken) {
-                return Ok(fresh(flow, token.clone(), None));
+                // A token without an expiry (Immuta's API-key tokens) is asked about.
+                if !(options.check || meta.expires_at.is_none()) {
+                    return Ok(fresh(flow, token.clone(), None));
+                }
+                match self.check(&account, flow, &meta, token).await {
+                    Ok(Some(false)) => {}
+                    Ok(_) => return Ok(fresh(flow, token.clone(), None)),
+                    Err(e) => {
+                        return Ok(fresh(
+                            flow,
+                            token.clone(),
+                            Some(format!(
+                                "could not check the token with the vendor: {}",
+                                e.message()
+                            )),
+                        ))
+                    }
+                }
+                self.db.record_event(
+                    &account.id,
+                    ("check", "invalid", "the vendor no longer accepts the token"),
+                    self.now(),
+                )?;
             }
         }
         self.renew_single_flight(&account, flow, &meta).await
+    }
+
+    async fn check(
+        &self,
+        account: &Account,
+        flow: &dyn VendorFlow,
+        meta: &TokenMeta,
+        token: &Secret,
+    ) -> Result<Option<bool>> {
+        let http = http::client_for(account)?;
+        let call = Call {
+            account,
+            http: &http,
+            now: self.now(),
+            previous: Some(meta),
+            sink: &NoAccountYet,
+        };
+        flow.check(&call, token)
+            .await
+            .map_err(|e| e.for_account(&account.name))
+    }
+
+    /// Renews the named account's token now (rotates a BigFix token).
+    pub async fn renew_now(&self, name: &str) -> Result<AccountSummary> {
+        let fresh = self
+            .token_with(
+                name,
+                TokenOptions {
+                    check: false,
+                    force: true,
+                },
+            )
+            .await?;
+        if let Some(w) = fresh.warning {
+            return Err(Error::vendor(w));
+        }
+        let (account, meta) = self.find(name)?;
+        Ok(summarize(&account, meta.as_ref(), self.now()))
     }
 
     async fn renew_single_flight(
@@ -456,8 +698,9 @@ impl Vault {
     ) -> Result<FreshToken> {
         let mut bundle = self.read_secrets(&account.id).await?;
         // Between our look and the lease, another process may have renewed.
-        if let Some(m) = self.db.token_meta(&account.id)? {
-            if renewed_since(&m, seen, self.now()) {
+        let current = self.db.token_meta(&account.id)?;
+        if let Some(m) = &current {
+            if renewed_since(m, seen, self.now()) {
                 if let Some(t) = bundle.get(SecretKind::AccessToken) {
                     return Ok(fresh(flow, t.clone(), None));
                 }
@@ -465,18 +708,23 @@ impl Vault {
         }
         let http = http::client_for(account)?;
         let now = self.now();
+        let sink = KeyringSink {
+            vault: self,
+            account_id: &account.id,
+        };
         let call = Call {
             account,
             http: &http,
             now,
+            previous: current.as_ref().or(Some(seen)),
+            sink: &sink,
         };
         match flow.renew(&call, &bundle).await {
             Ok(issued) => {
-                apply_issued(&mut bundle, &issued);
-                // The keyring first: a rotated secret is stored before anything uses it.
-                self.write_secrets(&account.id, &bundle).await?;
-                self.db
-                    .put_token_meta(&account.id, &issued.meta, ("renewed", "ok", ""), now)?;
+                // The sink may have stored rotated secrets: start from what is stored.
+                let mut bundle = self.read_secrets(&account.id).await?;
+                self.store_issued(account, &mut bundle, &issued, "renewed", now)
+                    .await?;
                 Ok(fresh(flow, issued.token, None))
             }
             Err(e) => {
@@ -490,6 +738,7 @@ impl Vault {
                     now,
                 )?;
                 let still_valid = seen.expires_at.is_none_or(|t| t > now);
+                bundle = self.read_secrets(&account.id).await.unwrap_or(bundle);
                 match bundle.get(SecretKind::AccessToken) {
                     Some(old) if !human && still_valid => Ok(fresh(
                         flow,
@@ -505,10 +754,11 @@ impl Vault {
         }
     }
 
-    /// Removes an account: ends its session at the vendor where offered, then deletes
-    /// its secrets and records. A locked keyring stops it before anything is deleted.
+    /// Removes an account: ends its session at the vendor where offered (revokes a
+    /// BigFix token), then deletes its secrets and records. A locked keyring stops it
+    /// before anything is deleted.
     pub async fn remove(&self, name: &str) -> Result<SignOut> {
-        let (account, _) = self.find(name)?;
+        let (account, meta) = self.find(name)?;
         let bundle = self.read_secrets(&account.id).await?;
         let outcome = match flow_for(account.vendor) {
             Ok(flow) if bundle.get(SecretKind::AccessToken).is_some() => {
@@ -517,6 +767,8 @@ impl Vault {
                     account: &account,
                     http: &http,
                     now: self.now(),
+                    previous: meta.as_ref(),
+                    sink: &NoAccountYet,
                 };
                 match tokio::time::timeout(SIGN_OUT_DEADLINE, flow.sign_out(&call, &bundle)).await {
                     Ok(Ok(())) => SignOut::Done,
@@ -533,6 +785,51 @@ impl Vault {
         Ok(outcome)
     }
 
+    /// Replaces how an account trusts its server's certificate: a CA of its own
+    /// (`ca_cert_pem`) or one pinned certificate (`pin_sha256`), never both, never
+    /// neither checked. The handshake must succeed with the new trust before it is
+    /// saved, so a typo cannot cut an account off.
+    pub async fn set_trust(
+        &self,
+        name: &str,
+        ca_cert_pem: Option<String>,
+        pin_sha256: Option<String>,
+    ) -> Result<()> {
+        let (mut account, _) = self.find(name)?;
+        if !account.base_url.starts_with("https://") {
+            return Err(Error::usage(format!(
+                "account '{name}' does not use TLS ({}): there is no certificate to trust",
+                account.base_url
+            )));
+        }
+        match (ca_cert_pem, pin_sha256) {
+            (Some(ca), None) => {
+                account.ca_cert_pem = Some(ca.trim().to_string());
+                account.settings.remove(http::PIN_SETTING);
+            }
+            (None, Some(pin)) => {
+                account.ca_cert_pem = None;
+                account
+                    .settings
+                    .insert(http::PIN_SETTING.to_string(), http::normalize_pin(&pin)?);
+            }
+            _ => {
+                return Err(Error::usage(
+                    "give either --ca-cert FILE or --pin-sha256 FINGERPRINT",
+                ))
+            }
+        }
+        let client = http::client_for(&account)?;
+        http::handshake(&client, &account.base_url)
+            .await
+            .map_err(|e| e.for_account(name))?;
+        self.db.set_trust(
+            &account.id,
+            account.ca_cert_pem.as_deref(),
+            &account.settings,
+        )
+    }
+
     /// Points an account at another address (the sandbox's, which changes each start).
     pub fn set_base_url(&self, name: &str, url: &str) -> Result<()> {
         let (account, _) = self.find(name)?;
@@ -542,6 +839,31 @@ impl Vault {
 
     pub fn contains(&self, name: &str) -> Result<bool> {
         Ok(self.db.account_by_name(name)?.is_some())
+    }
+}
+
+/// Checks a vendor setting's value as the admin typed it.
+fn check_setting(key: FieldKey, value: &str) -> Result<()> {
+    match key {
+        FieldKey::TokenDuration => vendors::bigfix::parse_duration(value).map(|_| ()),
+        FieldKey::UserTokenExpires => {
+            vendors::bigid::parse_expiry(value)
+                .map(|_| ())
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "'{value}' is not a date: give the user token's expiry as YYYY-MM-DD"
+                    ))
+                })
+        }
+        FieldKey::RefreshMethod
+            if !matches!(value.to_ascii_uppercase().as_str(), "GET" | "POST") =>
+        {
+            Err(Error::usage(format!("'{value}' is not GET or POST")))
+        }
+        FieldKey::FreeTrial if !matches!(value, "yes" | "no" | "true" | "false" | "1" | "0") => {
+            Err(Error::usage(format!("'{value}' is not yes or no")))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -47,6 +47,11 @@ const MIGRATIONS: &[&str] = &[
         until      INTEGER NOT NULL
     );
     "#,
+    // 2: vendor settings per account; the vendor's handle on the token in use.
+    r#"
+    ALTER TABLE accounts ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE tokens ADD COLUMN vendor_ref TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date; refuses a vault written by a newer Tokenkeeper.

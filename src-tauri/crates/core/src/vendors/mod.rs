@@ -2,15 +2,24 @@
 //! signs in, renews and signs out, and how its token goes into a request header.
 //! A vendor's quirks stay inside its module.
 
+use std::time::Duration as StdDuration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Account, Method, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};
 
+pub mod biganimal;
+pub mod bigfix;
+pub mod bigid;
+pub mod immuta;
+pub mod jwt;
+pub mod oauth;
+pub mod oidc;
 pub mod truesight;
 
 /// A non-secret input an account of this vendor and method needs.
@@ -21,9 +30,54 @@ pub enum FieldKey {
     Tenant,
     IamId,
     ClientId,
+    /// OAuth scopes to ask for (OIDC).
+    Scope,
+    /// The API the token is for, where the issuer wants one (OIDC).
+    Audience,
+    /// When a BigID user token expires, if it is not a JWT that says so itself.
+    UserTokenExpires,
+    /// A BigFix token's lifetime in days; 0 never expires.
+    TokenDuration,
+    /// The name BigFix tokens created for this account start with.
+    TokenName,
+    /// The HTTP method of BigID's refresh-access-token call (GET or POST).
+    RefreshMethod,
+    /// Sign in with BigAnimal's free-trial client id ("yes").
+    FreeTrial,
 }
 
 impl FieldKey {
+    pub const ALL: [FieldKey; 11] = [
+        FieldKey::Username,
+        FieldKey::Tenant,
+        FieldKey::IamId,
+        FieldKey::ClientId,
+        FieldKey::Scope,
+        FieldKey::Audience,
+        FieldKey::UserTokenExpires,
+        FieldKey::TokenDuration,
+        FieldKey::TokenName,
+        FieldKey::RefreshMethod,
+        FieldKey::FreeTrial,
+    ];
+
+    /// Its key in the account's settings, and its name in IPC.
+    pub fn id(self) -> &'static str {
+        match self {
+            FieldKey::Username => "username",
+            FieldKey::Tenant => "tenant",
+            FieldKey::IamId => "iam_id",
+            FieldKey::ClientId => "client_id",
+            FieldKey::Scope => "scope",
+            FieldKey::Audience => "audience",
+            FieldKey::UserTokenExpires => "user_token_expires",
+            FieldKey::TokenDuration => "token_duration",
+            FieldKey::TokenName => "token_name",
+            FieldKey::RefreshMethod => "refresh_method",
+            FieldKey::FreeTrial => "free_trial",
+        }
+    }
+
     /// The CLI flag that carries it.
     pub fn flag(self) -> &'static str {
         match self {
@@ -31,7 +85,22 @@ impl FieldKey {
             FieldKey::Tenant => "--tenant",
             FieldKey::IamId => "--iam-id",
             FieldKey::ClientId => "--client-id",
+            FieldKey::Scope => "--scope",
+            FieldKey::Audience => "--audience",
+            FieldKey::UserTokenExpires => "--user-token-expires",
+            FieldKey::TokenDuration => "--token-duration",
+            FieldKey::TokenName => "--token-name",
+            FieldKey::RefreshMethod => "--refresh-method",
+            FieldKey::FreeTrial => "--free-trial",
         }
+    }
+
+    /// Whether it lives in its own column rather than in the account's settings.
+    fn is_column(self) -> bool {
+        matches!(
+            self,
+            FieldKey::Username | FieldKey::Tenant | FieldKey::IamId | FieldKey::ClientId
+        )
     }
 
     pub fn value(self, account: &Account) -> Option<&str> {
@@ -40,15 +109,35 @@ impl FieldKey {
             FieldKey::Tenant => account.tenant.as_deref(),
             FieldKey::IamId => account.iam_id.as_deref(),
             FieldKey::ClientId => account.client_id.as_deref(),
+            other => account.setting(other.id()),
+        }
+    }
+
+    /// Stores `value` where this field lives in `account`.
+    pub fn set(self, account: &mut Account, value: String) {
+        match self {
+            FieldKey::Username => account.username = Some(value),
+            FieldKey::Tenant => account.tenant = Some(value),
+            FieldKey::IamId => account.iam_id = Some(value),
+            FieldKey::ClientId => account.client_id = Some(value),
+            other => {
+                debug_assert!(!other.is_column());
+                account.settings.insert(other.id().to_string(), value);
+            }
         }
     }
 }
 
+/// One input of a sign-in form.
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub key: FieldKey,
     pub label: &'static str,
     pub required: bool,
+    /// What the form shows under the input; also the CLI's explanation.
+    pub help: &'static str,
+    /// The value used when the admin leaves it empty.
+    pub default: Option<&'static str>,
 }
 
 /// A sign-in method a vendor offers: its fields and the secret the admin gives.
@@ -60,12 +149,54 @@ pub struct MethodSpec {
     pub secret: Option<SecretKind>,
 }
 
-/// What a call to a vendor needs, besides secrets.
+/// Stores secrets a vendor rotated while a flow is still running, so that a rotated
+/// refresh token is in the keyring before the token it bought is used.
+#[async_trait]
+pub trait RotationSink: Send + Sync {
+    async fn store_rotated(&self, rotated: &[(SecretKind, Secret)]) -> Result<()>;
+}
+
+/// A sink for flows that cannot rotate anything yet (an account being added).
 #[derive(Debug)]
+pub struct NoAccountYet;
+
+#[async_trait]
+impl RotationSink for NoAccountYet {
+    async fn store_rotated(&self, _rotated: &[(SecretKind, Secret)]) -> Result<()> {
+        Err(Error::internal(
+            "a vendor rotated a secret before the account existed",
+        ))
+    }
+}
+
+/// What a call to a vendor needs, besides secrets.
 pub struct Call<'a> {
     pub account: &'a Account,
     pub http: &'a reqwest::Client,
     pub now: DateTime<Utc>,
+    /// The token facts before this call, if any (to carry deadlines across renewals).
+    pub previous: Option<&'a TokenMeta>,
+    pub sink: &'a dyn RotationSink,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("account", &self.account.name)
+            .field("now", &self.now)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Call<'_> {
+    pub fn name(&self) -> &str {
+        &self.account.name
+    }
+
+    /// The account's setting for `key`, or the field's default.
+    pub fn setting(&self, key: FieldKey, default: &'static str) -> String {
+        key.value(self.account).unwrap_or(default).to_string()
+    }
 }
 
 /// A token the vendor issued, its facts, and any secret the vendor rotated.
@@ -75,6 +206,54 @@ pub struct Issued {
     pub meta: TokenMeta,
     /// Secrets that replace the stored ones (a rotated refresh token).
     pub rotated: Vec<(SecretKind, Secret)>,
+    /// Something the admin should know, recorded in the history (an old token the
+    /// vendor would not revoke).
+    pub note: Option<String>,
+}
+
+/// A device-code sign-in under way: what the admin must see, and what polling needs.
+#[derive(Debug, Clone)]
+pub struct DeviceCode {
+    pub device_code: Secret,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub interval: StdDuration,
+    pub token_endpoint: String,
+    pub client_id: String,
+    /// Where a vendor exchanges the issuer's token for its own (BigAnimal).
+    pub exchange_endpoint: Option<String>,
+}
+
+impl DeviceCode {
+    /// The address to open in the browser: the complete one when the issuer gives it.
+    pub fn browser_url(&self) -> &str {
+        self.verification_uri_complete
+            .as_deref()
+            .unwrap_or(&self.verification_uri)
+    }
+}
+
+/// What a device-code prompt shows: nothing here is a secret.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DevicePrompt {
+    pub user_code: String,
+    pub verification_uri: String,
+    pub browser_url: String,
+    #[ts(type = "number")]
+    pub expires_at_ms: i64,
+}
+
+impl From<&DeviceCode> for DevicePrompt {
+    fn from(c: &DeviceCode) -> Self {
+        Self {
+            user_code: c.user_code.clone(),
+            verification_uri: c.verification_uri.clone(),
+            browser_url: c.browser_url().to_string(),
+            expires_at_ms: c.expires_at.timestamp_millis(),
+        }
+    }
 }
 
 #[async_trait]
@@ -91,6 +270,22 @@ pub trait VendorFlow: Send + Sync {
         self.sign_in(call, secrets).await
     }
 
+    /// Starts a device-code sign-in (RFC 8628) for vendors that sign in that way.
+    async fn start_device(&self, call: &Call<'_>) -> Result<DeviceCode> {
+        Err(not_device(call))
+    }
+
+    /// Polls until the admin approved the device code, then returns the token.
+    async fn finish_device(&self, call: &Call<'_>, _code: &DeviceCode) -> Result<Issued> {
+        Err(not_device(call))
+    }
+
+    /// Asks the vendor whether `token` still works: `Some(false)` when it answers
+    /// that the token is invalid or expired, `None` where the vendor has no check.
+    async fn check(&self, _call: &Call<'_>, _token: &Secret) -> Result<Option<bool>> {
+        Ok(None)
+    }
+
     /// Ends the session on the vendor's side, where the vendor offers it.
     async fn sign_out(&self, _call: &Call<'_>, _secrets: &SecretBundle) -> Result<()> {
         Ok(())
@@ -102,14 +297,43 @@ pub trait VendorFlow: Send + Sync {
     }
 }
 
-/// The flow for a vendor, or `None` where Tokenkeeper does not sign in to it yet.
+fn not_device(call: &Call<'_>) -> Error {
+    Error::usage(format!(
+        "{} accounts do not sign in with a device code",
+        call.account.vendor.display_name()
+    ))
+}
+
+/// The flow for a vendor.
 pub fn flow_for(vendor: Vendor) -> Option<&'static dyn VendorFlow> {
-    match vendor {
-        Vendor::Truesight => Some(&truesight::TrueSight),
-        _ => None,
-    }
+    Some(match vendor {
+        Vendor::Truesight => &truesight::TrueSight,
+        Vendor::Bigid => &bigid::BigId,
+        Vendor::Bigfix => &bigfix::BigFix,
+        Vendor::Biganimal => &biganimal::BigAnimal,
+        Vendor::Immuta => &immuta::Immuta,
+        Vendor::Oidc => &oidc::Oidc,
+    })
 }
 
 pub fn method_spec(flow: &dyn VendorFlow, method: Method) -> Option<&'static MethodSpec> {
     flow.methods().iter().find(|m| m.method == method)
+}
+
+/// The message for a secret the vendor needs that is not stored.
+pub fn missing_secret(call: &Call<'_>, kind: SecretKind) -> Error {
+    let name = call.name();
+    Error::needs_sign_in(format!(
+        "no {} is stored for account '{name}': run tokenkeeper login {name} --secret-stdin",
+        kind.label()
+    ))
+}
+
+/// The stored secret of `kind`, or an error that says how to give it.
+pub fn required<'a>(
+    call: &Call<'_>,
+    secrets: &'a SecretBundle,
+    kind: SecretKind,
+) -> Result<&'a Secret> {
+    secrets.get(kind).ok_or_else(|| missing_secret(call, kind))
 }

@@ -26,11 +26,15 @@ const FIELDS: &[Field] = &[
         key: FieldKey::Username,
         label: "Username",
         required: true,
+        help: "A TrueSight user with the api-access permission",
+        default: None,
     },
     Field {
         key: FieldKey::Tenant,
         label: "Tenant",
         required: true,
+        help: "The tenant name, often BmcRealm or *",
+        default: None,
     },
 ];
 
@@ -127,16 +131,28 @@ impl VendorFlow for TrueSight {
             .unwrap_or(call.now + TOKEN_LIFETIME);
         Ok(Issued {
             token: Secret::new(token),
-            meta: TokenMeta {
-                issued_at: call.now,
-                expires_at: Some(expires_at),
-                renews_with: RenewsWith::StoredPassword,
-                human_deadline: None,
-                needs_human: false,
-                last_error: None,
-            },
+            meta: TokenMeta::issued(call.now, Some(expires_at), RenewsWith::StoredPassword),
             rotated: Vec::new(),
+            note: None,
         })
+    }
+
+    /// `GET` on the token path answers 401 "Invalid/expired token" for a dead token.
+    async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
+        let url = format!("{}{TOKEN_PATH}", call.account.base_url);
+        let answer = http::send(
+            call.http
+                .get(&url)
+                .header("Authorization", self.authorization(token)),
+            &Self::endpoint(call),
+        )
+        .await?;
+        match answer.status {
+            s if s.is_success() => Ok(Some(true)),
+            StatusCode::UNAUTHORIZED => Ok(Some(false)),
+            StatusCode::FORBIDDEN => Err(Self::refused(call, &answer)),
+            _ => Err(answer.unexpected()),
+        }
     }
 
     async fn sign_out(&self, call: &Call<'_>, secrets: &SecretBundle) -> Result<()> {

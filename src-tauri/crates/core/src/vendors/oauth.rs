@@ -1,0 +1,264 @@
+//! The OAuth 2.0 pieces BigAnimal and any OIDC issuer share: the device
+//! authorization grant (RFC 8628, with `slow_down` honoured) and the refresh grant
+//! with rotation, where the new refresh token reaches the keyring before anything
+//! uses what it bought, and the old one is never sent again.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use super::{Call, DeviceCode};
+use crate::error::{Error, Result};
+use crate::http::{self, Answer};
+use crate::secret::{Secret, SecretKind};
+
+/// RFC 8628 §3.5: poll every 5 s when the issuer names no interval…
+const DEFAULT_INTERVAL: StdDuration = StdDuration::from_secs(5);
+/// …and add 5 s on every `slow_down`, for that and every later poll.
+const SLOW_DOWN_STEP: StdDuration = StdDuration::from_secs(5);
+const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+/// Where a device-code sign-in goes, and what it asks for.
+#[derive(Debug, Clone)]
+pub struct DeviceRequest<'a> {
+    pub issuer_label: &'a str,
+    pub device_endpoint: &'a str,
+    pub token_endpoint: &'a str,
+    pub client_id: &'a str,
+    pub scope: &'a str,
+    pub audience: Option<&'a str>,
+    pub exchange_endpoint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeviceAnswer {
+    device_code: String,
+    user_code: String,
+    verification_uri: Option<String>,
+    /// Some issuers (Google, older drafts) spell it `verification_url`.
+    verification_url: Option<String>,
+    verification_uri_complete: Option<String>,
+    expires_in: Option<i64>,
+    interval: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ErrorAnswer {
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawTokenAnswer {
+    access_token: String,
+    refresh_token: Option<String>,
+    expires_in: Option<i64>,
+    /// Keycloak and others say how long the refresh token lives.
+    refresh_expires_in: Option<i64>,
+}
+
+/// Tokens the issuer granted. The refresh token, when present, replaces the stored one.
+#[derive(Debug)]
+pub struct Granted {
+    pub access_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Granted {
+    fn from_raw(raw: RawTokenAnswer, now: DateTime<Utc>) -> Self {
+        let after = |s: Option<i64>| s.filter(|s| *s > 0).map(|s| now + Duration::seconds(s));
+        Self {
+            expires_at: after(raw.expires_in),
+            refresh_expires_at: after(raw.refresh_expires_in),
+            access_token: Secret::new(raw.access_token),
+            refresh_token: raw.refresh_token.filter(|t| !t.is_empty()).map(Secret::new),
+        }
+    }
+}
+
+/// Asks the issuer for a device code.
+pub async fn start(call: &Call<'_>, req: &DeviceRequest<'_>) -> Result<DeviceCode> {
+    let mut form = vec![("client_id", req.client_id), ("scope", req.scope)];
+    if let Some(aud) = req.audience {
+        form.push(("audience", aud));
+    }
+    let endpoint = format!("{} at {}", req.issuer_label, req.device_endpoint);
+    let answer = http::send(call.http.post(req.device_endpoint).form(&form), &endpoint).await?;
+    if !answer.status.is_success() {
+        return Err(oauth_error(call, &answer, "asking for a device code"));
+    }
+    let a: DeviceAnswer = answer.json()?;
+    let verification_uri = a
+        .verification_uri
+        .or(a.verification_url)
+        .filter(|u| http::is_browser_safe(u))
+        .ok_or_else(|| {
+            Error::vendor(format!(
+                "{endpoint} answered without a usable verification_uri"
+            ))
+        })?;
+    let now = Utc::now();
+    Ok(DeviceCode {
+        device_code: Secret::new(a.device_code),
+        user_code: a.user_code,
+        verification_uri,
+        verification_uri_complete: a
+            .verification_uri_complete
+            .filter(|u| http::is_browser_safe(u)),
+        expires_at: now + Duration::seconds(a.expires_in.filter(|s| *s > 0).unwrap_or(900)),
+        interval: a
+            .interval
+            .filter(|s| *s > 0)
+            .map(StdDuration::from_secs)
+            .unwrap_or(DEFAULT_INTERVAL),
+        token_endpoint: req.token_endpoint.to_string(),
+        client_id: req.client_id.to_string(),
+        exchange_endpoint: req.exchange_endpoint.clone(),
+    })
+}
+
+/// Polls the token endpoint until the admin approves, denies, or the code expires.
+/// Each wait starts after the previous answer arrived, as BigAnimal's page asks.
+pub async fn poll(call: &Call<'_>, code: &DeviceCode, issuer_label: &str) -> Result<Granted> {
+    let name = call.name();
+    let left = (code.expires_at - Utc::now()).to_std().unwrap_or_default();
+    let deadline = tokio::time::Instant::now() + left;
+    let endpoint = format!("{issuer_label} at {}", code.token_endpoint);
+    let mut interval = code.interval;
+    loop {
+        if tokio::time::Instant::now() + interval > deadline {
+            return Err(expired(name));
+        }
+        tokio::time::sleep(interval).await;
+        let form = [
+            ("grant_type", DEVICE_GRANT),
+            ("device_code", code.device_code.expose()),
+            ("client_id", code.client_id.as_str()),
+        ];
+        let answer =
+            http::send(call.http.post(&code.token_endpoint).form(&form), &endpoint).await?;
+        if answer.status.is_success() {
+            let raw: RawTokenAnswer = answer.json()?;
+            return Ok(Granted::from_raw(raw, Utc::now()));
+        }
+        let error = error_code(&answer);
+        match error.as_deref() {
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += SLOW_DOWN_STEP,
+            Some("expired_token") => return Err(expired(name)),
+            Some("access_denied") => {
+                return Err(Error::refused(format!(
+                    "the sign-in for account '{name}' was denied in the browser. \
+                     To try again, run: tokenkeeper login {name}"
+                )))
+            }
+            _ => return Err(oauth_error(call, &answer, "waiting for the sign-in")),
+        }
+    }
+}
+
+fn expired(name: &str) -> Error {
+    Error::needs_sign_in(format!(
+        "the sign-in code for account '{name}' expired before it was approved in the browser. \
+         To get a new code, run: tokenkeeper login {name}"
+    ))
+}
+
+/// Trades the refresh token for new tokens. When the issuer rotates it, the new
+/// refresh token is stored (through the call's sink) before this returns, so the
+/// caller may use the access token at once and the old refresh token is gone.
+pub async fn refresh(
+    call: &Call<'_>,
+    issuer_label: &str,
+    token_endpoint: &str,
+    client_id: &str,
+    refresh_token: &Secret,
+) -> Result<Granted> {
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("client_id", client_id),
+        ("refresh_token", refresh_token.expose()),
+    ];
+    let endpoint = format!("{issuer_label} at {token_endpoint}");
+    let answer = http::send(call.http.post(token_endpoint).form(&form), &endpoint).await?;
+    if !answer.status.is_success() {
+        let name = call.name();
+        return Err(match error_code(&answer).as_deref() {
+            Some("invalid_grant") => Error::needs_sign_in(format!(
+                "{issuer_label} no longer accepts the refresh token of account '{name}' (revoked, \
+                 expired, or its session ended). Sign in again: tokenkeeper login {name}"
+            )),
+            _ => oauth_error(call, &answer, "renewing the token"),
+        });
+    }
+    let raw: RawTokenAnswer = answer.json()?;
+    let granted = Granted::from_raw(raw, Utc::now());
+    if let Some(new) = &granted.refresh_token {
+        if new != refresh_token {
+            call.sink
+                .store_rotated(&[(SecretKind::RefreshToken, new.clone())])
+                .await
+                .map_err(|e| {
+                    Error::new(
+                        e.kind(),
+                        format!(
+                            "{issuer_label} rotated the refresh token of account '{}', but the keyring \
+                             did not store the new one ({}); the new token was not used. Unlock the \
+                             keyring and sign in again: tokenkeeper login {}",
+                            call.name(),
+                            e.message(),
+                            call.name()
+                        ),
+                    )
+                })?;
+        }
+    }
+    Ok(granted)
+}
+
+fn error_code(answer: &Answer) -> Option<String> {
+    serde_json::from_slice::<ErrorAnswer>(&answer.body)
+        .ok()
+        .and_then(|e| e.error)
+}
+
+/// An OAuth error answer as a message for the admin.
+fn oauth_error(call: &Call<'_>, answer: &Answer, doing: &str) -> Error {
+    let parsed = serde_json::from_slice::<ErrorAnswer>(&answer.body).ok();
+    let Some(ErrorAnswer {
+        error: Some(code),
+        error_description,
+    }) = parsed
+    else {
+        return answer.unexpected();
+    };
+    let name = call.name();
+    let why = error_description
+        .map(|d| format!("{code}: {}", truncate(&d)))
+        .unwrap_or(code.clone());
+    let message = format!(
+        "{} refused {doing} for account '{name}' ({why})",
+        answer.endpoint
+    );
+    match (answer.status, code.as_str()) {
+        (_, "invalid_client" | "unauthorized_client") => Error::refused(format!(
+            "{message}. Check the client id: tokenkeeper show {name}"
+        )),
+        (StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN, _) => Error::refused(message),
+        (s, _) if s.is_server_error() => Error::vendor(format!(
+            "{} failed on its side while {doing} for account '{name}' (HTTP {s}: {why}); \
+             try again later",
+            answer.endpoint
+        )),
+        _ => Error::vendor(message),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
+    s
+}

@@ -1,0 +1,258 @@
+//! Bad answers from every vendor: an HTML error page, truncated JSON, a 500, a hung
+//! server, a 10 MB body. Each renewal must fail with a clear error that names the
+//! account, exit non-zero, and leave every stored account and secret as it was.
+
+use serde_json::Value;
+use tokenkeeper_e2e::{free_port, Sandbox, Session};
+
+/// (fault, what the error says)
+const FAULTS: [(&str, &str); 5] = [
+    ("html", "HTML page"),
+    ("truncated", "cut off"),
+    ("status500", "failed on its side"),
+    ("hang", "did not answer within 2 s"),
+    ("huge", "larger than"),
+];
+
+fn add_every_vendor(s: &Session, sb: &Sandbox) -> Vec<(&'static str, &'static str)> {
+    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+    let add = |args: &[&str], secret: &str| s.cli(args, Some(secret)).ok();
+    add(
+        &[
+            "add",
+            "bid",
+            "--vendor",
+            "bigid",
+            "--url",
+            &sb.url("bigid"),
+            "--username",
+            "bigid",
+            "--secret-stdin",
+        ],
+        "bigid-password",
+    );
+    add(
+        &[
+            "add",
+            "bf",
+            "--vendor",
+            "bigfix",
+            "--url",
+            &sb.url("bigfix"),
+            "--username",
+            "admin",
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--secret-stdin",
+        ],
+        "admin-password",
+    );
+    add(
+        &[
+            "add",
+            "im",
+            "--vendor",
+            "immuta",
+            "--url",
+            &sb.url("immuta"),
+            "--username",
+            "immuta-user",
+            "--secret-stdin",
+        ],
+        "immuta-password",
+    );
+    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
+        .ok();
+    s.device_sign_in(
+        sb,
+        &[
+            "add",
+            "ba",
+            "--vendor",
+            "biganimal",
+            "--url",
+            &sb.url("biganimal"),
+        ],
+        true,
+    )
+    .0
+    .ok();
+    s.device_sign_in(
+        sb,
+        &[
+            "add",
+            "oi",
+            "--vendor",
+            "oidc",
+            "--url",
+            &sb.url("oidc"),
+            "--client-id",
+            "tokenkeeper-sandbox",
+        ],
+        true,
+    )
+    .0
+    .ok();
+    // (account, the path prefix its renewal calls first)
+    vec![
+        ("bid", "/bigid/"),
+        ("bf", "/api/"),
+        ("im", "/immuta/"),
+        ("ts", "/truesight/"),
+        ("ba", "/biganimal-auth/"),
+        ("oi", "/oidc/"),
+    ]
+}
+
+/// Every account as listed, but for the last error (which a failure is meant to set).
+fn list(s: &Session) -> Value {
+    let mut listed = s.cli(&["list", "--json"], None).ok().json();
+    for a in listed.as_array_mut().expect("a list") {
+        a.as_object_mut().expect("an account").remove("last_error");
+    }
+    listed
+}
+
+fn last_error(s: &Session, name: &str) -> String {
+    let listed = s.cli(&["list", "--json"], None).ok().json();
+    let a = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap();
+    a["last_error"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn every_vendors_bad_answers_are_clear_errors_and_lose_nothing() {
+    let s = Session::start();
+    let sb = Sandbox::start(&["--device-interval", "1"]);
+    let accounts = add_every_vendor(&s, &sb);
+
+    for (name, prefix) in accounts {
+        let secrets = s.account_secrets(name);
+        let listed = list(&s);
+        for (fault, says) in FAULTS {
+            sb.fault(prefix, fault);
+            let r = s.cli_env(&[("TOKENKEEPER_HTTP_TIMEOUT", "2")], &["renew", name]);
+            let what = format!("{name} / {fault}: {}", r.stderr);
+            assert_eq!(r.code, 5, "{what}");
+            assert!(r.stderr.contains(says), "{what}");
+            assert!(
+                r.stderr.contains(&format!("'{name}'")),
+                "names the account: {what}"
+            );
+            assert!(r.stdout.is_empty(), "{what}");
+            assert!(r.stderr.lines().count() <= 3, "one clear message: {what}");
+            assert_eq!(s.account_secrets(name), secrets, "{what}");
+            assert_eq!(list(&s), listed, "{what}");
+            assert!(
+                last_error(&s, name).contains(says),
+                "the UI is told: {what}"
+            );
+        }
+        // The vendor is back: the same account renews.
+        s.cli(&["renew", name], None).ok();
+        assert_ne!(s.account_secrets(name), secrets, "{name} renewed");
+    }
+    let oauth = &sb.stats()["oauth"];
+    assert_eq!(oauth["replays"], 0, "{oauth}");
+}
+
+#[test]
+fn a_certificate_that_changed_under_an_account_is_refused_and_nothing_is_lost() {
+    let s = Session::start();
+    let port = free_port().to_string();
+    let sb = Sandbox::start(&["--bigfix-port", &port]);
+    let url = sb.url("bigfix");
+    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+    let pin = sb.urls["bigfix_cert_sha256"].as_str().unwrap().to_string();
+    let add = |name: &str, trust: &[&str]| {
+        let mut args = vec![
+            "add",
+            name,
+            "--vendor",
+            "bigfix",
+            "--url",
+            &url,
+            "--username",
+            "admin",
+            "--secret-stdin",
+        ];
+        args.extend_from_slice(trust);
+        s.cli(&args, Some("admin-password")).ok();
+    };
+    add("by-ca", &["--ca-cert", ca.to_str().unwrap()]);
+    add("by-pin", &["--pin-sha256", &pin]);
+    let before: Vec<Value> = ["by-ca", "by-pin"]
+        .iter()
+        .map(|n| s.account_secrets(n))
+        .collect();
+    let listed = list(&s);
+
+    // The same address now answers with another certificate from another CA.
+    drop(sb);
+    let impostor = Sandbox::start(&["--bigfix-port", &port]);
+    assert_eq!(impostor.url("bigfix"), url);
+    assert_ne!(impostor.urls["bigfix_cert_sha256"].as_str().unwrap(), pin);
+
+    for (name, says) in [("by-ca", "does not trust"), ("by-pin", "pinned")] {
+        let r = s.cli(&["renew", name], None);
+        let what = format!("{name}: {}", r.stderr);
+        assert_eq!(r.code, 5, "{what}");
+        assert!(r.stderr.contains(says), "{what}");
+        assert!(r.stderr.contains(&format!("'{name}'")), "{what}");
+        // A check that cannot reach the vendor keeps the stored token, and says why;
+        // the token never went to the impostor (the handshake failed first).
+        let checked = s.cli(&["token", name, "--check"], None);
+        assert_eq!(checked.code, 0, "{}", checked.stderr);
+        assert!(checked.stderr.contains(says), "{}", checked.stderr);
+    }
+    assert_eq!(
+        impostor.stats()["requests"],
+        serde_json::json!({}),
+        "nothing reached it"
+    );
+    let after: Vec<Value> = ["by-ca", "by-pin"]
+        .iter()
+        .map(|n| s.account_secrets(n))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(list(&s), listed);
+
+    // The server's certificate was really renewed: the admin trusts the new one.
+    // A trust that does not work is refused and changes nothing.
+    let stale = s.cli(&["trust", "by-ca", "--ca-cert", ca.to_str().unwrap()], None);
+    assert_eq!(stale.code, 5, "{}", stale.stderr);
+    let typo = s.cli(&["trust", "by-pin", "--pin-sha256", &"0".repeat(64)], None);
+    assert_eq!(typo.code, 5, "{}", typo.stderr);
+    assert!(typo.stderr.contains("pinned"), "{}", typo.stderr);
+    let not_hex = s.cli(&["trust", "by-pin", "--pin-sha256", "zz"], None);
+    assert_eq!(not_hex.code, 2, "{}", not_hex.stderr);
+    assert!(s.cli(&["renew", "by-pin"], None).stderr.contains("pinned"));
+
+    let new_ca = s.write_file(
+        "new-ca.pem",
+        impostor.urls["bigfix_ca_pem"].as_str().unwrap(),
+    );
+    let new_pin = impostor.urls["bigfix_cert_sha256"].as_str().unwrap();
+    s.cli(
+        &["trust", "by-ca", "--ca-cert", new_ca.to_str().unwrap()],
+        None,
+    )
+    .ok();
+    s.cli(&["trust", "by-pin", "--pin-sha256", new_pin], None)
+        .ok();
+    let shown = s.cli(&["show", "by-pin", "--json"], None).ok().json();
+    assert_eq!(shown["settings"]["pin_sha256"], new_pin, "{shown}");
+    // The renewed server knows nothing of the old tokens, but the stored password
+    // signs in again (BigFix's renewal creates a token).
+    for name in ["by-ca", "by-pin"] {
+        s.cli(&["renew", name], None).ok();
+        assert_ne!(
+            s.account_secrets(name)["access_token"],
+            before[0]["access_token"]
+        );
+    }
+}

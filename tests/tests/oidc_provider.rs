@@ -1,0 +1,201 @@
+//! Signs in to a real, independent OAuth server (the npm package `oidc-provider`,
+//! tests/oidc) through a generic OIDC account, and proves that rotation never replays
+//! a refresh token: that server revokes the whole grant if one is ever sent twice.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokenkeeper_e2e::{finish, user_code, Session};
+
+fn oidc_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc")
+}
+
+/// `node tests/oidc/server.mjs` on a free loopback port, stopped on drop.
+struct OidcServer {
+    child: Child,
+    issuer: String,
+}
+
+impl OidcServer {
+    fn start() -> Self {
+        let dir = oidc_dir();
+        assert!(
+            dir.join("node_modules/oidc-provider").is_dir(),
+            "tests/oidc has no node_modules: run scripts/setup-debian.sh (./dev test does)"
+        );
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .args(["--port", "0", "--access-ttl", "60"])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node server.mjs");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = lines
+            .next()
+            .expect("the server's first line")
+            .expect("the server's first line");
+        // Keep reading its event lines: a closed pipe would stop the server.
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        let first: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("server.mjs printed {line:?}: {e}"));
+        let issuer = first["issuer"].as_str().expect("issuer").to_string();
+        Self { child, issuer }
+    }
+
+    fn stats(&self) -> Value {
+        reqwest::blocking::get(format!("{}/_test/stats", self.issuer))
+            .and_then(|r| r.json())
+            .expect("/_test/stats")
+    }
+
+    /// Plays the browser: enters the code, signs in, consents (or denies).
+    fn answer(&self, code: &str, approve: bool) {
+        let mut cmd = Command::new("node");
+        cmd.arg("approve.mjs").arg(&self.issuer).arg(code);
+        if !approve {
+            cmd.arg("--deny");
+        }
+        let out = cmd
+            .current_dir(oidc_dir())
+            .output()
+            .expect("node approve.mjs");
+        assert!(
+            out.status.success(),
+            "approve.mjs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OidcServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sign_in(s: &Session, server: &OidcServer, args: &[&str], approve: bool) -> tokenkeeper_e2e::Run {
+    let browser = s.browser();
+    let child = s.spawn_cli(&[browser.env()], args);
+    let url = browser.wait_url(Duration::from_secs(30));
+    assert!(
+        url.starts_with(&server.issuer),
+        "the browser opens the issuer's page: {url}"
+    );
+    server.answer(&user_code(&url), approve);
+    // oidc-provider leaves `interval` out, so polls come every 5 s.
+    finish(child, Duration::from_secs(60))
+}
+
+#[test]
+fn device_sign_in_and_two_rotations_against_oidc_provider() {
+    let s = Session::start();
+    let server = OidcServer::start();
+    let add = [
+        "add",
+        "corp",
+        "--vendor",
+        "oidc",
+        "--url",
+        &server.issuer,
+        "--client-id",
+        "tokenkeeper-test",
+    ];
+
+    // Denied in the browser: a clear error, and nothing is stored.
+    let denied = sign_in(&s, &server, &add, false);
+    assert_ne!(denied.code, 0);
+    assert!(denied.stderr.contains("denied"), "{}", denied.stderr);
+    assert!(denied.stderr.contains("corp"), "{}", denied.stderr);
+    let listed = s.cli(&["list", "--json"], None).ok().json();
+    assert_eq!(
+        listed,
+        serde_json::json!([]),
+        "a denied sign-in stores nothing"
+    );
+
+    let added = sign_in(&s, &server, &add, true);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+
+    let first = s.account_secrets("corp");
+    let access_1 = s
+        .cli(&["token", "corp"], None)
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(!access_1.is_empty());
+
+    let mut refresh_tokens = vec![first["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string()];
+    let mut access_tokens = vec![access_1];
+    for round in 1..=2 {
+        let r = s.cli(&["renew", "corp"], None);
+        assert_eq!(r.code, 0, "renewal {round}: {}", r.stderr);
+        let secrets = s.account_secrets("corp");
+        let refresh = secrets["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .to_string();
+        assert!(
+            !refresh_tokens.contains(&refresh),
+            "renewal {round} stored a rotated refresh token"
+        );
+        refresh_tokens.push(refresh);
+        let access = s
+            .cli(&["token", "corp"], None)
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+        assert!(
+            !access_tokens.contains(&access),
+            "renewal {round} issued a new access token"
+        );
+        access_tokens.push(access);
+    }
+
+    let stats = server.stats();
+    assert_eq!(stats["refreshes"], 2, "{stats}");
+    assert_eq!(
+        stats["invalid_grants"], 0,
+        "no refresh token was replayed: {stats}"
+    );
+    assert_eq!(stats["grants_revoked"], 0, "the grant is intact: {stats}");
+
+    // The check above can fail: replaying the first, used refresh token (as a buggy
+    // client would) makes this server refuse it and revoke the whole grant. Then
+    // renewal says to sign in again and keeps what is stored.
+    let replay = reqwest::blocking::Client::new()
+        .post(format!("{}/token", server.issuer))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "tokenkeeper-test"),
+            ("refresh_token", refresh_tokens[0].as_str()),
+        ])
+        .send()
+        .expect("replay");
+    assert_eq!(replay.status().as_u16(), 400);
+    let stats = server.stats();
+    assert_eq!(stats["invalid_grants"], 1, "{stats}");
+    assert_eq!(stats["grants_revoked"], 1, "{stats}");
+
+    let before = s.account_secrets("corp");
+    let r = s.cli(&["renew", "corp"], None);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("tokenkeeper login corp"), "{}", r.stderr);
+    assert_eq!(s.account_secrets("corp"), before, "nothing stored is lost");
+    let secrets = serde_json::to_string(&before).unwrap();
+    for token in refresh_tokens.iter().chain(&access_tokens) {
+        assert!(!r.stderr.contains(token.as_str()) && !r.stdout.contains(token.as_str()));
+    }
+    assert!(secrets.contains(refresh_tokens.last().unwrap().as_str()));
+}
