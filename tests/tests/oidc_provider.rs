@@ -113,14 +113,12 @@ fn device_sign_in_and_two_rotations_against_oidc_provider() {
     assert_ne!(denied.code, 0);
     assert!(denied.stderr.contains("denied"), "{}", denied.stderr);
     assert!(denied.stderr.contains("corp"), "{}", denied.stderr);
+    // The account is kept (its settings worked), waiting for a sign-in, with no secret.
     let listed = s.cli(&["list", "--json"], None).ok().json();
-    assert_eq!(
-        listed,
-        serde_json::json!([]),
-        "a denied sign-in stores nothing"
-    );
+    assert_eq!(listed[0]["state"], "needs-sign-in", "{listed}");
+    assert!(s.stored_secrets().is_empty());
 
-    let added = sign_in(&s, &server, &add, true);
+    let added = sign_in(&s, &server, &["login", "corp"], true);
     assert_eq!(added.code, 0, "{}", added.stderr);
 
     let first = s.account_secrets("corp");

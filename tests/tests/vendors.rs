@@ -370,6 +370,17 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
     assert_eq!(listed.as_array().unwrap().len(), 1);
     assert_eq!(listed[0]["tracked"], true);
 
+    // A wrong password: BigFix's 401 becomes a clear refusal; nothing is stored.
+    let wrong = add("wrong", "admin", "not-it", &["--ca-cert", ca]);
+    assert_eq!(wrong.code, 4, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("BigFix rejected operator 'admin'"),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!wrong.stderr.contains("not-it"));
+    assert!(!s.cli(&["list"], None).ok().stdout.contains("wrong"));
+
     // Only master operators see other operators' tokens.
     add("op", "operator", "operator-password", &["--ca-cert", ca]).ok();
     let denied = s.cli(&["bigfix", "tokens", "op", "--user", "1"], None);
@@ -690,4 +701,38 @@ fn truesight_token_check_renews_a_token_the_server_dropped() {
         s.cli(&["token", "ts", "--check"], None).ok().stdout.trim(),
         t2
     );
+}
+
+#[test]
+fn a_device_code_nobody_approves_expires_with_a_clear_error_and_waits_for_login() {
+    let s = Session::start();
+    let sb = Sandbox::start(&["--device-interval", "1", "--device-code-ttl", "3"]);
+    let browser = s.browser();
+    let child = s.spawn_cli(
+        &[browser.env()],
+        &[
+            "add",
+            "late",
+            "--vendor",
+            "biganimal",
+            "--url",
+            &sb.url("biganimal"),
+        ],
+    );
+    let url = browser.wait_url(Duration::from_secs(20));
+    assert!(url.contains("user_code="), "{url}");
+    let run = finish(child, Duration::from_secs(30));
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("expired"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("tokenkeeper login late"),
+        "says what to do: {}",
+        run.stderr
+    );
+    // The account waits for a sign-in; no secret was stored.
+    assert_eq!(account(&s, "late")["state"], "needs-sign-in");
+    assert!(s.stored_secrets().is_empty());
+    // A new code, approved in time, signs it in.
+    s.device_sign_in(&sb, &["login", "late"], true).0.ok();
+    assert_eq!(account(&s, "late")["state"], "valid");
 }

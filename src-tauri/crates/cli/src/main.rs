@@ -416,14 +416,9 @@ async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
             "{} account '{}' added; now sign in:\n",
             summary.vendor_name, summary.name
         ))?;
-        // Like a refused password, a device sign-in that fails leaves no account.
-        return match login_device(vault, &summary.name, args.no_browser).await {
-            Ok(code) => Ok(code),
-            Err(e) => {
-                vault.remove(&summary.name).await?;
-                Err(e)
-            }
-        };
+        // The settings are proven (discovery and the device authorization worked), so
+        // a sign-in that fails here keeps the account, waiting for `login`.
+        return login_device(vault, &summary.name, args.no_browser).await;
     }
     let signed = if args.no_login {
         "added (not signed in yet)"
