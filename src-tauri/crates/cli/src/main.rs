@@ -6,8 +6,11 @@ mod output;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use tokenkeeper_core::clock::SystemClock;
+use tokenkeeper_core::engine::{Engine, EngineEvent, EventSink, Policy};
 use tokenkeeper_core::http;
 use tokenkeeper_core::model::{Method, Vendor};
 use tokenkeeper_core::vault::{self, NewAccount, SignOut};
@@ -103,6 +106,16 @@ enum Command {
     },
     /// Remove an account: log out at the vendor where offered, delete its secrets.
     Remove { name: String },
+    /// Keep every account's token fresh and raise alerts, in the foreground (what the
+    /// desktop app does in its tray), printing each event; stops on Ctrl-C.
+    Watch {
+        /// One JSON object per event.
+        #[arg(long)]
+        json: bool,
+        /// Renewals at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
     /// Where the vault and its keyring items are.
     Info {
         #[arg(long)]
@@ -347,6 +360,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             };
             output::text(&format!("removed '{name}': {what}\n"))
         }
+        Command::Watch { json, concurrency } => watch(vault, json, concurrency).await,
         Command::Info { json } => {
             let info = serde_json::json!({
                 "data_dir": vault.dir(),
@@ -431,6 +445,50 @@ async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
         summary.name,
         output::expiry_suffix(&summary, chrono::Utc::now())
     ))
+}
+
+/// Prints the engine's events on stdout as they happen.
+struct PrintedEvents {
+    json: bool,
+}
+
+impl EventSink for PrintedEvents {
+    fn emit(&self, event: EngineEvent) {
+        let line = if self.json {
+            serde_json::to_string(&event).unwrap_or_default()
+        } else {
+            match &event {
+                EngineEvent::Renewed { account } => format!("renewed '{account}'"),
+                EngineEvent::RenewalFailed { message, .. } => format!("renewal failed: {message}"),
+                EngineEvent::Alert(a) => format!("alert: {}", a.message),
+            }
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    }
+}
+
+async fn watch(vault: Vault, json: bool, concurrency: usize) -> Result<ExitCode> {
+    let vault = Arc::new(vault);
+    let engine = Arc::new(Engine::new(
+        vault.clone(),
+        vault,
+        Arc::new(SystemClock),
+        Arc::new(PrintedEvents { json }),
+        Policy {
+            concurrency,
+            ..Policy::default()
+        },
+    ));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::internal(format!("cannot watch for SIGTERM: {e}")))?;
+    tokio::select! {
+        _ = engine.run(wake) => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_ca_cert(path: &std::path::Path) -> Result<String> {

@@ -8,6 +8,7 @@ use crate::error::IpcError;
 use crate::model::{
     AccountDetail, AccountSummary, AppInfo, Event, Method, RenewsWith, TokenState, Vendor,
 };
+use crate::engine::{Alert, AlertKind, EngineEvent};
 use crate::vendors::bigfix::BigFixToken;
 use crate::vendors::{DevicePrompt, FieldKey};
 
@@ -26,6 +27,9 @@ pub fn typescript() -> String {
         IpcError::decl(),
         DevicePrompt::decl(),
         BigFixToken::decl(),
+        AlertKind::decl(),
+        Alert::decl(),
+        EngineEvent::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by tokenkeeper-core's ipc_types test. Do not edit:\n\

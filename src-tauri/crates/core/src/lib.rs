@@ -2,6 +2,7 @@
 //! thin layers over `Vault`; nothing here depends on tauri.
 
 pub mod clock;
+pub mod engine;
 pub mod error;
 pub mod http;
 pub mod ipc_types;

@@ -44,3 +44,17 @@ expires_at_ms: number | null, user: number,
  * The token this account uses (set by the vault).
  */
 tracked: boolean, };
+
+export type AlertKind = "deadline-soon" | "needs-sign-in";
+
+export type Alert = { 
+/**
+ * The account's name (what the window opens on a click).
+ */
+account: string, kind: AlertKind, deadline_ms: number, 
+/**
+ * How long before the deadline this alert is for (0: the deadline passed).
+ */
+threshold_s: number, message: string, };
+
+export type EngineEvent = { "type": "renewed", account: string, } | { "type": "renewal-failed", account: string, message: string, needs_human: boolean, retry_at_ms: number | null, } | { "type": "alert" } & Alert;

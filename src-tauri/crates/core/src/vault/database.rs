@@ -273,6 +273,47 @@ impl Database {
         add_event(&self.conn(), id, now, event)
     }
 
+    /// The alert thresholds already raised for an account's deadline.
+    pub fn alerts_fired(&self, id: &str, deadline: DateTime<Utc>) -> Result<Vec<i64>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT threshold_s FROM alerts WHERE account_id = ?1 AND deadline = ?2",
+        )?;
+        let rows = stmt.query_map(params![id, ts(deadline)], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Logs alerts as raised, with one history event for the most urgent.
+    pub fn record_alerts(
+        &self,
+        id: &str,
+        deadline: DateTime<Utc>,
+        thresholds: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for t in thresholds {
+            tx.execute(
+                "INSERT OR IGNORE INTO alerts (account_id, deadline, threshold_s, fired_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![id, ts(deadline), t, ts(now)],
+            )?;
+        }
+        let detail = match thresholds.iter().min() {
+            Some(t) if *t < 0 => "a sign-in is needed".to_string(),
+            Some(0) => "the deadline passed".to_string(),
+            Some(t) => format!(
+                "{} before the deadline",
+                crate::engine::human_duration(chrono::Duration::seconds(*t))
+            ),
+            None => String::new(),
+        };
+        add_event(&tx, id, now, ("alert", "raised", &detail))?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn events(&self, id: &str, limit: usize) -> Result<Vec<Event>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(

@@ -939,3 +939,46 @@ async fn run_blocking<T: Send + 'static>(
         .await
         .map_err(|e| Error::internal(format!("a keyring call failed: {e}")))?
 }
+
+/// The engine drives the vault: it lists accounts from SQLite alone (no keyring read)
+/// and renews through the same single-flight path as `tokenkeeper token`.
+#[async_trait]
+impl crate::engine::Renewer for Vault {
+    fn watched(&self) -> Result<Vec<crate::engine::Watched>> {
+        Ok(self
+            .db
+            .accounts()?
+            .into_iter()
+            .map(|(account, meta)| crate::engine::Watched {
+                label: format!(
+                    "{} account '{}'",
+                    account.vendor.display_name(),
+                    account.name
+                ),
+                id: account.id,
+                name: account.name,
+                meta,
+            })
+            .collect())
+    }
+
+    async fn renew(&self, name: &str) -> Result<()> {
+        self.renew_now(name).await.map(drop)
+    }
+}
+
+impl crate::engine::AlertLog for Vault {
+    fn fired(&self, account_id: &str, deadline: DateTime<Utc>) -> Result<Vec<i64>> {
+        self.db.alerts_fired(account_id, deadline)
+    }
+
+    fn record(
+        &self,
+        account_id: &str,
+        deadline: DateTime<Utc>,
+        thresholds: &[i64],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.db.record_alerts(account_id, deadline, thresholds, now)
+    }
+}

@@ -52,6 +52,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
     ALTER TABLE tokens ADD COLUMN vendor_ref TEXT;
     "#,
+    // 3: the alerts raised, so that each is raised once per deadline across restarts.
+    r#"
+    CREATE TABLE alerts (
+        account_id  TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        deadline    INTEGER NOT NULL,
+        threshold_s INTEGER NOT NULL,
+        fired_at    INTEGER NOT NULL,
+        PRIMARY KEY (account_id, deadline, threshold_s)
+    );
+    "#,
 ];
 
 /// Brings the schema up to date; refuses a vault written by a newer Tokenkeeper.
