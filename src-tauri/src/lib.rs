@@ -1,7 +1,9 @@
 //! The desktop shell: a window and a tray over tokenkeeper-core. It owns no logic of
 //! its own: each command is one call into the core.
 
+mod background;
 mod commands;
+mod notifications;
 mod sandbox_mode;
 mod tray;
 
@@ -33,6 +35,8 @@ pub struct Shell {
     dir: PathBuf,
     sandbox: bool,
     vault: Mutex<Option<Arc<Vault>>>,
+    /// Wakes the renewal engine early (an account was added or signed in).
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Shell {
@@ -58,6 +62,7 @@ pub fn run() {
         dir,
         sandbox: args.sandbox,
         vault: Mutex::new(None),
+        wake: Arc::new(tokio::sync::Notify::new()),
     });
     let result = tauri::Builder::default()
         .manage(shell.clone())
@@ -70,9 +75,22 @@ pub fn run() {
             if shell.sandbox {
                 sandbox_mode::start(shell.clone());
             }
+            background::start(app.handle().clone(), shell.clone());
             Ok(())
         })
-        .run(tauri::generate_context!());
+        .build(tauri::generate_context!());
+    let result = result.map(|app| {
+        app.run(|_, event| {
+            // Closing the window destroys it (and its webview processes); the app
+            // stays in the tray, renewing and alerting, until Quit.
+            if let tauri::RunEvent::ExitRequested {
+                code: None, api, ..
+            } = event
+            {
+                api.prevent_exit();
+            }
+        })
+    });
     if let Err(e) = result {
         let _ = std::io::Write::write_fmt(
             &mut std::io::stderr(),

@@ -1,30 +1,169 @@
-//! The tray icon and its menu: Show brings the window back, Quit ends the app.
+//! The tray icon and its menu: the worst state at a glance in the tooltip, the
+//! soonest deadlines, "Renew now", "Show" (reopens the window) and "Quit".
 
-use tauri::menu::{Menu, MenuItem};
+use std::sync::Arc;
+
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager};
+use tauri::{AppHandle, Manager, WebviewWindowBuilder, Wry};
+use tokenkeeper_core::model::{AccountSummary, TokenState};
+
+use crate::Shell;
+
+/// Human deadlines closer than this make the tray say "due soon".
+const DUE_SOON_MS: i64 = 7 * 86_400_000;
 
 pub fn install(app: &AppHandle) -> tauri::Result<()> {
-    let show = MenuItem::with_id(app, "show", "Show", true, None::<&str>)?;
-    let quit = MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&show, &quit])?;
     let mut tray = TrayIconBuilder::with_id("main")
         .tooltip("Tokenkeeper")
-        .menu(&menu)
+        .menu(&menu(app, &[])?)
         .on_menu_event(|app, event| match event.id().as_ref() {
-            "show" => {
-                if let Some(w) = app.get_webview_window("main") {
-                    let _ = w.show();
-                    let _ = w.unminimize();
-                    let _ = w.set_focus();
+            "show" => show_window(app),
+            "renew" => renew_all(app),
+            "quit" => app.exit(0),
+            other => {
+                if let Some(name) = other.strip_prefix("account:") {
+                    show_window(app);
+                    let _ = tauri::Emitter::emit(app, "open-account", name.to_string());
                 }
             }
-            "quit" => app.exit(0),
-            _ => {}
         });
     if let Some(icon) = app.default_window_icon() {
         tray = tray.icon(icon.clone());
     }
     tray.build(app)?;
     Ok(())
+}
+
+/// The window again: the one that is open, or a new one (closing it released the webview).
+pub fn show_window(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+        return;
+    }
+    if let Some(config) = app.config().app.windows.first() {
+        if let Ok(builder) = WebviewWindowBuilder::from_config(app, config) {
+            if let Err(e) = builder.build() {
+                eprintln!("tokenkeeper-desktop: cannot open the window: {e}");
+            }
+        }
+    }
+}
+
+/// Renews every account that renews without a human, now, then updates the tray.
+fn renew_all(app: &AppHandle) {
+    let shell = app.state::<Arc<Shell>>().inner().clone();
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let Ok(vault) = shell.vault() else {
+            return;
+        };
+        for a in vault.list().unwrap_or_default() {
+            if a.state != TokenState::NeedsSignIn && a.renews_with.is_some() {
+                if let Err(e) = vault.renew_now(&a.name).await {
+                    eprintln!("tokenkeeper-desktop: {}", e.message());
+                }
+            }
+        }
+        refresh(&app, &shell);
+        let _ = tauri::Emitter::emit(&app, "accounts-changed", ());
+    });
+}
+
+/// What the tray says, from the accounts' states (read from SQLite, never the keyring).
+pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (String, Vec<(String, String)>) {
+    let needs_you = accounts
+        .iter()
+        .filter(|a| a.state == TokenState::NeedsSignIn)
+        .count();
+    let due_soon = accounts
+        .iter()
+        .filter(|a| a.state != TokenState::NeedsSignIn)
+        .filter(|a| {
+            a.human_deadline_ms
+                .is_some_and(|d| d - now_ms < DUE_SOON_MS)
+        })
+        .count();
+    let headline = match (needs_you, due_soon) {
+        (0, 0) => "Tokenkeeper: all fine".to_string(),
+        (0, n) => format!("Tokenkeeper: {n} due soon"),
+        (n, _) => format!("Tokenkeeper: {n} need you"),
+    };
+    let mut soonest: Vec<(&AccountSummary, i64)> = accounts
+        .iter()
+        .filter_map(|a| a.human_deadline_ms.map(|d| (a, d)))
+        .collect();
+    soonest.sort_by_key(|(_, d)| *d);
+    let mut lines: Vec<(String, String)> = accounts
+        .iter()
+        .filter(|a| a.state == TokenState::NeedsSignIn)
+        .map(|a| (a.name.clone(), format!("{}: sign in", a.name)))
+        .collect();
+    for (a, d) in soonest {
+        if lines.len() >= 5 {
+            break;
+        }
+        if a.state == TokenState::NeedsSignIn {
+            continue;
+        }
+        let days = (d - now_ms) / 86_400_000;
+        let hours = (d - now_ms) / 3_600_000;
+        let left = if days >= 2 {
+            format!("{days} days")
+        } else {
+            format!("{} h", hours.max(0))
+        };
+        lines.push((a.name.clone(), format!("{}: sign in within {left}", a.name)));
+    }
+    lines.truncate(5);
+    (headline, lines)
+}
+
+fn menu(app: &AppHandle, lines: &[(String, String)]) -> tauri::Result<Menu<Wry>> {
+    let menu = Menu::new(app)?;
+    for (name, text) in lines {
+        menu.append(&MenuItem::with_id(
+            app,
+            format!("account:{name}"),
+            text,
+            true,
+            None::<&str>,
+        )?)?;
+    }
+    if !lines.is_empty() {
+        menu.append(&PredefinedMenuItem::separator(app)?)?;
+    }
+    menu.append(&MenuItem::with_id(
+        app,
+        "renew",
+        "Renew now",
+        true,
+        None::<&str>,
+    )?)?;
+    menu.append(&MenuItem::with_id(app, "show", "Show", true, None::<&str>)?)?;
+    menu.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
+    Ok(menu)
+}
+
+/// Brings the tray up to date with the vault.
+pub fn refresh(app: &AppHandle, shell: &Shell) {
+    let Ok(accounts) = shell.vault().and_then(|v| v.list()) else {
+        return;
+    };
+    let (headline, lines) = summary(&accounts, chrono_now_ms());
+    if let Some(tray) = app.tray_by_id("main") {
+        let _ = tray.set_tooltip(Some(&headline));
+        if let Ok(m) = menu(app, &lines) {
+            let _ = tray.set_menu(Some(m));
+        }
+    }
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

@@ -4,11 +4,11 @@
 
 use ts_rs::TS;
 
+use crate::engine::{Alert, AlertKind, EngineEvent};
 use crate::error::IpcError;
 use crate::model::{
     AccountDetail, AccountSummary, AppInfo, Event, Method, RenewsWith, TokenState, Vendor,
 };
-use crate::engine::{Alert, AlertKind, EngineEvent};
 use crate::vendors::bigfix::BigFixToken;
 use crate::vendors::{DevicePrompt, FieldKey};
 

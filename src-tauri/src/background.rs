@@ -1,0 +1,75 @@
+//! The renewal engine inside the desktop app: it runs whether the window is open or
+//! not, and its events reach the window (live updates), the tray (the worst state)
+//! and desktop notifications (alerts). The engine itself knows nothing of tauri: it
+//! is handed this sink.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tauri::{AppHandle, Emitter};
+use tokenkeeper_core::clock::SystemClock;
+use tokenkeeper_core::engine::{AlertKind, Engine, EngineEvent, EventSink, Policy};
+
+use crate::notifications::Notifier;
+use crate::{tray, Shell};
+
+struct DesktopEvents {
+    app: AppHandle,
+    shell: Arc<Shell>,
+    notifier: Arc<Notifier>,
+}
+
+impl EventSink for DesktopEvents {
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.app.emit("engine-event", &event);
+        if let EngineEvent::Alert(alert) = &event {
+            let (summary, urgent) = match alert.kind {
+                AlertKind::NeedsSignIn => ("Sign-in needed", true),
+                AlertKind::DeadlineSoon if alert.threshold_s == 0 => ("Sign-in expired", true),
+                AlertKind::DeadlineSoon => ("Sign-in due soon", alert.threshold_s <= 3600),
+            };
+            if let Err(e) = self
+                .notifier
+                .send(summary, &alert.message, &alert.account, urgent)
+            {
+                eprintln!("tokenkeeper-desktop: {e}");
+                let _ = self.app.emit("notification-failed", e);
+            }
+        }
+        tray::refresh(&self.app, &self.shell);
+    }
+}
+
+/// Starts the engine once the vault opens (a locked keyring is retried).
+pub fn start(app: AppHandle, shell: Arc<Shell>) {
+    let notifier = Arc::new(Notifier::new());
+    let clicks = app.clone();
+    if let Err(e) = notifier.on_click(move |account| {
+        tray::show_window(&clicks);
+        let _ = clicks.emit("open-account", account);
+    }) {
+        eprintln!("tokenkeeper-desktop: {e}");
+    }
+    tauri::async_runtime::spawn(async move {
+        let vault = loop {
+            match shell.vault() {
+                Ok(v) => break v,
+                Err(_) => tokio::time::sleep(Duration::from_secs(10)).await,
+            }
+        };
+        tray::refresh(&app, &shell);
+        let sink = Arc::new(DesktopEvents {
+            app: app.clone(),
+            shell: shell.clone(),
+            notifier,
+        });
+        let engine = Arc::new(Engine::new(
+            vault.clone(),
+            vault,
+            Arc::new(SystemClock),
+            sink,
+            Policy::default(),
+        ));
+        engine.run(shell.wake.clone()).await;
+    });
+}

@@ -1,0 +1,143 @@
+//! The desktop app's alerts as an admin sees them: the real app (tray mode, under
+//! Xvfb) with a real notification daemon (dunst) on the session's D-Bus. One
+//! notification per threshold, none repeated while tokens renew, and one at once when
+//! a renewal needs a human.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokenkeeper_e2e::{bin, Display, Sandbox, Session};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every notification dunst has shown so far: (summary, body).
+fn shown(s: &Session) -> Vec<(String, String)> {
+    let ctl = |args: &[&str]| {
+        s.command("dunstctl")
+            .args(args)
+            .output()
+            .expect("dunstctl (install dunst: ./scripts/setup-debian.sh)")
+    };
+    // Closed notifications move to the history, which keeps them all.
+    ctl(&["close-all"]);
+    let out = ctl(&["history"]);
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    history["data"][0]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|n| {
+                    (
+                        n["summary"]["data"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        n["body"]["data"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_for_count(s: &Session, n: usize, timeout: Duration) -> Vec<(String, String)> {
+    let end = Instant::now() + timeout;
+    loop {
+        let now = shown(s);
+        if now.len() >= n || Instant::now() > end {
+            return now;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
+    let s = Session::start();
+    let display = Display::start();
+    let _dunst = Running(
+        s.command("dunst")
+            .env("DISPLAY", &display.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dunst"),
+    );
+    let sb = Sandbox::start(&["--bigid-session-ttl", "8"]);
+    let user_token = sb.admin_json(
+        "/bigid/user-tokens",
+        json!({"expires_in_days": 3, "jwt": true}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.cli(
+        &[
+            "add",
+            "ut",
+            "--vendor",
+            "bigid",
+            "--url",
+            &sb.url("bigid"),
+            "--method",
+            "user-token",
+            "--secret-stdin",
+        ],
+        Some(&user_token),
+    )
+    .ok();
+
+    let _app = Running(
+        s.command(bin("tokenkeeper-desktop"))
+            .env("DISPLAY", &display.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tokenkeeper-desktop"),
+    );
+    let first = wait_for_count(&s, 1, Duration::from_secs(60));
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, "Sign-in due soon");
+    assert!(
+        first[0].1.contains("BigID account 'ut'") && first[0].1.contains("within 2 days"),
+        "{first:?}"
+    );
+
+    // Sessions of 8 s renew meanwhile; nothing more is shown.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        assert_eq!(shown(&s).len(), 1, "{:?}", shown(&s));
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let renewals = sb.requests("GET /bigid/api/v1/refresh-access-token");
+    assert!(renewals >= 3, "the app renewed meanwhile: {renewals}");
+
+    sb.admin("/bigid/revoke-user-tokens", json!({}));
+    let second = wait_for_count(&s, 2, Duration::from_secs(30));
+    assert_eq!(second.len(), 2, "{second:?}");
+    let needs = second
+        .iter()
+        .find(|(summary, _)| summary == "Sign-in needed");
+    assert!(
+        needs.is_some_and(|(_, body)| body.contains("'ut'")),
+        "{second:?}"
+    );
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(
+        shown(&s).len(),
+        2,
+        "a refusal is notified once: {:?}",
+        shown(&s)
+    );
+    for (summary, body) in shown(&s) {
+        assert!(!summary.contains(&user_token) && !body.contains(&user_token));
+    }
+}
