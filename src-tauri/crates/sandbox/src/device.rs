@@ -26,6 +26,8 @@ pub struct OAuthStats {
     pub refreshes: u64,
     pub replays: u64,
     pub families_revoked: u64,
+    /// Previous refresh tokens accepted inside the reuse interval.
+    pub reuses: u64,
 }
 
 impl OAuthStats {
@@ -33,6 +35,7 @@ impl OAuthStats {
         self.refreshes += other.refreshes;
         self.replays += other.replays;
         self.families_revoked += other.families_revoked;
+        self.reuses += other.reuses;
     }
 }
 
@@ -67,6 +70,9 @@ struct Family {
     scope: String,
     /// The one refresh token that works now; `None` without `offline_access`.
     current: Option<String>,
+    /// The token `current` replaced, and when: Auth0's "reuse interval" accepts it
+    /// for a while (a client that crashed before storing the answer retries).
+    previous: Option<(String, Instant)>,
     started: Instant,
     revoked: bool,
 }
@@ -301,6 +307,7 @@ impl Authority {
                     Family {
                         client_id: client_id.clone(),
                         scope: scope.clone(),
+                        previous: None,
                         current: None,
                         started: now,
                         revoked: false,
@@ -316,7 +323,9 @@ impl Authority {
         let token = format!("v1.{}", random_token(48));
         self.refresh.insert(token.clone(), family);
         if let Some(f) = self.families.get_mut(&family) {
-            f.current = Some(token.clone());
+            if let Some(old) = f.current.replace(token.clone()) {
+                f.previous = Some((old, Instant::now()));
+            }
         }
         token
     }
@@ -391,7 +400,13 @@ impl Authority {
         if family.client_id != client_id || family.revoked {
             return Err(invalid());
         }
-        if family.current.as_deref() != Some(token.as_str()) {
+        let reused = family
+            .previous
+            .as_ref()
+            .is_some_and(|(p, at)| p == token && at.elapsed() < config.oauth_reuse_interval);
+        if reused {
+            self.stats.reuses += 1;
+        } else if family.current.as_deref() != Some(token.as_str()) {
             // A used refresh token came back: someone may have stolen it. Revoke all.
             self.stats.replays += 1;
             self.revoke_family(family_id);

@@ -41,6 +41,9 @@ pub struct Config {
     pub oauth_access_ttl: Duration,
     /// Lifetime of a refresh-token family from its first grant (BigAnimal's 30 days).
     pub oauth_refresh_ttl: Duration,
+    /// Auth0's "reuse interval": how long a rotated-out refresh token still works
+    /// (0, the default, is strict: any reuse revokes the family).
+    pub oauth_reuse_interval: Duration,
     /// Lifetime of a device code and its user code (BigAnimal's 900 s).
     pub device_code_ttl: Duration,
     /// BigID session tokens: 24 hours.
@@ -58,6 +61,7 @@ impl Default for Config {
             device_interval: Duration::from_secs(5),
             oauth_access_ttl: Duration::from_secs(86_400),
             oauth_refresh_ttl: Duration::from_secs(30 * 86_400),
+            oauth_reuse_interval: Duration::ZERO,
             device_code_ttl: Duration::from_secs(900),
             bigid_session_ttl: Duration::from_secs(86_400),
             immuta_token_ttl: Duration::from_secs(3600),

@@ -27,6 +27,9 @@ struct Args {
     /// Lifetime of a refresh-token family, in seconds (BigAnimal's 30 days).
     #[arg(long, default_value_t = 30 * 86_400)]
     oauth_refresh_ttl: u64,
+    /// Auth0's refresh-token "reuse interval", in seconds (0: strict, the default).
+    #[arg(long, default_value_t = 0)]
+    oauth_reuse_interval: u64,
     /// Lifetime of a device code, in seconds (BigAnimal's 900).
     #[arg(long, default_value_t = 900)]
     device_code_ttl: u64,
@@ -50,6 +53,7 @@ async fn main() -> std::io::Result<()> {
         device_interval: secs(args.device_interval),
         oauth_access_ttl: secs(args.oauth_access_ttl),
         oauth_refresh_ttl: secs(args.oauth_refresh_ttl),
+        oauth_reuse_interval: Duration::from_secs(args.oauth_reuse_interval),
         device_code_ttl: secs(args.device_code_ttl),
         bigid_session_ttl: secs(args.bigid_session_ttl),
         immuta_token_ttl: secs(args.immuta_token_ttl),

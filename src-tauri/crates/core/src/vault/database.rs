@@ -361,7 +361,7 @@ impl Database {
             .optional()?;
         let free = match current {
             None => true,
-            Some((h, u)) => h == holder || u <= ts(now),
+            Some((h, u)) => h == holder || u <= ts(now) || holder_died(&h),
         };
         if free {
             tx.execute(
@@ -619,4 +619,17 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
     }
+}
+
+/// Whether a lease's holder ("pid/uuid") was a process of this machine that is gone.
+/// Elsewhere than Linux, or for an unknown holder, the lease's expiry decides.
+fn holder_died(holder: &str) -> bool {
+    let Some(pid) = holder.split('/').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    let proc = std::path::Path::new("/proc");
+    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
 }

@@ -650,7 +650,8 @@ impl Vault {
         flow: &dyn VendorFlow,
         seen: &TokenMeta,
     ) -> Result<FreshToken> {
-        let holder = uuid::Uuid::new_v4().to_string();
+        // "pid/uuid": a lease left by a process that died (kill -9) is free at once.
+        let holder = format!("{}/{}", std::process::id(), uuid::Uuid::new_v4());
         let give_up = Instant::now() + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
         loop {
             let now = self.now();
