@@ -508,6 +508,19 @@ fn restrict_permissions(path: &Path) {
     let _ = path;
 }
 
+/// Whether a lease's holder ("pid/uuid") was a process of this machine that is gone.
+/// Elsewhere than Linux, or for an unknown holder, the lease's expiry decides.
+fn holder_died(holder: &str) -> bool {
+    let Some(pid) = holder.split('/').next().and_then(|p| p.parse::<u32>().ok()) else {
+        return false;
+    };
+    if pid == std::process::id() {
+        return false;
+    }
+    let proc = std::path::Path::new("/proc");
+    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,17 +632,4 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
     }
-}
-
-/// Whether a lease's holder ("pid/uuid") was a process of this machine that is gone.
-/// Elsewhere than Linux, or for an unknown holder, the lease's expiry decides.
-fn holder_died(holder: &str) -> bool {
-    let Some(pid) = holder.split('/').next().and_then(|p| p.parse::<u32>().ok()) else {
-        return false;
-    };
-    if pid == std::process::id() {
-        return false;
-    }
-    let proc = std::path::Path::new("/proc");
-    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
 }
