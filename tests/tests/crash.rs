@@ -44,7 +44,7 @@ fn renewals_killed_at_random_moments_lose_nothing() {
                 .unwrap()
                 .as_secs()
         });
-    println!("TOKENKEEPER_CRASH_SEED={seed}");
+    eprintln!("TOKENKEEPER_CRASH_SEED={seed}");
     let mut rng = Lcg(seed);
     let kills: usize = std::env::var("TOKENKEEPER_CRASH_KILLS")
         .ok()
@@ -117,7 +117,7 @@ fn renewals_killed_at_random_moments_lose_nothing() {
             let secrets = s.account_secrets(name);
             assert!(secrets["access_token"].is_string(), "{name}: {secrets}");
         }
-        println!("{name}: {kills} kills, {finished} renewals had already finished");
+        eprintln!("{name}: {kills} kills, {finished} renewals had already finished");
     }
     assert_eq!(integrity(&s), "ok");
 
@@ -138,7 +138,7 @@ fn renewals_killed_at_random_moments_lose_nothing() {
     assert_eq!(login.as_u16(), 200);
 
     let oauth = &sb.stats()["oauth"];
-    println!("oauth: {oauth}");
+    eprintln!("oauth: {oauth}");
     assert_eq!(oauth["replays"], 0, "{oauth}");
     assert_eq!(oauth["families_revoked"], 0, "{oauth}");
     // BigFix: rotations left no token of ours behind but the one in use (a kill
