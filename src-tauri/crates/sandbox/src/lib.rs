@@ -92,6 +92,8 @@ pub enum FaultKind {
     Status500,
     /// A JSON answer cut off halfway.
     Truncated,
+    /// The real answer, five seconds late (a slow vendor, for races).
+    Delay,
     /// No answer at all, for an hour.
     Hang,
     /// A 10 MB answer.
@@ -345,6 +347,10 @@ async fn faults_and_counts(
     };
     match due {
         None => next.run(request).await,
+        Some(FaultKind::Delay) => {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            next.run(request).await
+        }
         Some(FaultKind::SlowDown) => {
             request.extensions_mut().insert(ForcedSlowDown);
             next.run(request).await
@@ -385,7 +391,7 @@ async fn fault_response(kind: FaultKind) -> Response {
                 .body(Body::from(body))
                 .unwrap_or_default()
         }
-        // Handled in the middleware, which lets the request through marked.
-        FaultKind::SlowDown => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        // Handled in the middleware, which lets the request through.
+        FaultKind::SlowDown | FaultKind::Delay => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
