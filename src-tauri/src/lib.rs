@@ -26,6 +26,9 @@ struct Args {
     /// Start the built-in sandbox vendors and a demo vault of their accounts.
     #[arg(long)]
     sandbox: bool,
+    /// Start in the tray without opening the window (as at login).
+    #[arg(long)]
+    tray: bool,
 }
 
 /// The shell's state: the vault, opened lazily so that a locked keyring at start
@@ -72,6 +75,9 @@ pub fn run() {
         ])
         .setup(move |app| {
             tray::install(app.handle())?;
+            if !args.tray {
+                tray::show_window(app.handle());
+            }
             if shell.sandbox {
                 sandbox_mode::start(shell.clone());
             }

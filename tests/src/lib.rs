@@ -13,12 +13,14 @@ use serde_json::Value;
 
 /// The folder with the workspace's built binaries (target/debug).
 pub fn bin_dir() -> PathBuf {
+    // Tests run from target/PROFILE/deps, the bench binary from target/PROFILE.
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
+    let here = exe.parent().expect("the binary's folder");
+    let dir = if here.join("tokenkeeper").exists() {
+        here.to_path_buf()
+    } else {
+        here.parent().expect("target dir").to_path_buf()
+    };
     for bin in ["tokenkeeper", "tokenkeeper-sandbox"] {
         assert!(
             dir.join(bin).exists(),

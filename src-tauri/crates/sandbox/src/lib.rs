@@ -117,6 +117,9 @@ pub struct Shared {
     pub immuta: Mutex<immuta::ImmutaState>,
     faults: Mutex<Vec<Fault>>,
     requests: Mutex<HashMap<String, u64>>,
+    /// Vendor requests being answered now, and the most at once (for benchmarks).
+    in_flight: std::sync::atomic::AtomicUsize,
+    peak_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// The sandbox's state and configuration, shared by every handler.
@@ -314,6 +317,7 @@ async fn stats(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
     oauth.add(&lock(&sb.shared.oidc).stats);
     Json(json!({
         "requests": requests,
+        "peak_in_flight": sb.shared.peak_in_flight.load(std::sync::atomic::Ordering::SeqCst),
         "truesight_live_tokens": truesight,
         "bigid_live_sessions": bigid,
         "bigfix_live_tokens": bigfix,
@@ -323,11 +327,7 @@ async fn stats(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
 }
 
 /// Counts every vendor request and answers with an injected fault where one is due.
-async fn faults_and_counts(
-    State(sb): State<Sandbox>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     if !path.starts_with("/_sandbox") {
         let key = format!("{} {}", request.method(), path);
@@ -345,6 +345,22 @@ async fn faults_and_counts(
         faults.retain(|f| f.count > 0);
         kind
     };
+    let counted = !path.starts_with("/_sandbox");
+    if counted {
+        use std::sync::atomic::Ordering;
+        let n = sb.shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        sb.shared.peak_in_flight.fetch_max(n, Ordering::SeqCst);
+    }
+    let response = answer(due, request, next).await;
+    if counted {
+        sb.shared
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    response
+}
+
+async fn answer(due: Option<FaultKind>, mut request: Request, next: Next) -> Response {
     match due {
         None => next.run(request).await,
         Some(FaultKind::Delay) => {
