@@ -45,8 +45,12 @@ pub fn start(app: AppHandle, shell: Arc<Shell>) {
     let notifier = Arc::new(Notifier::new());
     let clicks = app.clone();
     if let Err(e) = notifier.on_click(move |account| {
-        tray::show_window(&clicks);
-        let _ = clicks.emit("open-account", account);
+        // Windows are made on the main thread; this is the D-Bus listener's.
+        let app = clicks.clone();
+        let _ = clicks.run_on_main_thread(move || {
+            tray::show_window(&app);
+            let _ = app.emit("open-account", account);
+        });
     }) {
         eprintln!("tokenkeeper-desktop: {e}");
     }

@@ -5,6 +5,7 @@ mod background;
 mod commands;
 mod notifications;
 mod sandbox_mode;
+mod single_instance;
 mod tray;
 
 use std::path::PathBuf;
@@ -61,6 +62,23 @@ pub fn run() {
         (None, true) => vault::default_dir().with_file_name("tokenkeeper-sandbox"),
         (None, false) => vault::default_dir(),
     };
+    let listener = match single_instance::claim(&dir) {
+        Ok(single_instance::Instance::First(l)) => Some(l),
+        Ok(single_instance::Instance::Handed) => {
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("tokenkeeper-desktop: already running; its window is shown\n"),
+            );
+            return;
+        }
+        Err(e) => {
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("tokenkeeper-desktop: cannot check for another instance: {e}\n"),
+            );
+            None
+        }
+    };
     let shell = Arc::new(Shell {
         dir,
         sandbox: args.sandbox,
@@ -75,6 +93,13 @@ pub fn run() {
         ])
         .setup(move |app| {
             tray::install(app.handle())?;
+            if let Some(listener) = listener {
+                let handle = app.handle().clone();
+                single_instance::serve(listener, move || {
+                    let h = handle.clone();
+                    let _ = handle.run_on_main_thread(move || tray::show_window(&h));
+                });
+            }
             if !args.tray {
                 tray::show_window(app.handle());
             }

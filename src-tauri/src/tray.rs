@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, WebviewWindowBuilder, Wry};
@@ -73,7 +74,15 @@ fn renew_all(app: &AppHandle) {
 }
 
 /// What the tray says, from the accounts' states (read from SQLite, never the keyring).
-pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (String, Vec<(String, String)>) {
+/// The worst state of all accounts, for the icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worst {
+    AllFine,
+    DueSoon,
+    NeedsYou,
+}
+
+pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (Worst, String, Vec<(String, String)>) {
     let needs_you = accounts
         .iter()
         .filter(|a| a.state == TokenState::NeedsSignIn)
@@ -86,10 +95,10 @@ pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (String, Vec<(String
                 .is_some_and(|d| d - now_ms < DUE_SOON_MS)
         })
         .count();
-    let headline = match (needs_you, due_soon) {
-        (0, 0) => "Tokenkeeper: all fine".to_string(),
-        (0, n) => format!("Tokenkeeper: {n} due soon"),
-        (n, _) => format!("Tokenkeeper: {n} need you"),
+    let (worst, headline) = match (needs_you, due_soon) {
+        (0, 0) => (Worst::AllFine, "Tokenkeeper: all fine".to_string()),
+        (0, n) => (Worst::DueSoon, format!("Tokenkeeper: {n} due soon")),
+        (n, _) => (Worst::NeedsYou, format!("Tokenkeeper: {n} need you")),
     };
     let mut soonest: Vec<(&AccountSummary, i64)> = accounts
         .iter()
@@ -118,7 +127,33 @@ pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (String, Vec<(String
         lines.push((a.name.clone(), format!("{}: sign in within {left}", a.name)));
     }
     lines.truncate(5);
-    (headline, lines)
+    (worst, headline, lines)
+}
+
+/// The app icon with a dot in its lower right corner: amber when something is due
+/// soon, red when something needs you.
+fn badged(icon: &Image<'_>, worst: Worst) -> Image<'static> {
+    let (w, h) = (icon.width(), icon.height());
+    let mut rgba = icon.rgba().to_vec();
+    let color = match worst {
+        Worst::AllFine => return Image::new_owned(rgba, w, h),
+        Worst::DueSoon => [0xf5, 0x9e, 0x0b, 0xff],
+        Worst::NeedsYou => [0xdc, 0x26, 0x26, 0xff],
+    };
+    let r = w.min(h) as f32 * 0.22;
+    let (cx, cy) = (w as f32 - r - 1.0, h as f32 - r - 1.0);
+    for y in 0..h {
+        for x in 0..w {
+            let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+            let i = ((y * w + x) * 4) as usize;
+            if d <= r {
+                rgba[i..i + 4].copy_from_slice(&color);
+            } else if d <= r + 1.5 {
+                rgba[i..i + 4].copy_from_slice(&[0xff, 0xff, 0xff, 0xff]);
+            }
+        }
+    }
+    Image::new_owned(rgba, w, h)
 }
 
 fn menu(app: &AppHandle, lines: &[(String, String)]) -> tauri::Result<Menu<Wry>> {
@@ -152,9 +187,12 @@ pub fn refresh(app: &AppHandle, shell: &Shell) {
     let Ok(accounts) = shell.vault().and_then(|v| v.list()) else {
         return;
     };
-    let (headline, lines) = summary(&accounts, chrono_now_ms());
+    let (worst, headline, lines) = summary(&accounts, chrono_now_ms());
     if let Some(tray) = app.tray_by_id("main") {
         let _ = tray.set_tooltip(Some(&headline));
+        if let Some(icon) = app.default_window_icon() {
+            let _ = tray.set_icon(Some(badged(icon, worst)));
+        }
         if let Ok(m) = menu(app, &lines) {
             let _ = tray.set_menu(Some(m));
         }

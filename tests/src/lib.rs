@@ -667,41 +667,35 @@ pub struct Display {
 }
 
 impl Display {
+    /// Xvfb picks a free display itself (`-displayfd`) and says which once it
+    /// listens, so tests running in parallel never share (and kill) one.
     pub fn start() -> Self {
-        for n in 90..200 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-            {
-                continue;
-            }
-            let mut child = Command::new("Xvfb")
-                .args([
-                    format!(":{n}").as_str(),
-                    "-screen",
-                    "0",
-                    "1280x800x24",
-                    "-nolisten",
-                    "tcp",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb (install xvfb: ./scripts/setup-debian.sh)");
-            let socket = format!("/tmp/.X11-unix/X{n}");
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(10) {
-                if Path::new(&socket).exists() {
-                    return Display {
-                        child,
-                        name: format!(":{n}"),
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb (install xvfb: ./scripts/setup-debian.sh)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("Xvfb's display number");
+        let n: u32 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("Xvfb printed {line:?} for its display"));
+        Display {
+            child,
+            name: format!(":{n}"),
         }
-        panic!("could not start Xvfb on any display from :90 to :199");
     }
 }
 

@@ -67,7 +67,7 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
         s.command("dunst")
             .env("DISPLAY", &display.name)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(s.root.path().join("dunst.log")).unwrap())
             .spawn()
             .expect("dunst"),
     );
@@ -114,7 +114,13 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     // Sessions of 8 s renew meanwhile; nothing more is shown.
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
-        assert_eq!(shown(&s).len(), 1, "{:?}", shown(&s));
+        assert_eq!(
+            shown(&s).len(),
+            1,
+            "{:?}; dunst said: {}",
+            shown(&s),
+            std::fs::read_to_string(s.root.path().join("dunst.log")).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
     let renewals = sb.requests("GET /bigid/api/v1/refresh-access-token");

@@ -746,7 +746,7 @@ async fn biganimal_device_flow_refresh_rotation_and_replay() {
     let oauth = &stats(&client, &urls).await["oauth"];
     assert_eq!(
         *oauth,
-        json!({"refreshes": 1, "replays": 1, "families_revoked": 1})
+        json!({"refreshes": 1, "replays": 1, "families_revoked": 1, "reuses": 0})
     );
 
     // A denied code answers 403 access_denied.

@@ -1,0 +1,69 @@
+//! The desktop app as a resident process: one per vault (a second start hands over
+//! and exits), and it keeps running in the tray without a window.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use tokenkeeper_e2e::{bin, Display, Session};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_start_hands_over_to_the_running_app_and_exits() {
+    let s = Session::start();
+    let display = Display::start();
+    let start = |extra: &[&str]| {
+        s.command(bin("tokenkeeper-desktop"))
+            .args(extra)
+            .env("DISPLAY", &display.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tokenkeeper-desktop")
+    };
+    let mut first = Running(start(&["--tray"]));
+    // The first instance is up once its socket exists.
+    let run_dir = s.root.path().join("run");
+    let end = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_dir(&run_dir)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".sock"))
+        })
+        .unwrap_or(false)
+    {
+        assert!(Instant::now() < end, "the first instance did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let second = start(&[]);
+    let out = tokenkeeper_e2e::finish(second, Duration::from_secs(15));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("already running"), "{}", out.stderr);
+    assert!(
+        out.took < Duration::from_secs(5),
+        "handed over at once: {:?}",
+        out.took
+    );
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first instance runs on, without a window (in the tray)"
+    );
+
+    // A socket left by an app killed with -9 does not block the next start.
+    let _ = first.0.kill();
+    let _ = first.0.wait();
+    let mut again = Running(start(&["--tray"]));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        again.0.try_wait().unwrap().is_none(),
+        "a new first instance"
+    );
+}
