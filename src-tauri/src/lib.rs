@@ -1,6 +1,7 @@
 //! The desktop shell: a window and a tray over tokenkeeper-core. It owns no logic of
 //! its own: each command is one call into the core.
 
+mod autostart;
 mod background;
 mod commands;
 mod notifications;
@@ -30,6 +31,9 @@ struct Args {
     /// Start in the tray without opening the window (as at login).
     #[arg(long)]
     tray: bool,
+    /// Turn start at login on or off (an XDG autostart entry), then exit.
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    start_at_login: Option<String>,
 }
 
 /// The shell's state: the vault, opened lazily so that a locked keyring at start
@@ -57,6 +61,21 @@ impl Shell {
 
 pub fn run() {
     let args = Args::parse();
+    if let Some(choice) = &args.start_at_login {
+        match autostart::set(choice == "on") {
+            Ok(said) => {
+                let _ = std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{said}\n"));
+            }
+            Err(e) => {
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("tokenkeeper-desktop: {e}\n"),
+                );
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     let dir = match (&args.data_dir, args.sandbox) {
         (Some(d), _) => d.clone(),
         (None, true) => vault::default_dir().with_file_name("tokenkeeper-sandbox"),

@@ -67,3 +67,42 @@ fn a_second_start_hands_over_to_the_running_app_and_exits() {
         "a new first instance"
     );
 }
+
+#[test]
+fn start_at_login_writes_and_removes_an_autostart_entry_that_starts_in_the_tray() {
+    let s = Session::start();
+    let entry = s.root.path().join("config/autostart/tokenkeeper.desktop");
+    assert!(!entry.exists(), "off by default");
+    let on = tokenkeeper_e2e::run(
+        {
+            let mut c = s.command(bin("tokenkeeper-desktop"));
+            c.args(["--start-at-login", "on"]);
+            c
+        },
+        None,
+    );
+    assert_eq!(on.code, 0, "{}", on.stderr);
+    let text = std::fs::read_to_string(&entry).expect("the autostart entry");
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .expect("Exec=");
+    assert_eq!(
+        exec,
+        format!("{} --tray", bin("tokenkeeper-desktop").display())
+    );
+    assert!(
+        text.starts_with("[Desktop Entry]\nType=Application\n"),
+        "{text}"
+    );
+    let off = tokenkeeper_e2e::run(
+        {
+            let mut c = s.command(bin("tokenkeeper-desktop"));
+            c.args(["--start-at-login", "off"]);
+            c
+        },
+        None,
+    );
+    assert_eq!(off.code, 0, "{}", off.stderr);
+    assert!(!entry.exists());
+}

@@ -289,7 +289,35 @@ pub async fn handshake(client: &Client, url: &str) -> Result<()> {
 
 /// The HTTP client for one account: the system's roots plus the account's own CA,
 /// or exactly the certificate the account pinned.
+///
+/// Clients are kept per trust (system roots, a CA, a pin) for the life of the process:
+/// building one loads the system's root certificates, which costs more than a
+/// renewal's HTTP call, and a kept client reuses its connections.
 pub fn client_for(account: &Account) -> Result<Client> {
+    type Trust = (Option<String>, Option<String>);
+    static CLIENTS: Mutex<Option<std::collections::HashMap<Trust, Client>>> = Mutex::new(None);
+    let key: Trust = (
+        account.setting(PIN_SETTING).map(str::to_string),
+        account.ca_cert_pem.clone(),
+    );
+    if let Some(c) = CLIENTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(Default::default)
+        .get(&key)
+    {
+        return Ok(c.clone());
+    }
+    let client = build_client(account)?;
+    CLIENTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(Default::default)
+        .insert(key, client.clone());
+    Ok(client)
+}
+
+fn build_client(account: &Account) -> Result<Client> {
     let mut builder = base_builder();
     if let Some(pin) = account.setting(PIN_SETTING) {
         let pin = normalize_pin(pin)?;
