@@ -359,6 +359,21 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     outputs.push(s.cli(&["remove", "bidut"], None).ok());
     secrets.extend(s.stored_secrets());
 
+    // The engine's events (alerts quote the last error) as `watch` prints them.
+    let watch = s.spawn_cli(&[], &["watch", "--json"]);
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    std::process::Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status()
+        .expect("kill");
+    let watched = tokenkeeper_e2e::finish(watch, std::time::Duration::from_secs(10));
+    assert!(
+        watched.stdout.contains("needs-sign-in"),
+        "the revoked BigAnimal account was alerted: {}",
+        watched.stdout
+    );
+    outputs.push(watched);
+
     secrets.insert("CANARY-WRONG-KEY-1234".to_string());
     secrets.insert(user_token);
     // Every kind of secret was planted.
