@@ -89,10 +89,7 @@ impl Vault {
         let mut bundle = self.read_secrets(&account.id).await?;
         let client = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink {
-            vault: self,
-            account_id: &account.id,
-        };
+        let sink = KeyringSink::new(self, &account.id);
         let call = Call {
             account: &account,
             http: &client,

@@ -67,6 +67,22 @@ pub struct TokenOptions {
 struct KeyringSink<'a> {
     vault: &'a Vault,
     account_id: &'a str,
+    /// Whether anything was stored: if not, what the caller read is still current.
+    stored: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> KeyringSink<'a> {
+    fn new(vault: &'a Vault, account_id: &'a str) -> Self {
+        Self {
+            vault,
+            account_id,
+            stored: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn stored(&self) -> bool {
+        self.stored.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[async_trait]
@@ -76,7 +92,9 @@ impl RotationSink for KeyringSink<'_> {
         for (kind, secret) in rotated {
             bundle.set(*kind, secret.clone());
         }
-        self.vault.write_secrets(self.account_id, &bundle).await
+        self.vault.write_secrets(self.account_id, &bundle).await?;
+        self.stored.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     }
 }
 
@@ -447,10 +465,7 @@ impl Vault {
         }
         let http = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink {
-            vault: self,
-            account_id: &account.id,
-        };
+        let sink = KeyringSink::new(self, &account.id);
         let call = Call {
             account: &account,
             http: &http,
@@ -532,10 +547,7 @@ impl Vault {
         let flow = flow_for(account.vendor)?;
         let http = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink {
-            vault: self,
-            account_id: &account.id,
-        };
+        let sink = KeyringSink::new(self, &account.id);
         let call = Call {
             account: &account,
             http: &http,
@@ -709,10 +721,7 @@ impl Vault {
         }
         let http = http::client_for(account)?;
         let now = self.now();
-        let sink = KeyringSink {
-            vault: self,
-            account_id: &account.id,
-        };
+        let sink = KeyringSink::new(self, &account.id);
         let call = Call {
             account,
             http: &http,
@@ -722,8 +731,13 @@ impl Vault {
         };
         match flow.renew(&call, &bundle).await {
             Ok(issued) => {
-                // The sink may have stored rotated secrets: start from what is stored.
-                let mut bundle = self.read_secrets(&account.id).await?;
+                // The sink may have stored rotated secrets: then start from what is
+                // stored (one keyring read fewer when it did not).
+                let mut bundle = if sink.stored() {
+                    self.read_secrets(&account.id).await?
+                } else {
+                    bundle
+                };
                 self.store_issued(account, &mut bundle, &issued, "renewed", now)
                     .await?;
                 Ok(fresh(flow, issued.token, None))
