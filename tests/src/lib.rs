@@ -405,13 +405,7 @@ pub fn finish(mut child: Child, timeout: Duration) -> Run {
             None => std::thread::sleep(Duration::from_millis(50)),
         }
     }
-    let out = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-        took: start.elapsed(),
-    }
+    Run::from_output(child.wait_with_output().expect("wait"), start)
 }
 
 /// What `tokenkeeper` runs as `$BROWSER`: a script that appends each address to a log.
@@ -483,6 +477,15 @@ pub struct Run {
 }
 
 impl Run {
+    fn from_output(out: Output, start: Instant) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+            took: start.elapsed(),
+        }
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
@@ -507,13 +510,7 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Run {
         let mut pipe = child.stdin.take().expect("stdin");
         pipe.write_all(input.as_bytes()).expect("write stdin");
     }
-    let out: Output = child.wait_with_output().expect("wait");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
-        took: start.elapsed(),
-    }
+    Run::from_output(child.wait_with_output().expect("wait"), start)
 }
 
 /// The sandbox vendors, as a separate process on loopback.
@@ -605,6 +602,17 @@ impl Sandbox {
             .expect("stats")
     }
 
+    /// A BigID user token the stand-in issues, valid for `days` (a JWT or opaque).
+    pub fn bigid_user_token(&self, days: u32, jwt: bool) -> String {
+        self.admin_json(
+            "/bigid/user-tokens",
+            serde_json::json!({"expires_in_days": days, "jwt": jwt}),
+        )["token"]
+            .as_str()
+            .expect("a user token")
+            .to_string()
+    }
+
     /// Approves a device code as the admin would in the browser.
     pub fn approve(&self, user_code: &str) {
         self.admin(
@@ -656,6 +664,17 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A process killed when the test ends, however it ends.
+#[derive(Debug)]
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -173,13 +173,7 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
     let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
-    let user_token = sb.admin_json(
-        "/bigid/user-tokens",
-        json!({"expires_in_days": 30, "jwt": true}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let user_token = sb.bigid_user_token(30, true);
     let mut outputs: Vec<Run> = Vec::new();
     let mut secrets: BTreeSet<String> = BTreeSet::new();
 

@@ -1,19 +1,10 @@
 //! The desktop app as a resident process: one per vault (a second start hands over
 //! and exits), and it keeps running in the tray without a window.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokenkeeper_e2e::{bin, Display, Session};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use tokenkeeper_e2e::{bin, Display, Running, Session};
 
 #[test]
 fn a_second_start_hands_over_to_the_running_app_and_exits() {

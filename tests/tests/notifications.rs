@@ -3,20 +3,11 @@
 //! notification per threshold, none repeated while tokens renew, and one at once when
 //! a renewal needs a human.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokenkeeper_e2e::{bin, Display, Sandbox, Session};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use tokenkeeper_e2e::{bin, Display, Running, Sandbox, Session};
 
 /// Every notification dunst has shown so far: (summary, body).
 fn shown(s: &Session) -> Vec<(String, String)> {
@@ -72,13 +63,7 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
             .expect("dunst"),
     );
     let sb = Sandbox::start(&["--bigid-session-ttl", "8"]);
-    let user_token = sb.admin_json(
-        "/bigid/user-tokens",
-        json!({"expires_in_days": 3, "jwt": true}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let user_token = sb.bigid_user_token(3, true);
     s.cli(
         &[
             "add",

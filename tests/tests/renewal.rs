@@ -175,13 +175,7 @@ fn alerts_come_once_per_threshold_across_restarts_and_at_once_when_a_human_is_ne
     let sb = Sandbox::start(&["--bigid-session-ttl", "8"]);
     let url = sb.url("bigid");
     // A user token that expires in three days: the 7-day threshold has passed.
-    let user_token = sb.admin_json(
-        "/bigid/user-tokens",
-        json!({"expires_in_days": 3, "jwt": true}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let user_token = sb.bigid_user_token(3, true);
     s.cli(
         &[
             "add",

@@ -5,16 +5,7 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use tokenkeeper_e2e::{bin, finish, Display, Sandbox, Session};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use tokenkeeper_e2e::{bin, finish, Display, Running, Sandbox, Session};
 
 #[test]
 fn the_app_and_four_cli_processes_renew_a_rotating_account_once() {

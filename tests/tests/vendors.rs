@@ -93,13 +93,7 @@ fn bigid_password_and_user_token_sessions_use_the_bare_header() {
     );
 
     // A user token that is a JWT: its own expiry is the human deadline.
-    let jwt = sb.admin_json(
-        "/bigid/user-tokens",
-        json!({"expires_in_days": 10, "jwt": true}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let jwt = sb.bigid_user_token(10, true);
     s.cli(
         &[
             "add",
@@ -126,13 +120,7 @@ fn bigid_password_and_user_token_sessions_use_the_bare_header() {
     assert_eq!(sb.get_status(&ds, &system), 200);
 
     // An opaque user token: the admin gives its expiry; POST when told to.
-    let opaque = sb.admin_json(
-        "/bigid/user-tokens",
-        json!({"expires_in_days": 999, "jwt": false}),
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let opaque = sb.bigid_user_token(999, false);
     s.cli(
         &[
             "add",
