@@ -15,7 +15,7 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libayatana-appindicator3-dev
   librsvg2-dev libxdo-dev xvfb webkit2gtk-driver dunst dbus-x11 libnotify-bin
   xdotool x11-utils imagemagick gnome-keyring libsecret-tools keyutils libdbus-1-dev dbus-daemon dbus-bin
-  curl ca-certificates procps psmisc
+  curl ca-certificates procps psmisc xclip
 )
 
 missing=()

@@ -34,7 +34,7 @@ pub fn set(on: bool) -> Result<String, String> {
         exe
     };
     let text = format!(
-        "[Desktop Entry]\nType=Application\nName=Tokenkeeper\nComment=Keeps API tokens fresh and warns before deadlines\nExec={quoted} --tray\nIcon=tokenkeeper\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+        "[Desktop Entry]\nType=Application\nName=Tokenkeeper\nComment=Keeps API tokens fresh and warns before deadlines\nExec={quoted} --tray\nIcon=tokenkeeper-desktop\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
     );
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -42,4 +42,9 @@ pub fn set(on: bool) -> Result<String, String> {
     }
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(format!("start at login is on ({})", path.display()))
+}
+
+/// Whether the autostart entry is there.
+pub fn is_on() -> bool {
+    entry_path().is_some_and(|p| p.exists())
 }

@@ -47,10 +47,7 @@ pub fn start(app: AppHandle, shell: Arc<Shell>) {
     if let Err(e) = notifier.on_click(move |account| {
         // Windows are made on the main thread; this is the D-Bus listener's.
         let app = clicks.clone();
-        let _ = clicks.run_on_main_thread(move || {
-            tray::show_window(&app);
-            let _ = app.emit("open-account", account);
-        });
+        let _ = clicks.run_on_main_thread(move || tray::open_account(&app, &account));
     }) {
         eprintln!("tokenkeeper-desktop: {e}");
     }

@@ -1,13 +1,30 @@
 //! The window's commands: each one call into the core; errors cross as `{code, message}`.
-//! None of them returns a secret.
+//! Only `reveal_token` returns a secret, and only on the admin's explicit click;
+//! `copy_token` puts one on the clipboard without it crossing to the webview.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tauri::State;
-use tokenkeeper_core::model::{AccountSummary, AppInfo};
-use tokenkeeper_core::IpcError;
+use tauri::{AppHandle, State};
+use tokenkeeper_core::forms::{self, AccountEdit, AccountForm, VendorForm};
+use tokenkeeper_core::model::{
+    AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Preferences,
+};
+use tokenkeeper_core::vendors::bigfix::BigFixToken;
+use tokenkeeper_core::{Error, IpcError, Secret, SignOut};
 
-use crate::Shell;
+use crate::{autostart, sign_ins, Shell};
+
+type Answer<T> = Result<T, IpcError>;
+
+fn ipc<T>(r: Result<T, Error>) -> Answer<T> {
+    r.map_err(|e| e.to_ipc())
+}
+
+/// A secret typed in the window: wrapped at once; empty means "none given".
+fn typed(secret: Option<String>) -> Option<Secret> {
+    secret.filter(|s| !s.is_empty()).map(Secret::new)
+}
 
 #[tauri::command]
 pub fn app_info(shell: State<'_, Arc<Shell>>) -> AppInfo {
@@ -19,6 +36,199 @@ pub fn app_info(shell: State<'_, Arc<Shell>>) -> AppInfo {
 }
 
 #[tauri::command]
-pub async fn list_accounts(shell: State<'_, Arc<Shell>>) -> Result<Vec<AccountSummary>, IpcError> {
-    shell.vault().and_then(|v| v.list()).map_err(|e| e.to_ipc())
+pub async fn list_accounts(shell: State<'_, Arc<Shell>>) -> Answer<Vec<AccountSummary>> {
+    ipc(shell.vault().and_then(|v| v.list()))
+}
+
+#[tauri::command]
+pub fn vendor_forms() -> Vec<VendorForm> {
+    forms::vendor_forms()
+}
+
+#[tauri::command]
+pub async fn account_detail(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountDetail> {
+    ipc(shell.vault().and_then(|v| v.show(&name)))
+}
+
+#[tauri::command]
+pub async fn add_account(
+    shell: State<'_, Arc<Shell>>,
+    form: AccountForm,
+    secret: Option<String>,
+) -> Answer<AccountSummary> {
+    let vault = ipc(shell.vault())?;
+    // A browser sign-in starts from the details pane once the account exists.
+    let added = ipc(vault.add(form.into_new_account(), typed(secret), true).await)?;
+    shell.changed();
+    Ok(added)
+}
+
+#[tauri::command]
+pub async fn edit_account(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    edit: AccountEdit,
+) -> Answer<AccountSummary> {
+    ipc(shell.vault().and_then(|v| v.edit(&name, edit)))
+}
+
+#[tauri::command]
+pub async fn set_trust(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    ca_cert_pem: Option<String>,
+    pin_sha256: Option<String>,
+) -> Answer<()> {
+    let vault = ipc(shell.vault())?;
+    ipc(vault.set_trust(&name, ca_cert_pem, pin_sha256).await)
+}
+
+#[tauri::command]
+pub async fn sign_in(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    secret: Option<String>,
+) -> Answer<AccountSummary> {
+    let vault = ipc(shell.vault())?;
+    let summary = ipc(vault.login(&name, typed(secret)).await)?;
+    shell.changed();
+    Ok(summary)
+}
+
+#[tauri::command]
+pub async fn start_device_sign_in(
+    app: AppHandle,
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+) -> Answer<DeviceSignIn> {
+    ipc(sign_ins::start(app, shell.inner().clone(), name).await)
+}
+
+#[tauri::command]
+pub fn cancel_sign_in(shell: State<'_, Arc<Shell>>, name: String) {
+    sign_ins::cancel(&shell, &name);
+}
+
+#[tauri::command]
+pub async fn renew_now(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountSummary> {
+    let vault = ipc(shell.vault())?;
+    let summary = ipc(vault.renew_now(&name).await)?;
+    shell.changed();
+    Ok(summary)
+}
+
+#[tauri::command]
+pub async fn copy_token(shell: State<'_, Arc<Shell>>, name: String) -> Answer<u32> {
+    let vault = ipc(shell.vault())?;
+    let fresh = ipc(vault.token(&name).await)?;
+    let seconds = ipc(vault.preferences())?.clipboard_clear_s;
+    let clipboard = shell.clipboard.clone();
+    ipc(tokio::task::spawn_blocking(move || {
+        clipboard.copy(&fresh.token, Duration::from_secs(seconds.into()))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("copying failed: {e}")))
+    .and_then(|r| r))?;
+    Ok(seconds)
+}
+
+#[tauri::command]
+pub async fn reveal_token(shell: State<'_, Arc<Shell>>, name: String) -> Answer<String> {
+    let vault = ipc(shell.vault())?;
+    let fresh = ipc(vault.token(&name).await)?;
+    Ok(fresh.token.expose().to_string())
+}
+
+#[tauri::command]
+pub async fn remove_account(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    sign_out: bool,
+) -> Answer<String> {
+    let vault = ipc(shell.vault())?;
+    sign_ins::cancel(&shell, &name);
+    let outcome = ipc(vault.remove(&name, sign_out).await)?;
+    shell.changed();
+    Ok(match outcome {
+        SignOut::Done => format!("Removed '{name}'; its session at the vendor was ended."),
+        SignOut::NotOffered if sign_out => format!("Removed '{name}'."),
+        SignOut::NotOffered => format!("Removed '{name}'; its session at the vendor was left as it is."),
+        SignOut::Failed(why) => format!(
+            "Removed '{name}', but ending its session at the vendor failed: {why}. End it there by hand."
+        ),
+    })
+}
+
+#[tauri::command]
+pub async fn bigfix_tokens(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    user: Option<u64>,
+) -> Answer<Vec<BigFixToken>> {
+    let vault = ipc(shell.vault())?;
+    ipc(vault.bigfix_tokens(&name, user).await)
+}
+
+#[tauri::command]
+pub async fn bigfix_rename(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    id: u64,
+    new_name: String,
+) -> Answer<BigFixToken> {
+    let vault = ipc(shell.vault())?;
+    ipc(vault.bigfix_update(&name, id, Some(&new_name), None).await)
+}
+
+#[tauri::command]
+pub async fn bigfix_extend(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+    id: u64,
+    days: u32,
+) -> Answer<BigFixToken> {
+    let vault = ipc(shell.vault())?;
+    ipc(vault.bigfix_update(&name, id, None, Some(days)).await)
+}
+
+#[tauri::command]
+pub async fn bigfix_revoke(shell: State<'_, Arc<Shell>>, name: String, id: u64) -> Answer<()> {
+    let vault = ipc(shell.vault())?;
+    let done = ipc(vault.bigfix_revoke(&name, id).await)?;
+    shell.changed();
+    Ok(done)
+}
+
+#[tauri::command]
+pub async fn bigfix_rotate(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountSummary> {
+    let vault = ipc(shell.vault())?;
+    let summary = ipc(vault.bigfix_rotate(&name).await)?;
+    shell.changed();
+    Ok(summary)
+}
+
+#[tauri::command]
+pub async fn preferences(shell: State<'_, Arc<Shell>>) -> Answer<Preferences> {
+    let mut p = ipc(shell.vault().and_then(|v| v.preferences()))?;
+    p.start_at_login = autostart::is_on();
+    Ok(p)
+}
+
+#[tauri::command]
+pub async fn set_preferences(
+    shell: State<'_, Arc<Shell>>,
+    preferences: Preferences,
+) -> Answer<Preferences> {
+    let mut saved = ipc(shell.vault().and_then(|v| v.set_preferences(&preferences)))?;
+    ipc(autostart::set(preferences.start_at_login)
+        .map(drop)
+        .map_err(Error::internal))?;
+    saved.start_at_login = autostart::is_on();
+    shell.changed();
+    Ok(saved)
+}
+
+#[tauri::command]
+pub fn take_pending_account(shell: State<'_, Arc<Shell>>) -> Option<String> {
+    shell.take_pending_account()
 }

@@ -3,12 +3,15 @@
 
 mod autostart;
 mod background;
+mod clipboard;
 mod commands;
 mod notifications;
 mod sandbox_mode;
+mod sign_ins;
 mod single_instance;
 mod tray;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -45,6 +48,11 @@ pub struct Shell {
     vault: Mutex<Option<Arc<Vault>>>,
     /// Wakes the renewal engine early (an account was added or signed in).
     pub wake: Arc<tokio::sync::Notify>,
+    clipboard: Arc<clipboard::Clipboard>,
+    /// Browser sign-ins waiting for approval, by account name.
+    sign_ins: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// The account a notification or the tray asked to open, until the window takes it.
+    pending_account: Mutex<Option<String>>,
 }
 
 impl Shell {
@@ -56,6 +64,35 @@ impl Shell {
         let v = Arc::new(Vault::open(&self.dir)?);
         *slot = Some(v.clone());
         Ok(v)
+    }
+
+    /// Something changed the vault from the window: the engine looks again now.
+    pub fn changed(&self) {
+        self.wake.notify_one();
+    }
+
+    fn track_sign_in(&self, name: &str, task: tauri::async_runtime::JoinHandle<()>) {
+        let mut map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(name.to_string(), task);
+    }
+
+    fn forget_sign_in(&self, name: &str) -> Option<tauri::async_runtime::JoinHandle<()>> {
+        let mut map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
+        map.remove(name)
+    }
+
+    pub fn open_later(&self, name: &str) {
+        *self
+            .pending_account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+    }
+
+    fn take_pending_account(&self) -> Option<String> {
+        self.pending_account
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 }
 
@@ -103,12 +140,35 @@ pub fn run() {
         sandbox: args.sandbox,
         vault: Mutex::new(None),
         wake: Arc::new(tokio::sync::Notify::new()),
+        clipboard: Arc::new(clipboard::Clipboard::new()),
+        sign_ins: Mutex::new(HashMap::new()),
+        pending_account: Mutex::new(None),
     });
     let result = tauri::Builder::default()
         .manage(shell.clone())
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
-            commands::list_accounts
+            commands::list_accounts,
+            commands::vendor_forms,
+            commands::account_detail,
+            commands::add_account,
+            commands::edit_account,
+            commands::set_trust,
+            commands::sign_in,
+            commands::start_device_sign_in,
+            commands::cancel_sign_in,
+            commands::renew_now,
+            commands::copy_token,
+            commands::reveal_token,
+            commands::remove_account,
+            commands::bigfix_tokens,
+            commands::bigfix_rename,
+            commands::bigfix_extend,
+            commands::bigfix_revoke,
+            commands::bigfix_rotate,
+            commands::preferences,
+            commands::set_preferences,
+            commands::take_pending_account,
         ])
         .setup(move |app| {
             tray::install(app.handle())?;

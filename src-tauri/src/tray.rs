@@ -24,8 +24,7 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
             "quit" => app.exit(0),
             other => {
                 if let Some(name) = other.strip_prefix("account:") {
-                    show_window(app);
-                    let _ = tauri::Emitter::emit(app, "open-account", name.to_string());
+                    open_account(app, name);
                 }
             }
         });
@@ -34,6 +33,18 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
     }
     tray.build(app)?;
     Ok(())
+}
+
+/// Opens an account in the window (from a notification or the tray's menu): a window
+/// that is up gets the event; a new one takes the name when it starts.
+pub fn open_account(app: &AppHandle, name: &str) {
+    if app.get_webview_window("main").is_some() {
+        show_window(app);
+        let _ = tauri::Emitter::emit(app, "open-account", name.to_string());
+    } else {
+        app.state::<Arc<Shell>>().open_later(name);
+        show_window(app);
+    }
 }
 
 /// The window again: the one that is open, or a new one (closing it released the webview).

@@ -126,10 +126,8 @@ impl Browser {
         v["value"].clone()
     }
 
-    /// The texts of every element matching `css`.
-    pub fn texts(&self, css: &str) -> Vec<String> {
-        let found = self.post("/elements", json!({"using": "css selector", "value": css}));
-        found
+    fn element_ids(&self, css: &str) -> Vec<String> {
+        self.post("/elements", json!({"using": "css selector", "value": css}))
             .as_array()
             .map(|els| {
                 els.iter()
@@ -137,16 +135,157 @@ impl Browser {
                         e.as_object()
                             .and_then(|o| o.values().next())
                             .and_then(Value::as_str)
-                    })
-                    .map(|id| {
-                        self.get(&format!("/element/{id}/text"))
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_string()
+                            .map(str::to_string)
                     })
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Waits for an element matching `css` and returns its WebDriver id.
+    fn wait_element(&self, css: &str, timeout: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(id) = self.element_ids(css).into_iter().next() {
+                return id;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "no element '{css}' after {timeout:?}; page: {}",
+                self.page_text()
+            );
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Whether an element matching `css` is in the page now.
+    pub fn exists(&self, css: &str) -> bool {
+        !self.element_ids(css).is_empty()
+    }
+
+    /// Waits until no element matches `css`.
+    pub fn wait_gone(&self, css: &str, timeout: Duration) {
+        crate::wait_for(&format!("'{css}' to go"), timeout, || !self.exists(css));
+    }
+
+    /// Clicks the first element matching `css` (waiting up to 20 s for it).
+    pub fn click(&self, css: &str) {
+        let id = self.wait_element(css, Duration::from_secs(20));
+        let v = self.post(&format!("/element/{id}/click"), json!({}));
+        assert!(
+            v.is_null() || v.get("error").is_none(),
+            "clicking '{css}' failed: {v}"
+        );
+    }
+
+    /// Types `text` into the field matching `css`, replacing what it held.
+    pub fn fill(&self, css: &str, text: &str) {
+        let id = self.wait_element(css, Duration::from_secs(20));
+        self.post(&format!("/element/{id}/clear"), json!({}));
+        if !text.is_empty() {
+            let v = self.post(&format!("/element/{id}/value"), json!({"text": text}));
+            assert!(
+                v.is_null() || v.get("error").is_none(),
+                "typing into '{css}' failed: {v}"
+            );
+        }
+    }
+
+    /// Chooses the option with `value` in the select matching `css`, as a person
+    /// would (the page sees the change event).
+    pub fn select(&self, css: &str, value: &str) {
+        self.wait_element(css, Duration::from_secs(20));
+        let done = self.execute(
+            "const el = document.querySelector(arguments[0]);\
+             if (![...el.options].some(o => o.value === arguments[1])) return false;\
+             el.value = arguments[1];\
+             el.dispatchEvent(new Event('change', {bubbles: true}));\
+             el.dispatchEvent(new Event('input', {bubbles: true}));\
+             return true;",
+            json!([css, value]),
+        );
+        assert_eq!(done, json!(true), "no option '{value}' in '{css}'");
+    }
+
+    /// An attribute of the first element matching `css`.
+    pub fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let id = self.element_ids(css).into_iter().next()?;
+        self.get(&format!("/element/{id}/attribute/{name}"))
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Whether the checkbox matching `css` is checked.
+    pub fn checked(&self, css: &str) -> bool {
+        self.execute(
+            "return !!document.querySelector(arguments[0])?.checked;",
+            json!([css]),
+        ) == json!(true)
+    }
+
+    /// Runs a script synchronously with `args` and returns its value.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+    }
+
+    /// Invokes one of the app's commands as the page would, and returns the answer
+    /// as JSON text (or "ERR " and the error).
+    pub fn invoke(&self, command: &str, args: Value) -> String {
+        let v = self.post(
+            "/execute/async",
+            json!({"script": "const done = arguments[arguments.length - 1];\
+                window.__TAURI_INTERNALS__.invoke(arguments[0], arguments[1]).then(\
+                  r => done(JSON.stringify(r === undefined ? null : r)),\
+                  e => done('ERR ' + JSON.stringify(e)));",
+                   "args": [command, args]}),
+        );
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until the text of the first element matching `css` satisfies `ok`.
+    pub fn wait_text_where(
+        &self,
+        css: &str,
+        timeout: Duration,
+        mut ok: impl FnMut(&str) -> bool,
+    ) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(t) = self.texts(css).into_iter().next() {
+                if ok(&t) {
+                    return t;
+                }
+                assert!(
+                    start.elapsed() < timeout,
+                    "'{css}' still says {t:?} after {timeout:?}"
+                );
+            } else {
+                assert!(
+                    start.elapsed() < timeout,
+                    "no element '{css}' after {timeout:?}; page: {}",
+                    self.page_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Closes the window as the window manager's close button would.
+    pub fn close_window(&self) {
+        let _ = self.http.delete(format!("{}/window", self.url)).send();
+    }
+
+    /// The texts of every element matching `css`.
+    pub fn texts(&self, css: &str) -> Vec<String> {
+        self.element_ids(css)
+            .iter()
+            .map(|id| {
+                self.get(&format!("/element/{id}/text"))
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
     }
 
     /// Waits until an element matching `css` exists and returns its text.

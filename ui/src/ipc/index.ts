@@ -1,7 +1,21 @@
 // The one module that talks to the desktop shell. Everything else imports from here,
 // so the rest of the UI never touches @tauri-apps/* and stays testable in a browser.
 import { invoke } from "@tauri-apps/api/core";
-import type { AccountSummary, AppInfo, IpcError } from "./generated/ipc";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type {
+  AccountDetail,
+  AccountEdit,
+  AccountForm,
+  AccountSummary,
+  AppInfo,
+  BigFixToken,
+  DeviceSignIn,
+  EngineEvent,
+  IpcError,
+  Preferences,
+  SignInOutcome,
+  VendorForm,
+} from "./generated/ipc";
 
 export type * from "./generated/ipc";
 
@@ -28,4 +42,46 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 export const shell = {
   appInfo: () => call<AppInfo>("app_info"),
   listAccounts: () => call<AccountSummary[]>("list_accounts"),
+  vendorForms: () => call<VendorForm[]>("vendor_forms"),
+  accountDetail: (name: string) => call<AccountDetail>("account_detail", { name }),
+  /** The secret goes straight to the keyring; null for a browser sign-in. */
+  addAccount: (form: AccountForm, secret: string | null) =>
+    call<AccountSummary>("add_account", { form, secret }),
+  editAccount: (name: string, edit: AccountEdit) => call<AccountSummary>("edit_account", { name, edit }),
+  setTrust: (name: string, caCertPem: string | null, pinSha256: string | null) =>
+    call<void>("set_trust", { name, caCertPem, pinSha256 }),
+  /** Signs in again with a new secret, or the stored one when null. */
+  signIn: (name: string, secret: string | null) => call<AccountSummary>("sign_in", { name, secret }),
+  /** Starts a browser sign-in; how it ends arrives through `onSignInFinished`. */
+  startDeviceSignIn: (name: string) => call<DeviceSignIn>("start_device_sign_in", { name }),
+  cancelSignIn: (name: string) => call<void>("cancel_sign_in", { name }),
+  renewNow: (name: string) => call<AccountSummary>("renew_now", { name }),
+  /** Puts a fresh token on the clipboard; answers the seconds until it is cleared. */
+  copyToken: (name: string) => call<number>("copy_token", { name }),
+  /** The one call that returns a secret: only on an explicit "Reveal". */
+  revealToken: (name: string) => call<string>("reveal_token", { name }),
+  /** Answers what happened at the vendor (session ended, token revoked, or why not). */
+  removeAccount: (name: string, signOut: boolean) => call<string>("remove_account", { name, signOut }),
+  bigfixTokens: (name: string, user: number | null) => call<BigFixToken[]>("bigfix_tokens", { name, user }),
+  bigfixRename: (name: string, id: number, newName: string) =>
+    call<BigFixToken>("bigfix_rename", { name, id, newName }),
+  bigfixExtend: (name: string, id: number, days: number) => call<BigFixToken>("bigfix_extend", { name, id, days }),
+  bigfixRevoke: (name: string, id: number) => call<void>("bigfix_revoke", { name, id }),
+  bigfixRotate: (name: string) => call<AccountSummary>("bigfix_rotate", { name }),
+  preferences: () => call<Preferences>("preferences"),
+  setPreferences: (preferences: Preferences) => call<Preferences>("set_preferences", { preferences }),
+  /** The account a notification or the tray asked to open before the window was up. */
+  takePendingAccount: () => call<string | null>("take_pending_account"),
+};
+
+export const events = {
+  onEngineEvent: (f: (e: EngineEvent) => void): Promise<UnlistenFn> =>
+    listen<EngineEvent>("engine-event", (e) => f(e.payload)),
+  onSignInFinished: (f: (e: SignInOutcome) => void): Promise<UnlistenFn> =>
+    listen<SignInOutcome>("sign-in-finished", (e) => f(e.payload)),
+  onOpenAccount: (f: (name: string) => void): Promise<UnlistenFn> =>
+    listen<string>("open-account", (e) => f(e.payload)),
+  onAccountsChanged: (f: () => void): Promise<UnlistenFn> => listen("accounts-changed", () => f()),
+  onNotificationFailed: (f: (message: string) => void): Promise<UnlistenFn> =>
+    listen<string>("notification-failed", (e) => f(e.payload)),
 };

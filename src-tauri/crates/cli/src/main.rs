@@ -350,7 +350,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Remove { name } => {
-            let outcome = vault.remove(&name).await?;
+            let outcome = vault.remove(&name, true).await?;
             let what = match outcome {
                 SignOut::Done => "logged out at the vendor, secrets deleted".to_string(),
                 SignOut::NotOffered => "secrets deleted".to_string(),
@@ -566,7 +566,7 @@ fn show_device_prompt(prompt: &DevicePrompt, no_browser: bool) {
         minutes.max(1)
     );
     if !no_browser {
-        match open_browser(&prompt.browser_url) {
+        match tokenkeeper_core::browser::open(&prompt.browser_url) {
             Ok(()) => {
                 let _ = writeln!(err, "Opened your browser. Waiting for the approval...");
             }
@@ -580,25 +580,6 @@ fn show_device_prompt(prompt: &DevicePrompt, no_browser: bool) {
     } else {
         let _ = writeln!(err, "Waiting for the approval...");
     }
-}
-
-/// Opens `url` with `$BROWSER` when set, else `xdg-open`; only web addresses.
-fn open_browser(url: &str) -> std::result::Result<(), String> {
-    if !http::is_browser_safe(url) {
-        return Err("the vendor's address is not an https address".into());
-    }
-    let program = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.trim().is_empty())
-        .unwrap_or_else(|| "xdg-open".into());
-    std::process::Command::new(&program)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .map(|_| ())
-        .map_err(|e| format!("{program}: {e}"))
 }
 
 async fn bigfix_command(vault: &Vault, command: BigfixCommand) -> Result<ExitCode> {

@@ -6,8 +6,10 @@ use ts_rs::TS;
 
 use crate::engine::{Alert, AlertKind, EngineEvent};
 use crate::error::IpcError;
+use crate::forms::{AccountEdit, AccountForm, FormField, MethodForm, VendorForm};
 use crate::model::{
-    AccountDetail, AccountSummary, AppInfo, Event, Method, RenewsWith, TokenState, Vendor,
+    AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Event, Method, Preferences,
+    RenewsWith, SignInOutcome, TokenState, Vendor,
 };
 use crate::vendors::bigfix::BigFixToken;
 use crate::vendors::{DevicePrompt, FieldKey};
@@ -30,6 +32,14 @@ pub fn typescript() -> String {
         AlertKind::decl(),
         Alert::decl(),
         EngineEvent::decl(),
+        FormField::decl(),
+        MethodForm::decl(),
+        VendorForm::decl(),
+        AccountForm::decl(),
+        AccountEdit::decl(),
+        Preferences::decl(),
+        DeviceSignIn::decl(),
+        SignInOutcome::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by tokenkeeper-core's ipc_types test. Do not edit:\n\

@@ -2,8 +2,10 @@
 //! thin layers over `Vault`; nothing here depends on tauri.
 
 pub mod clock;
+pub mod browser;
 pub mod engine;
 pub mod error;
+pub mod forms;
 pub mod http;
 pub mod ipc_types;
 pub mod model;

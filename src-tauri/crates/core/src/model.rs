@@ -391,3 +391,44 @@ pub struct AppInfo {
     pub sandbox: bool,
     pub data_dir: String,
 }
+
+/// The admin's preferences, set in the window's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Preferences {
+    /// Alert this many seconds before each human deadline (largest first).
+    #[ts(type = "Array<number>")]
+    pub alert_thresholds_s: Vec<i64>,
+    /// A copied token is cleared from the clipboard after this many seconds.
+    pub clipboard_clear_s: u32,
+    /// Start in the tray at login (the desktop's autostart entry, not the vault's).
+    pub start_at_login: bool,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            alert_thresholds_s: vec![7 * 86_400, 86_400, 3_600],
+            clipboard_clear_s: 30,
+            start_at_login: false,
+        }
+    }
+}
+
+/// A browser sign-in the window started: the code to show, and whether the browser
+/// opened (if not, the admin opens `browser_url` by hand).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DeviceSignIn {
+    pub prompt: crate::vendors::DevicePrompt,
+    pub browser_opened: bool,
+    pub browser_error: Option<String>,
+}
+
+/// How a sign-in the window started in the background ended.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SignInOutcome {
+    pub account: String,
+    pub ok: bool,
+    /// What happened, to show as it is: the vendor's refusal, an expired code.
+    pub message: String,
+    pub code: Option<String>,
+}

@@ -58,3 +58,56 @@ account: string, kind: AlertKind, deadline_ms: number,
 threshold_s: number, message: string, };
 
 export type EngineEvent = { "type": "renewed", account: string, } | { "type": "renewal-failed", account: string, message: string, needs_human: boolean, retry_at_ms: number | null, } | { "type": "alert" } & Alert;
+
+export type FormField = { key: FieldKey, label: string, required: boolean, help: string, default: string | null, };
+
+export type MethodForm = { method: Method, label: string, 
+/**
+ * The secret the admin types once ("password", "API key"); `None` for a
+ * browser sign-in.
+ */
+secret_label: string | null, fields: Array<FormField>, };
+
+export type VendorForm = { vendor: Vendor, vendor_name: string, 
+/**
+ * The first method is the one suggested.
+ */
+methods: Array<MethodForm>, 
+/**
+ * What the instance URL looks like, as a placeholder.
+ */
+url_hint: string, };
+
+export type AccountForm = { name: string, vendor: Vendor, base_url: string, method: Method, fields: Partial<Record<FieldKey, string>>, labels: Array<string>, 
+/**
+ * A CA certificate (PEM) this account trusts for its server (on-prem BigFix).
+ */
+ca_cert_pem: string | null, 
+/**
+ * Or the SHA-256 of the one certificate the server may present.
+ */
+pin_sha256: string | null, };
+
+export type AccountEdit = { base_url: string, fields: Partial<Record<FieldKey, string>>, labels: Array<string>, };
+
+export type Preferences = { 
+/**
+ * Alert this many seconds before each human deadline (largest first).
+ */
+alert_thresholds_s: Array<number>, 
+/**
+ * A copied token is cleared from the clipboard after this many seconds.
+ */
+clipboard_clear_s: number, 
+/**
+ * Start in the tray at login (the desktop's autostart entry, not the vault's).
+ */
+start_at_login: boolean, };
+
+export type DeviceSignIn = { prompt: DevicePrompt, browser_opened: boolean, browser_error: string | null, };
+
+export type SignInOutcome = { account: string, ok: boolean, 
+/**
+ * What happened, to show as it is: the vendor's refusal, an expired code.
+ */
+message: string, code: string | null, };

@@ -37,6 +37,11 @@ pub struct Watched {
 pub trait Renewer: Send + Sync {
     fn watched(&self) -> Result<Vec<Watched>>;
     async fn renew(&self, name: &str) -> Result<()>;
+    /// The admin's alert thresholds, when set where every process sees them (the
+    /// vault's preferences); `None` keeps the policy's.
+    fn alert_thresholds(&self) -> Option<Vec<Duration>> {
+        None
+    }
 }
 
 /// Which alerts were already raised, kept where a restart finds them.
@@ -282,11 +287,18 @@ impl Engine {
         Duration::milliseconds(ms) - jitter(id, DateTime::<Utc>::MIN_UTC, spread)
     }
 
+    fn thresholds(&self) -> Vec<Duration> {
+        self.renewer
+            .alert_thresholds()
+            .unwrap_or_else(|| self.policy.thresholds.clone())
+    }
+
     fn raise_alerts(&self, watched: &[Watched]) -> Result<usize> {
         let now = self.clock.now();
+        let thresholds = self.thresholds();
         let mut raised = 0;
         for w in watched {
-            for alert in alerts::due(w, &self.policy.thresholds, now, self.alert_log.as_ref())? {
+            for alert in alerts::due(w, &thresholds, now, self.alert_log.as_ref())? {
                 self.sink.emit(EngineEvent::Alert(alert));
                 raised += 1;
             }
@@ -308,9 +320,10 @@ impl Engine {
             }
         };
         let renewals = watched.iter().filter_map(|w| self.due_at(w));
+        let policy = self.thresholds();
         let thresholds = watched
             .iter()
-            .flat_map(|w| alerts::upcoming(w, &self.policy.thresholds, now));
+            .flat_map(|w| alerts::upcoming(w, &policy, now));
         Ok(renewals.chain(thresholds).min())
     }
 

@@ -175,6 +175,48 @@ impl Database {
         Ok(())
     }
 
+    /// Writes what the edit form may change: address, labels and the vendor's fields.
+    pub fn update_account(&self, a: &Account, event: (&str, &str, &str), now: DateTime<Utc>) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE accounts SET base_url = ?2, username = ?3, tenant = ?4, iam_id = ?5, client_id = ?6, labels = ?7, settings = ?8 WHERE id = ?1",
+            params![
+                a.id,
+                a.base_url,
+                a.username,
+                a.tenant,
+                a.iam_id,
+                a.client_id,
+                serde_json::to_string(&a.labels).unwrap_or_else(|_| "[]".into()),
+                serde_json::to_string(&a.settings).unwrap_or_else(|_| "{}".into())
+            ],
+        )?;
+        add_event(&tx, &a.id, now, event)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn preference(&self, key: &str) -> Result<Option<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT value FROM preferences WHERE key = ?1")?;
+        Ok(stmt.query_row([key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_preferences(&self, values: &[(&str, String)]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for (key, value) in values {
+            tx.execute(
+                "INSERT INTO preferences (key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn set_settings(&self, id: &str, settings: &BTreeMap<String, String>) -> Result<()> {
         self.conn().execute(
             "UPDATE accounts SET settings = ?2 WHERE id = ?1",

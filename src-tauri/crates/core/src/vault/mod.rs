@@ -4,6 +4,8 @@
 
 mod bigfix_tokens;
 mod database;
+mod edit;
+mod preferences;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -769,14 +771,14 @@ impl Vault {
         }
     }
 
-    /// Removes an account: ends its session at the vendor where offered (revokes a
-    /// BigFix token), then deletes its secrets and records. A locked keyring stops it
-    /// before anything is deleted.
-    pub async fn remove(&self, name: &str) -> Result<SignOut> {
+    /// Removes an account: with `sign_out`, ends its session at the vendor where
+    /// offered (revokes a BigFix token) first; then deletes its secrets and records.
+    /// A locked keyring stops it before anything is deleted.
+    pub async fn remove(&self, name: &str, sign_out: bool) -> Result<SignOut> {
         let (account, meta) = self.find(name)?;
         let bundle = self.read_secrets(&account.id).await?;
         let outcome = match flow_for(account.vendor) {
-            Ok(flow) if bundle.get(SecretKind::AccessToken).is_some() => {
+            Ok(flow) if sign_out && bundle.get(SecretKind::AccessToken).is_some() => {
                 let http = http::client_for(&account)?;
                 let call = Call {
                     account: &account,
@@ -979,6 +981,10 @@ impl crate::engine::Renewer for Vault {
 
     async fn renew(&self, name: &str) -> Result<()> {
         self.renew_now(name).await.map(drop)
+    }
+
+    fn alert_thresholds(&self) -> Option<Vec<Duration>> {
+        Vault::alert_thresholds(self).ok()
     }
 }
 

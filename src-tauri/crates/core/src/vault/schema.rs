@@ -62,6 +62,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (account_id, deadline, threshold_s)
     );
     "#,
+    // 4: the admin's preferences (alert thresholds, clipboard timeout), shared by the
+    // window and every process that watches the vault.
+    r#"
+    CREATE TABLE preferences (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema up to date; refuses a vault written by a newer Tokenkeeper.

@@ -1,0 +1,70 @@
+//! Copying a token: it goes from the keyring to the system clipboard inside this
+//! process (the webview never sees it), and is cleared after the admin's timeout
+//! unless something else was copied over it meanwhile.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokenkeeper_core::{Error, Secret};
+
+/// The clipboard, kept open for the life of the app: on X11 the copying process
+/// serves the contents, so closing it would take them away.
+pub struct Clipboard {
+    board: Mutex<Option<arboard::Clipboard>>,
+}
+
+impl std::fmt::Debug for Clipboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clipboard")
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl Clipboard {
+    pub fn new() -> Self {
+        Self {
+            board: Mutex::new(None),
+        }
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut arboard::Clipboard) -> Result<T, arboard::Error>,
+    ) -> Result<T, Error> {
+        let mut slot = self.board.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(arboard::Clipboard::new().map_err(|e| {
+                Error::internal(format!("the clipboard is unavailable: {e}"))
+            })?);
+        }
+        let board = slot.as_mut().ok_or_else(|| Error::internal("no clipboard"))?;
+        f(board).map_err(|e| Error::internal(format!("the clipboard failed: {e}")))
+    }
+
+    /// Puts `token` on the clipboard and clears it after `clear_after`, if it is
+    /// still there then.
+    pub fn copy(self: &Arc<Self>, token: &Secret, clear_after: Duration) -> Result<(), Error> {
+        self.with(|b| b.set_text(token.expose().to_string()))?;
+        let copied = digest(token.expose());
+        let me = self.clone();
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(clear_after).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                let still_ours = me
+                    .with(|b| b.get_text())
+                    .is_ok_and(|now| digest(&now) == copied);
+                if still_ours {
+                    if let Err(e) = me.with(|b| b.clear()) {
+                        eprintln!("tokenkeeper-desktop: {e}");
+                    }
+                }
+            })
+            .await;
+        });
+        Ok(())
+    }
+}
