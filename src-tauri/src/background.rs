@@ -42,15 +42,12 @@ impl EventSink for DesktopEvents {
 
 /// Starts the engine once the vault opens (a locked keyring is retried).
 pub fn start(app: AppHandle, shell: Arc<Shell>) {
-    let notifier = Arc::new(Notifier::new());
     let clicks = app.clone();
-    if let Err(e) = notifier.on_click(move |account| {
+    let notifier = Arc::new(Notifier::new(move |account| {
         // Windows are made on the main thread; this is the D-Bus listener's.
         let app = clicks.clone();
         let _ = clicks.run_on_main_thread(move || tray::open_account(&app, &account));
-    }) {
-        eprintln!("tokenkeeper-desktop: {e}");
-    }
+    }));
     tauri::async_runtime::spawn(async move {
         let vault = loop {
             match shell.vault() {

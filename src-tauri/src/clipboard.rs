@@ -37,11 +37,14 @@ impl Clipboard {
     ) -> Result<T, Error> {
         let mut slot = self.board.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            *slot = Some(arboard::Clipboard::new().map_err(|e| {
-                Error::internal(format!("the clipboard is unavailable: {e}"))
-            })?);
+            *slot = Some(
+                arboard::Clipboard::new()
+                    .map_err(|e| Error::internal(format!("the clipboard is unavailable: {e}")))?,
+            );
         }
-        let board = slot.as_mut().ok_or_else(|| Error::internal("no clipboard"))?;
+        let board = slot
+            .as_mut()
+            .ok_or_else(|| Error::internal("no clipboard"))?;
         f(board).map_err(|e| Error::internal(format!("the clipboard failed: {e}")))
     }
 

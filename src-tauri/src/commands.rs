@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use tauri::{AppHandle, State};
 use tokenkeeper_core::forms::{self, AccountEdit, AccountForm, VendorForm};
-use tokenkeeper_core::model::{
-    AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Preferences,
-};
+use tokenkeeper_core::model::{AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Preferences};
 use tokenkeeper_core::vendors::bigfix::BigFixToken;
 use tokenkeeper_core::{Error, IpcError, Secret, SignOut};
 
@@ -58,7 +56,9 @@ pub async fn add_account(
 ) -> Answer<AccountSummary> {
     let vault = ipc(shell.vault())?;
     // A browser sign-in starts from the details pane once the account exists.
-    let added = ipc(vault.add(form.into_new_account(), typed(secret), true).await)?;
+    let added = ipc(vault
+        .add(form.into_new_account(), typed(secret), true)
+        .await)?;
     shell.changed();
     Ok(added)
 }
@@ -194,9 +194,9 @@ pub async fn bigfix_extend(
 #[tauri::command]
 pub async fn bigfix_revoke(shell: State<'_, Arc<Shell>>, name: String, id: u64) -> Answer<()> {
     let vault = ipc(shell.vault())?;
-    let done = ipc(vault.bigfix_revoke(&name, id).await)?;
+    ipc(vault.bigfix_revoke(&name, id).await)?;
     shell.changed();
-    Ok(done)
+    Ok(())
 }
 
 #[tauri::command]

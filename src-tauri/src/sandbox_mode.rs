@@ -126,7 +126,11 @@ async fn seed(vault: &Vault, demo: Demo, urls: &Urls) -> Result<(), tokenkeeper_
     let name = demo.new.name.clone();
     if !vault.contains(&name)? {
         return vault
-            .add(demo.new, demo.secret.map(Secret::new), demo.secret.is_some())
+            .add(
+                demo.new,
+                demo.secret.map(Secret::new),
+                demo.secret.is_some(),
+            )
             .await
             .map(drop);
     }

@@ -756,3 +756,79 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 pub fn wait_for(what: &str, timeout: Duration, ok: impl FnMut() -> bool) {
     wait_until(what, timeout, ok)
 }
+
+/// Every process under `pid`, with its command name (15 characters at most).
+pub fn descendants(pid: u32) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        // Any thread may have started a child: read every task's list.
+        let children: String = std::fs::read_dir(format!("/proc/{p}/task"))
+            .map(|tasks| {
+                tasks
+                    .flatten()
+                    .map(|t| std::fs::read_to_string(t.path().join("children")).unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        for c in children
+            .split_whitespace()
+            .filter_map(|c| c.parse::<u32>().ok())
+        {
+            let comm = std::fs::read_to_string(format!("/proc/{c}/comm")).unwrap_or_default();
+            out.push((c, comm.trim().to_string()));
+            frontier.push(c);
+        }
+    }
+    out
+}
+
+/// Asks the window titled `title` on `display` to close, as a window manager's close
+/// button does (a WM_DELETE_WINDOW message); false when no such window is mapped.
+pub fn close_window(display: &str, title: &str) -> bool {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{
+        AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, MapState, Window,
+    };
+    let (conn, screen) = x11rb::connect(Some(display)).expect("the X display");
+    let atom = |name: &[u8]| {
+        conn.intern_atom(false, name)
+            .expect("intern_atom")
+            .reply()
+            .expect("atom")
+            .atom
+    };
+    let (protocols, delete, net_name) = (
+        atom(b"WM_PROTOCOLS"),
+        atom(b"WM_DELETE_WINDOW"),
+        atom(b"_NET_WM_NAME"),
+    );
+    let name_of = |w: Window, prop: u32| {
+        conn.get_property(false, w, prop, AtomEnum::ANY, 0, 256)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .map(|r| String::from_utf8_lossy(&r.value).to_string())
+            .unwrap_or_default()
+    };
+    let mut stack = vec![conn.setup().roots[screen].root];
+    while let Some(w) = stack.pop() {
+        if let Ok(Ok(tree)) = conn.query_tree(w).map(|c| c.reply()) {
+            stack.extend(tree.children);
+        }
+        let mapped = conn
+            .get_window_attributes(w)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .is_some_and(|a| a.map_state == MapState::VIEWABLE);
+        let named = name_of(w, AtomEnum::WM_NAME.into()) == title || name_of(w, net_name) == title;
+        if mapped && named {
+            let event = ClientMessageEvent::new(32, w, protocols, [delete, 0, 0, 0, 0]);
+            conn.send_event(false, w, EventMask::NO_EVENT, event)
+                .expect("send_event");
+            conn.flush().expect("flush");
+            return true;
+        }
+    }
+    false
+}

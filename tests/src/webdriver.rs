@@ -182,6 +182,11 @@ impl Browser {
     pub fn fill(&self, css: &str, text: &str) {
         let id = self.wait_element(css, Duration::from_secs(20));
         self.post(&format!("/element/{id}/clear"), json!({}));
+        // Clearing fires no input event: say it, as deleting the text by hand would.
+        self.execute(
+            "document.querySelector(arguments[0]).dispatchEvent(new Event('input', {bubbles: true}));",
+            json!([css]),
+        );
         if !text.is_empty() {
             let v = self.post(&format!("/element/{id}/value"), json!({"text": text}));
             assert!(
@@ -189,6 +194,18 @@ impl Browser {
                 "typing into '{css}' failed: {v}"
             );
         }
+    }
+
+    /// Pastes `text` into the field matching `css` (a PEM file's contents, say): the
+    /// value changes at once and the page sees the input event.
+    pub fn paste(&self, css: &str, text: &str) {
+        self.wait_element(css, Duration::from_secs(20));
+        self.execute(
+            "const el = document.querySelector(arguments[0]);\
+             el.focus(); el.value = arguments[1];\
+             el.dispatchEvent(new Event('input', {bubbles: true}));",
+            json!([css, text]),
+        );
     }
 
     /// Chooses the option with `value` in the select matching `css`, as a person
@@ -270,11 +287,6 @@ impl Browser {
         }
     }
 
-    /// Closes the window as the window manager's close button would.
-    pub fn close_window(&self) {
-        let _ = self.http.delete(format!("{}/window", self.url)).send();
-    }
-
     /// The texts of every element matching `css`.
     pub fn texts(&self, css: &str) -> Vec<String> {
         self.element_ids(css)
@@ -310,7 +322,12 @@ impl Browser {
 
     /// Runs an async script; `args[last]` is the callback.
     pub fn execute_async(&self, script: &str) -> Value {
-        self.post("/execute/async", json!({"script": script, "args": []}))
+        self.execute_async_with(script, json!([]))
+    }
+
+    /// Runs an async script with `args`; the callback comes after them.
+    pub fn execute_async_with(&self, script: &str, args: Value) -> Value {
+        self.post("/execute/async", json!({"script": script, "args": args}))
     }
 
     pub fn screenshot(&self, to: &Path) {

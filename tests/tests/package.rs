@@ -12,7 +12,12 @@ fn newest_deb() -> PathBuf {
     let target = tokenkeeper_e2e::bin_dir();
     let dir = target.join("bundle/deb");
     let mut debs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|_| panic!("no {}: build the package with ./dev deb --debug", dir.display()))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no {}: build the package with ./dev deb --debug",
+                dir.display()
+            )
+        })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "deb"))
         .collect();
@@ -23,7 +28,11 @@ fn newest_deb() -> PathBuf {
         .and_then(|m| m.modified())
         .unwrap();
     let packed = std::fs::metadata(&deb).and_then(|m| m.modified()).unwrap();
-    assert!(packed >= built, "{} is older than the build: ./dev deb --debug", deb.display());
+    assert!(
+        packed >= built,
+        "{} is older than the build: ./dev deb --debug",
+        deb.display()
+    );
     deb
 }
 
@@ -52,7 +61,11 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
     let info = Command::new("dpkg-deb").args(["-f", deb]).output().unwrap();
     let info = String::from_utf8_lossy(&info.stdout).to_string();
     assert!(info.contains("Package: tokenkeeper\n"), "{info}");
-    for dep in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libayatana-appindicator3-1"] {
+    for dep in [
+        "libwebkit2gtk-4.1-0",
+        "libgtk-3-0",
+        "libayatana-appindicator3-1",
+    ] {
         assert!(info.contains(dep), "depends on {dep}: {info}");
     }
 
@@ -81,10 +94,16 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
         "/usr/share/icons/hicolor/32x32/apps/tokenkeeper-desktop.png",
         "/usr/share/icons/hicolor/128x128/apps/tokenkeeper-desktop.png",
     ] {
-        assert!(files.lines().any(|l| l == want), "{want} installed:\n{files}");
+        assert!(
+            files.lines().any(|l| l == want),
+            "{want} installed:\n{files}"
+        );
     }
     // Only hicolor's own size folders, so that desktops find the icon.
-    for line in files.lines().filter(|l| l.starts_with("/usr/share/icons/hicolor/")) {
+    for line in files
+        .lines()
+        .filter(|l| l.starts_with("/usr/share/icons/hicolor/"))
+    {
         let size = line.split('/').nth(5).unwrap_or_default();
         assert!(
             size.is_empty() || size.split('x').all(|n| n.parse::<u32>().is_ok()),
@@ -92,17 +111,21 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
         );
     }
 
-    let entry = std::fs::read_to_string(r.join("usr/share/applications/Tokenkeeper.desktop")).unwrap();
+    let entry =
+        std::fs::read_to_string(r.join("usr/share/applications/Tokenkeeper.desktop")).unwrap();
     assert_eq!(field(&entry, "Type"), "Application");
     assert_eq!(field(&entry, "Name"), "Tokenkeeper");
     let exec = field(&entry, "Exec");
     assert!(
-        r.join("usr/bin").join(exec.split_whitespace().next().unwrap()).exists(),
+        r.join("usr/bin")
+            .join(exec.split_whitespace().next().unwrap())
+            .exists(),
         "Exec names an installed program: {exec}"
     );
     let icon = field(&entry, "Icon");
     assert!(
-        r.join(format!("usr/share/icons/hicolor/128x128/apps/{icon}.png")).exists(),
+        r.join(format!("usr/share/icons/hicolor/128x128/apps/{icon}.png"))
+            .exists(),
         "Icon names an installed icon: {icon}"
     );
 
@@ -114,7 +137,11 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("0.1.0"));
     }
     let s = Session::start();
-    let out = s.command(bin("tokenkeeper")).args(["info", "--json"]).output().unwrap();
+    let out = s
+        .command(bin("tokenkeeper"))
+        .args(["info", "--json"])
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "the installed CLI opens a vault: {}",

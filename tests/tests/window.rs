@@ -98,15 +98,36 @@ fn sandbox_mode_shows_a_working_demo_account() {
     let display = Display::start();
     let driver = Driver::start(&s, &display.name, &[]);
     let app = driver.launch(&bin("tokenkeeper-desktop"), &["--sandbox"]);
-    let row = app.wait_text("[data-name='truesight-demo']", Duration::from_secs(30));
-    assert!(
-        row.contains("Valid"),
-        "the demo account signed in to the sandbox: {row}"
+    for name in ["truesight-demo", "bigid-demo", "bigfix-demo", "immuta-demo"] {
+        app.wait_text(
+            &format!("[data-name='{name}'][data-state='valid']"),
+            Duration::from_secs(30),
+        );
+    }
+    // The browser sign-in waits for the newcomer to click "Sign in".
+    app.wait_text(
+        "[data-name='biganimal-demo'][data-state='needs-sign-in']",
+        Duration::from_secs(30),
     );
     assert!(app.page_text().contains("Sandbox mode"));
     app.screenshot(&screenshot_path("sandbox.png"));
     app.close();
     // The CLI sees the demo vault too, and its token works against the sandbox.
     let list = s.cli(&["list", "--json"], None).ok().json();
-    assert_eq!(list[0]["name"], "truesight-demo");
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "biganimal-demo",
+            "bigfix-demo",
+            "bigid-demo",
+            "immuta-demo",
+            "truesight-demo"
+        ]
+    );
 }

@@ -5,8 +5,12 @@
 //!   their renewal window), renewed by the engine against the sandbox over HTTP with
 //!   the real keyring; time, renewals/s, peak memory, the sandbox's peak concurrency;
 //!   reference: the same sign-in call made by curl, one after another.
-//! - memory: PSS of the desktop app and all its processes with the window open, and
-//!   in the tray (started with --tray, as at login), beside KeePassXC idle.
+//! - memory: PSS of the desktop app and all its processes with the window open, in
+//!   the tray after closing the window, and started in the tray (--tray, as at
+//!   login), beside KeePassXC idle.
+//! - window: 10,000 accounts in the real window (Xvfb, WebDriver): time to first
+//!   render, and frame times while scrolling the list, beside the same window's frame
+//!   times while idle (the display's own pacing, measured in the same run).
 
 // Printing its numbers is this program's job.
 #![allow(clippy::print_stdout)]
@@ -21,6 +25,10 @@ use tokenkeeper_e2e::{bin, Display, Sandbox, Session};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("inner-seed") {
+        inner_seed(args[2].parse().expect("N"));
+        return;
+    }
     if args.get(1).map(String::as_str) == Some("inner-renew") {
         let url = &args[2];
         let n: usize = args[3].parse().expect("N");
@@ -32,8 +40,168 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    renewal(n);
-    memory();
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "renewal" {
+        renewal(n);
+    }
+    if only.is_empty() || only == "memory" {
+        memory();
+    }
+    if only.is_empty() || only == "window" {
+        window(10_000);
+    }
+}
+
+/// Writes `n` accounts straight into the vault's database (no keyring items: the
+/// window lists without reading the keyring), spread over vendors, labels, states
+/// and expiries days away, so that nothing falls due while the window is measured.
+fn inner_seed(n: usize) {
+    use tokenkeeper_core::model::{Account, Method, RenewsWith, TokenMeta, Vendor};
+    use tokenkeeper_core::Vault;
+
+    let dir = std::env::var("TOKENKEEPER_DATA_DIR").expect("data dir");
+    let vault = Vault::open(Path::new(&dir)).expect("vault");
+    let now = chrono::Utc::now();
+    let vendors = [
+        (
+            Vendor::Truesight,
+            Method::Password,
+            RenewsWith::StoredPassword,
+        ),
+        (
+            Vendor::Bigid,
+            Method::UserToken,
+            RenewsWith::StoredUserToken,
+        ),
+        (Vendor::Bigfix, Method::Password, RenewsWith::StoredPassword),
+        (Vendor::Immuta, Method::ApiKey, RenewsWith::StoredApiKey),
+        (
+            Vendor::Biganimal,
+            Method::DeviceCode,
+            RenewsWith::RefreshToken,
+        ),
+    ];
+    for i in 0..n {
+        let (vendor, method, renews_with) = vendors[i % vendors.len()];
+        let account = Account {
+            id: uuid_like(i),
+            name: format!("acct-{i:05}"),
+            vendor,
+            base_url: format!("https://{}-{}.example.com", vendor.id(), i % 97),
+            method,
+            username: Some(format!("admin{}", i % 13)),
+            tenant: None,
+            iam_id: None,
+            client_id: None,
+            ca_cert_pem: None,
+            labels: vec![["prod", "staging", "eu", "us"][i % 4].to_string()],
+            created_at: now,
+            settings: Default::default(),
+        };
+        let mut meta = TokenMeta::issued(
+            now,
+            Some(now + chrono::Duration::hours(48 + (i % 500) as i64)),
+            renews_with,
+        );
+        meta.human_deadline =
+            (i % 3 == 0).then(|| now + chrono::Duration::days(3 + (i % 40) as i64));
+        meta.needs_human = i % 50 == 0;
+        vault
+            .database()
+            .insert_account(&account, Some(&meta), ("added", "ok", "bench"), now)
+            .expect("insert");
+    }
+}
+
+fn uuid_like(i: usize) -> String {
+    format!("00000000-0000-4000-8000-{i:012}")
+}
+
+/// Percentiles of frame times in milliseconds.
+fn frame_summary(deltas: &[f64]) -> String {
+    if deltas.is_empty() {
+        return "no frames".into();
+    }
+    let mut d = deltas.to_vec();
+    d.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| d[((d.len() - 1) as f64 * p).round() as usize];
+    let slow = d.iter().filter(|x| **x > 50.0).count();
+    format!(
+        "{} frames, p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms, over 50 ms: {slow}",
+        d.len(),
+        at(0.5),
+        at(0.95),
+        at(0.99),
+        d[d.len() - 1]
+    )
+}
+
+/// Frame times (rAF deltas) for `secs`, scrolling the list by `step` px per frame.
+const FRAMES_SCRIPT: &str = "const [secs, step] = [arguments[0], arguments[1]];\
+    const done = arguments[arguments.length - 1];\
+    const list = document.querySelector('[data-testid=accounts]');\
+    const deltas = []; let last = null; const end = performance.now() + secs * 1000;\
+    function frame(t) {\
+      if (last !== null) deltas.push(t - last);\
+      last = t;\
+      if (step) { list.scrollTop += step; if (list.scrollTop + list.clientHeight >= list.scrollHeight - 1) step = -Math.abs(step); if (list.scrollTop <= 0) step = Math.abs(step); }\
+      if (t < end) requestAnimationFrame(frame); else done(deltas);\
+    }\
+    requestAnimationFrame(frame);";
+
+fn window(n: usize) {
+    use tokenkeeper_e2e::webdriver::Driver;
+    let s = Session::start();
+    let seeded = Instant::now();
+    let out = s
+        .command(bin("tokenkeeper-bench"))
+        .args(["inner-seed", &n.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("seed");
+    assert!(out.status.success(), "seeding failed");
+    let seed_secs = seeded.elapsed().as_secs_f64();
+    let display = Display::start();
+    let driver = Driver::start(&s, &display.name, &[]);
+    let launched = Instant::now();
+    let app = driver.launch(&bin("tokenkeeper-desktop"), &[]);
+    app.wait_text("[data-testid='account']", Duration::from_secs(120));
+    let launch_to_rows = launched.elapsed().as_secs_f64() * 1000.0;
+    let mark = app.execute(
+        "const m = performance.getEntriesByName('accounts-rendered')[0];\
+         return m ? m.startTime : null;",
+        json!([]),
+    );
+    let rendered_rows = app.texts("[data-testid='account']").len();
+    let frames = |step: i64| -> Vec<f64> {
+        serde_json::from_value(app.execute_async_with(FRAMES_SCRIPT, json!([3, step])))
+            .unwrap_or_default()
+    };
+    let idle = frames(0);
+    let scrolling = frames(120);
+    let fast = frames(1200);
+    println!("== window: {n} accounts in the real window (Xvfb, software rendering)");
+    println!("  seeding the vault (SQLite only):    {seed_secs:.1} s");
+    println!(
+        "  first render, from page start:      {}",
+        mark.as_f64()
+            .map_or("no mark".to_string(), |m| format!("{m:.0} ms"))
+    );
+    println!("  launch to rows on screen:           {launch_to_rows:.0} ms (app start, webview, IPC, render)");
+    println!("  rows in the DOM (virtualized):      {rendered_rows} of {n}");
+    println!(
+        "  scrolling 120 px/frame:             {}",
+        frame_summary(&scrolling)
+    );
+    println!(
+        "  scrolling 1200 px/frame:            {}",
+        frame_summary(&fast)
+    );
+    println!(
+        "  reference: same window, idle:       {}",
+        frame_summary(&idle)
+    );
+    app.close();
 }
 
 fn renewal(n: usize) {
@@ -189,27 +357,11 @@ fn inner_renew(url: &str, n: usize, concurrency: usize) {
 /// PSS in KiB of a process and all its descendants.
 fn pss_tree(root: u32) -> u64 {
     let mut pids = vec![root];
-    let mut i = 0;
-    while i < pids.len() {
-        let parent = pids[i];
-        if let Ok(entries) = std::fs::read_dir("/proc") {
-            for e in entries.flatten() {
-                let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                    continue;
-                };
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                // The ppid is the second field after the parenthesised name.
-                let ppid = stat
-                    .rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                    .and_then(|p| p.parse::<u32>().ok());
-                if ppid == Some(parent) && !pids.contains(&pid) {
-                    pids.push(pid);
-                }
-            }
-        }
-        i += 1;
-    }
+    pids.extend(
+        tokenkeeper_e2e::descendants(root)
+            .into_iter()
+            .map(|(pid, _)| pid),
+    );
     pids.iter()
         .map(|pid| {
             std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
@@ -256,7 +408,23 @@ fn memory() {
         c.args(extra).env("DISPLAY", &display.name);
         c
     };
-    let window = settled_pss(app(&[]));
+    // The window open, then closed as a window manager's close button does.
+    let (window, closed) = {
+        let mut child = app(&[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tokenkeeper-desktop");
+        std::thread::sleep(Duration::from_secs(12));
+        let open = pss_tree(child.id());
+        let asked = tokenkeeper_e2e::close_window(&display.name, "Tokenkeeper");
+        std::thread::sleep(Duration::from_secs(12));
+        let closed = asked.then(|| pss_tree(child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        (Some(open), closed)
+    };
+    std::thread::sleep(Duration::from_secs(1));
     let tray = settled_pss(app(&["--tray"]));
     let mut keepass = s.command("keepassxc");
     keepass.env("DISPLAY", &display.name);
@@ -272,6 +440,10 @@ fn memory() {
     };
     println!("== memory: PSS of every process, 12 s after start, 20 accounts");
     println!("  Tokenkeeper, window open:     {}", mib(window));
-    println!("  Tokenkeeper, in the tray:     {}", mib(tray));
+    println!(
+        "  Tokenkeeper, window closed:   {} (12 s after closing it)",
+        mib(closed)
+    );
+    println!("  Tokenkeeper, started in tray: {}", mib(tray));
     println!("  reference: KeePassXC, idle:   {}", mib(reference));
 }

@@ -13,3 +13,16 @@ export function timeLeft(at: number | null, now: number): string {
   const d = at - now;
   return d >= 0 ? span(d) : `expired ${span(d)} ago`;
 }
+
+/** An instant in the user's local time, or a dash when there is none. */
+export function localTime(ms: number | null): string {
+  if (ms === null) return "—";
+  return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** Time left until a person has to act: "2d 3h", "passed 5m ago", or a dash when there is no deadline. */
+export function deadlineLeft(at: number | null, now: number): string {
+  if (at === null) return "—";
+  const d = at - now;
+  return d >= 0 ? span(d) : `passed ${span(d)} ago`;
+}

@@ -159,7 +159,10 @@ mod tests {
             .fields
             .iter()
             .any(|f| f.key == FieldKey::Username && f.required));
-        let biganimal = forms.iter().find(|f| f.vendor == Vendor::Biganimal).unwrap();
+        let biganimal = forms
+            .iter()
+            .find(|f| f.vendor == Vendor::Biganimal)
+            .unwrap();
         assert_eq!(biganimal.methods[0].method, Method::DeviceCode);
         assert_eq!(biganimal.methods[0].secret_label, None);
     }

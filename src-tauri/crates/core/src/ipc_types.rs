@@ -8,8 +8,8 @@ use crate::engine::{Alert, AlertKind, EngineEvent};
 use crate::error::IpcError;
 use crate::forms::{AccountEdit, AccountForm, FormField, MethodForm, VendorForm};
 use crate::model::{
-    AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Event, Method, Preferences,
-    RenewsWith, SignInOutcome, TokenState, Vendor,
+    AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Event, Method, Preferences, RenewsWith,
+    SignInOutcome, TokenState, Vendor,
 };
 use crate::vendors::bigfix::BigFixToken;
 use crate::vendors::{DevicePrompt, FieldKey};

@@ -1,8 +1,8 @@
 //! Tokenkeeper's core: everything but the window. The CLI and the desktop shell are
 //! thin layers over `Vault`; nothing here depends on tauri.
 
-pub mod clock;
 pub mod browser;
+pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod forms;

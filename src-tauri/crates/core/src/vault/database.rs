@@ -176,7 +176,12 @@ impl Database {
     }
 
     /// Writes what the edit form may change: address, labels and the vendor's fields.
-    pub fn update_account(&self, a: &Account, event: (&str, &str, &str), now: DateTime<Utc>) -> Result<()> {
+    pub fn update_account(
+        &self,
+        a: &Account,
+        event: (&str, &str, &str),
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(

@@ -1,0 +1,724 @@
+//! The admin's window end to end: the real desktop binary in Xvfb, driven over
+//! WebDriver against the sandbox vendors over real HTTP(S) and a real keyring. Every
+//! vendor is added from its generated form, browser sign-ins are approved from the
+//! address the app opened, and renew, copy (with the clipboard cleared), reveal,
+//! remove, the BigFix inventory and the settings are used as an admin would.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokenkeeper_e2e::webdriver::{Browser, Driver};
+use tokenkeeper_e2e::{bin, user_code, Display, RecordingBrowser, Running, Sandbox, Session};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn screenshot_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TOKENKEEPER_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tokenkeeper_e2e::bin_dir().join("screenshots"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// A session, a display and the app in it, with a recording `$BROWSER`.
+struct Window {
+    // Dropped first: the app before what it talks to.
+    app: Browser,
+    _driver: Driver,
+    _beside: Option<Running>,
+    browser: RecordingBrowser,
+    display: Display,
+    s: Session,
+}
+
+impl Window {
+    fn open(setup: impl FnOnce(&Session)) -> Self {
+        Self::open_beside(|s, _| {
+            setup(s);
+            None
+        })
+    }
+
+    /// Opens the window after `setup`, which may start a process that runs beside
+    /// the app on its display (a notification daemon).
+    fn open_beside(setup: impl FnOnce(&Session, &Display) -> Option<Running>) -> Self {
+        let s = Session::start();
+        let display = Display::start();
+        let beside = setup(&s, &display);
+        let browser = s.browser();
+        let driver = Driver::start(&s, &display.name, &[browser.env()]);
+        let app = driver.launch(&bin("tokenkeeper-desktop"), &[]);
+        app.wait_text("header", WAIT);
+        Window {
+            app,
+            _driver: driver,
+            _beside: beside,
+            browser,
+            display,
+            s,
+        }
+    }
+
+    fn row(&self, name: &str) -> String {
+        format!("[data-testid='account'][data-name='{name}']")
+    }
+
+    /// Waits for the account's row to show `state`.
+    fn wait_state(&self, name: &str, state: &str) {
+        let css = format!("{}[data-state='{state}']", self.row(name));
+        self.app.wait_text(&css, WAIT);
+    }
+
+    fn open_details(&self, name: &str) {
+        self.app.click(&self.row(name));
+        self.app.wait_text(
+            &format!("[data-testid='details'][data-name='{name}']"),
+            WAIT,
+        );
+    }
+
+    /// The clipboard's text on the app's display, `None` when it holds nothing.
+    fn clipboard(&self) -> Option<String> {
+        let out = Command::new("xclip")
+            .args(["-selection", "clipboard", "-o"])
+            .env("DISPLAY", &self.display.name)
+            .output()
+            .expect("xclip (./scripts/setup-debian.sh installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    }
+
+    fn token(&self, name: &str) -> String {
+        self.s
+            .cli(&["token", name], None)
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    }
+}
+
+struct Form<'a> {
+    vendor: &'a str,
+    method: &'a str,
+    name: &'a str,
+    url: String,
+    fields: &'a [(&'a str, &'a str)],
+    secret: Option<&'a str>,
+    ca_cert: Option<&'a str>,
+    labels: &'a str,
+}
+
+/// Fills the add form as an admin would and submits it.
+fn submit_add_form(app: &Browser, f: &Form<'_>) {
+    app.click("[data-testid='add-account']");
+    app.wait_text("[data-testid='add-form']", WAIT);
+    app.select("[data-testid='vendor']", f.vendor);
+    app.select("[data-testid='method']", f.method);
+    app.fill("[data-testid='name']", f.name);
+    app.fill("[data-testid='base-url']", &f.url);
+    app.fill("[data-testid='labels']", f.labels);
+    for (key, value) in f.fields {
+        app.fill(&format!("[data-testid='field-{key}']"), value);
+    }
+    if let Some(secret) = f.secret {
+        app.fill("[data-testid='secret']", secret);
+    }
+    if let Some(pem) = f.ca_cert {
+        // The trust inputs sit in a section that starts folded.
+        app.execute(
+            "document.querySelectorAll('[data-testid=add-form] details').forEach(d => d.open = true);",
+            json!([]),
+        );
+        app.paste("[data-testid='ca-cert']", pem);
+    }
+    app.click("[data-testid='submit']");
+}
+
+/// Approves the browser sign-in the app opened, and waits for the window to say so.
+fn approve_opened(w: &Window, sb: &Sandbox, already_opened: usize) -> String {
+    tokenkeeper_e2e::wait_for("the app to open the browser", WAIT, || {
+        w.browser.opened().len() > already_opened
+    });
+    let url = w.browser.opened()[already_opened].clone();
+    let code = user_code(&url);
+    let shown = w.app.wait_text("[data-testid='user-code']", WAIT);
+    assert_eq!(
+        shown.trim(),
+        code,
+        "the window shows the code the browser got"
+    );
+    w.app.wait_text("[data-testid='sign-in-progress']", WAIT);
+    sb.approve(&code);
+    w.app.wait_text("[data-testid='sign-in-done']", WAIT);
+    url
+}
+
+#[test]
+fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approved() {
+    let sb = Sandbox::start(&[]);
+    let w = Window::open(|_| {});
+    let app = &w.app;
+    app.wait_text("[data-testid='empty']", WAIT);
+
+    // A wrong password: the form says why and keeps what was typed; nothing is added.
+    let truesight = Form {
+        vendor: "truesight",
+        method: "password",
+        name: "ts",
+        url: sb.url("truesight"),
+        fields: &[("username", "demo"), ("tenant", "BmcRealm")],
+        secret: Some("not-the-password"),
+        ca_cert: None,
+        labels: "prod, eu",
+    };
+    submit_add_form(app, &truesight);
+    let error = app.wait_text("[data-testid='form-error']", WAIT);
+    assert!(
+        error.contains("'ts'") && !error.contains("not-the-password"),
+        "{error}"
+    );
+    assert_eq!(w.s.cli(&["list", "--json"], None).ok().json(), json!([]));
+    app.fill("[data-testid='secret']", "demo-password");
+    app.click("[data-testid='submit']");
+    w.wait_state("ts", "valid");
+
+    // BigID with a user token that is a JWT (its expiry is the human deadline).
+    let user_token = sb.bigid_user_token(30, true);
+    submit_add_form(
+        app,
+        &Form {
+            vendor: "bigid",
+            method: "user-token",
+            name: "bid",
+            url: sb.url("bigid"),
+            fields: &[],
+            secret: Some(&user_token),
+            ca_cert: None,
+            labels: "",
+        },
+    );
+    w.wait_state("bid", "valid");
+
+    // Immuta with an API key.
+    submit_add_form(
+        app,
+        &Form {
+            vendor: "immuta",
+            method: "api-key",
+            name: "imm",
+            url: sb.url("immuta"),
+            fields: &[],
+            secret: Some("immuta-demo-apikey"),
+            ca_cert: None,
+            labels: "",
+        },
+    );
+    w.wait_state("imm", "valid");
+
+    // BigFix on its self-signed HTTPS port, trusting the server's CA from the form.
+    let ca = sb.urls["bigfix_ca_pem"].as_str().unwrap().to_string();
+    submit_add_form(
+        app,
+        &Form {
+            vendor: "bigfix",
+            method: "password",
+            name: "bf",
+            url: sb.url("bigfix"),
+            fields: &[("username", "admin")],
+            secret: Some("admin-password"),
+            ca_cert: Some(&ca),
+            labels: "on-prem",
+        },
+    );
+    w.wait_state("bf", "valid");
+
+    // BigAnimal: adding starts the browser sign-in; the address opened carries the
+    // code the window shows; approving it signs in.
+    submit_add_form(
+        app,
+        &Form {
+            vendor: "biganimal",
+            method: "device-code",
+            name: "ba",
+            url: sb.url("biganimal"),
+            fields: &[],
+            secret: None,
+            ca_cert: None,
+            labels: "",
+        },
+    );
+    let opened = approve_opened(&w, &sb, 0);
+    assert!(opened.contains("/activate?user_code="), "{opened}");
+    app.screenshot(&screenshot_path("sign-in.png"));
+    w.wait_state("ba", "valid");
+
+    // Any OIDC issuer with the device grant.
+    submit_add_form(
+        app,
+        &Form {
+            vendor: "oidc",
+            method: "device-code",
+            name: "generic",
+            url: sb.url("oidc"),
+            fields: &[("client_id", "tokenkeeper-sandbox")],
+            secret: None,
+            ca_cert: None,
+            labels: "",
+        },
+    );
+    approve_opened(&w, &sb, 1);
+    w.wait_state("generic", "valid");
+
+    // A denied sign-in says so and offers a retry, which works.
+    w.open_details("generic");
+    app.click("[data-testid='sign-in']");
+    tokenkeeper_e2e::wait_for("the browser again", WAIT, || w.browser.opened().len() > 2);
+    sb.deny(&user_code(&w.browser.opened()[2]));
+    let failed = app.wait_text("[data-testid='sign-in-failed']", WAIT);
+    assert!(failed.to_lowercase().contains("denied"), "{failed}");
+    app.click("[data-testid='sign-in-retry']");
+    approve_opened(&w, &sb, 3);
+
+    // What the window added is what the CLI sees, and every token works.
+    let list = w.s.cli(&["list", "--json"], None).ok().json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ba", "bf", "bid", "generic", "imm", "ts"]);
+    let ts = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "ts")
+        .unwrap();
+    assert_eq!(ts["labels"], json!(["prod", "eu"]));
+    assert_eq!(sb.truesight_about(&w.token("ts")), 200);
+    assert_eq!(
+        sb.get_status(
+            &format!("{}/api/v3/projects", sb.url("biganimal")),
+            &format!("Bearer {}", w.token("ba"))
+        ),
+        200
+    );
+
+    // Filters and search narrow the list.
+    app.fill("[data-testid='search']", "on-prem");
+    tokenkeeper_e2e::wait_for("the search to narrow the list", WAIT, || {
+        app.texts("[data-testid='account']").len() == 1
+    });
+    assert!(app.exists(&w.row("bf")));
+    app.fill("[data-testid='search']", "");
+    app.select("[data-testid='filter-vendor']", "biganimal");
+    tokenkeeper_e2e::wait_for("the vendor filter", WAIT, || {
+        app.texts("[data-testid='account']").len() == 1 && app.exists(&w.row("ba"))
+    });
+    app.select("[data-testid='filter-vendor']", "");
+    app.select("[data-testid='filter-label']", "eu");
+    tokenkeeper_e2e::wait_for("the label filter", WAIT, || {
+        app.texts("[data-testid='account']").len() == 1 && app.exists(&w.row("ts"))
+    });
+    app.select("[data-testid='filter-label']", "");
+    tokenkeeper_e2e::wait_for("every row back", WAIT, || {
+        app.texts("[data-testid='account']").len() == 6
+    });
+    app.screenshot(&screenshot_path("list.png"));
+}
+
+#[test]
+fn details_renew_copy_reveal_settings_and_remove() {
+    let sb = Sandbox::start(&[]);
+    let canary = format!("CANARY-UI-{}", std::process::id());
+    sb.admin(
+        "/truesight/users",
+        json!({"username": "ops", "password": canary, "tenant": "BmcRealm"}),
+    );
+    let url = sb.url("truesight");
+    let w = Window::open(|s| {
+        s.add_truesight("ts", &url, "ops", &canary, &["--label", "prod"])
+            .ok();
+    });
+    let app = &w.app;
+    w.wait_state("ts", "valid");
+    let first = w.token("ts");
+
+    // Settings: a short clipboard timeout, other thresholds, start at login.
+    app.click("[data-testid='open-settings']");
+    app.wait_text("[data-testid='settings']", WAIT);
+    let thresholds = app.attr("[data-testid='thresholds']", "value");
+    app.fill("[data-testid='thresholds']", "every day");
+    app.click("[data-testid='settings-save']");
+    let refused = app.wait_text("[data-testid='settings-message']", WAIT);
+    assert!(
+        !refused.contains("Saved"),
+        "a bad threshold is refused: {refused}"
+    );
+    app.fill("[data-testid='thresholds']", "2d, 3h");
+    app.fill("[data-testid='clipboard-seconds']", "5");
+    if !app.checked("[data-testid='start-at-login']") {
+        app.click("[data-testid='start-at-login']");
+    }
+    app.click("[data-testid='settings-save']");
+    app.wait_text_where("[data-testid='settings-message']", WAIT, |t| {
+        t.contains("Saved")
+    });
+    let autostart = w.s.root.path().join("config/autostart/tokenkeeper.desktop");
+    let entry = std::fs::read_to_string(&autostart).expect("the autostart entry");
+    assert!(entry.contains("--tray"), "{entry}");
+    let saved = app.invoke("preferences", json!({}));
+    let saved: Value = serde_json::from_str(&saved).expect(&saved);
+    assert_eq!(
+        saved,
+        json!({"alert_thresholds_s": [172800, 10800], "clipboard_clear_s": 5, "start_at_login": true})
+    );
+    assert_ne!(thresholds.as_deref(), Some("2d, 3h"));
+    app.click("[data-testid='close-settings']");
+
+    // Renew now: a new token that works; the history says so.
+    w.open_details("ts");
+    app.click("[data-testid='renew']");
+    tokenkeeper_e2e::wait_for("a renewed token", WAIT, || w.token("ts") != first);
+    let second = w.token("ts");
+    assert_eq!(sb.truesight_about(&second), 200);
+    app.wait_text_where("[data-testid='events']", WAIT, |t| t.contains("renewed"));
+
+    // Copy: the token is on the clipboard, and gone after the timeout.
+    app.click("[data-testid='copy']");
+    let copied = app.wait_text("[data-testid='copied']", WAIT);
+    assert!(copied.contains('5') || copied.contains('4'), "{copied}");
+    assert_eq!(w.clipboard().as_deref(), Some(second.as_str()));
+    let copied_at = Instant::now();
+    tokenkeeper_e2e::wait_for("the clipboard to be cleared", WAIT, || {
+        w.clipboard().is_none()
+    });
+    assert!(
+        copied_at.elapsed() >= Duration::from_secs(3),
+        "cleared after the timeout, not at once"
+    );
+
+    // Something the admin copies afterwards is left alone.
+    app.click("[data-testid='copy']");
+    app.wait_text("[data-testid='copied']", WAIT);
+    let mut other = Command::new("xclip")
+        .args(["-selection", "clipboard", "-i"])
+        .env("DISPLAY", &w.display.name)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("xclip");
+    std::io::Write::write_all(other.stdin.as_mut().unwrap(), b"the admin's own text").unwrap();
+    drop(other.stdin.take());
+    let _ = other.wait();
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(w.clipboard().as_deref(), Some("the admin's own text"));
+
+    // Reveal shows the token only on the explicit click.
+    assert!(!app.page_text().contains(&second));
+    app.click("[data-testid='reveal']");
+    let revealed = app.wait_text("[data-testid='revealed']", WAIT);
+    assert!(revealed.contains(&second), "{revealed}");
+
+    // Nothing but reveal answers with a secret.
+    for (command, args) in [
+        ("list_accounts", json!({})),
+        ("account_detail", json!({"name": "ts"})),
+        ("vendor_forms", json!({})),
+        ("preferences", json!({})),
+        ("app_info", json!({})),
+        ("take_pending_account", json!({})),
+    ] {
+        let answer = app.invoke(command, args);
+        assert!(!answer.starts_with("ERR"), "{command}: {answer}");
+        for secret in [&canary, &first, &second] {
+            assert!(
+                !answer.contains(secret.as_str()),
+                "{command} leaks a secret"
+            );
+        }
+    }
+    assert_eq!(
+        app.invoke("reveal_token", json!({"name": "ts"})),
+        serde_json::to_string(&second).unwrap()
+    );
+
+    // Remove, signing out at the vendor: the session ends there, the account here.
+    app.click("[data-testid='remove']");
+    app.wait_text("[data-testid='remove-confirm']", WAIT);
+    assert!(app.checked("[data-testid='remove-sign-out']"));
+    app.click("[data-testid='remove-yes']");
+    let notice = app.wait_text("[data-testid='notice']", WAIT);
+    assert!(notice.contains("ts"), "{notice}");
+    app.wait_gone(&w.row("ts"), WAIT);
+    assert_eq!(
+        sb.truesight_about(&second),
+        401,
+        "the session ended at TrueSight"
+    );
+    assert_eq!(w.s.cli(&["list", "--json"], None).ok().json(), json!([]));
+    for secret in w.s.stored_secrets() {
+        assert!(
+            secret != canary,
+            "the password left the keyring with the account"
+        );
+    }
+}
+
+#[test]
+fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates() {
+    let sb = Sandbox::start(&[]);
+    let url = sb.url("bigfix");
+    let ca_pem = sb.urls["bigfix_ca_pem"].as_str().unwrap().to_string();
+    let w = Window::open(|s| {
+        let ca = s.write_file("ca.pem", &ca_pem);
+        let ca = ca.to_str().unwrap();
+        for (name, user, pw) in [
+            ("bf", "admin", "admin-password"),
+            ("op", "operator", "operator-password"),
+        ] {
+            s.cli(
+                &[
+                    "add",
+                    name,
+                    "--vendor",
+                    "bigfix",
+                    "--url",
+                    &url,
+                    "--username",
+                    user,
+                    "--ca-cert",
+                    ca,
+                    "--secret-stdin",
+                ],
+                Some(pw),
+            )
+            .ok();
+        }
+    });
+    let app = &w.app;
+    // A token made outside Tokenkeeper (a script's), straight through the API.
+    let client = sb.bigfix_client();
+    let made = client
+        .post(format!("{url}/api/token?name=ci-script&duration=30"))
+        .basic_auth("admin", Some("admin-password"))
+        .send()
+        .unwrap();
+    assert!(made.status().is_success(), "{}", made.status());
+
+    w.wait_state("bf", "valid");
+    w.open_details("bf");
+    app.click("[data-testid='open-inventory']");
+    app.wait_text("[data-testid='inventory']", WAIT);
+    app.wait_text("[data-testid='bf-token']", WAIT);
+    let rows = |app: &Browser| app.texts("[data-testid='bf-token']");
+    tokenkeeper_e2e::wait_for("two tokens", WAIT, || rows(app).len() == 2);
+    let untracked = "[data-testid='bf-token'][data-tracked='false']";
+    let text = app.wait_text(untracked, WAIT);
+    assert!(
+        text.contains("ci-script") && text.contains("Not tracked"),
+        "{text}"
+    );
+    assert!(app
+        .wait_text("[data-testid='bf-token'][data-tracked='true']", WAIT)
+        .contains("Used by this account"));
+    app.screenshot(&screenshot_path("bigfix-inventory.png"));
+    let id = app.attr(untracked, "data-id").unwrap();
+    let row = format!("[data-testid='bf-token'][data-id='{id}']");
+    let server = |id: &str| -> Value {
+        client
+            .get(format!("{url}/api/token/id/{id}"))
+            .basic_auth("admin", Some("admin-password"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap_or(Value::Null)
+    };
+
+    // Rename.
+    app.click(&format!("{row} [data-testid='bf-rename']"));
+    app.fill("[data-testid='bf-rename-input']", "ci-nightly");
+    app.click("[data-testid='bf-rename-save']");
+    app.wait_text_where(&row, WAIT, |t| t.contains("ci-nightly"));
+    assert!(
+        server(&id).to_string().contains("ci-nightly"),
+        "{}",
+        server(&id)
+    );
+
+    // Extend to never expire.
+    app.click(&format!("{row} [data-testid='bf-extend']"));
+    app.fill("[data-testid='bf-extend-days']", "0");
+    app.click("[data-testid='bf-extend-save']");
+    app.wait_text_where(&row, WAIT, |t| t.contains("Never expires"));
+
+    // Revoke it: gone on the server and from the table.
+    app.click(&format!("{row} [data-testid='bf-revoke']"));
+    app.click("[data-testid='bf-revoke-yes']");
+    app.wait_gone(&row, WAIT);
+    let status = client
+        .get(format!("{url}/api/token/id/{id}"))
+        .basic_auth("admin", Some("admin-password"))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(status, 404, "revoked on the server");
+
+    // A master operator lists the other operator's tokens by user id.
+    app.fill("[data-testid='inventory-user']", "2");
+    app.click("[data-testid='inventory-load']");
+    tokenkeeper_e2e::wait_for("the operator's token", WAIT, || {
+        rows(app).len() == 1 && app.exists("[data-testid='bf-token'][data-tracked='false']")
+    });
+    app.fill("[data-testid='inventory-user']", "");
+    app.click("[data-testid='inventory-load']");
+
+    // Rotate: a new tracked token, the old one revoked, the account still valid.
+    let tracked = "[data-testid='bf-token'][data-tracked='true']";
+    tokenkeeper_e2e::wait_for("my own tokens again", WAIT, || {
+        rows(app).len() == 1 && app.exists(tracked)
+    });
+    let before = app.attr(tracked, "data-id").unwrap();
+    app.click("[data-testid='bf-rotate']");
+    app.wait_text_where("[data-testid='inventory-message']", WAIT, |t| {
+        !t.trim().is_empty()
+    });
+    tokenkeeper_e2e::wait_for("one tracked token, another one", WAIT, || {
+        rows(app).len() == 1 && app.attr(tracked, "data-id").is_some_and(|id| id != before)
+    });
+    assert_eq!(server(&before), Value::Null, "the old token is revoked");
+    let token = w.token("bf");
+    let login = client
+        .get(format!("{url}/api/login"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(login, 200);
+}
+
+/// dunstctl in the session, on the display.
+fn dunstctl(w: &Window, args: &[&str]) -> String {
+    let out =
+        w.s.command("dunstctl")
+            .args(args)
+            .env("DISPLAY", &w.display.name)
+            .output()
+            .expect("dunstctl (./scripts/setup-debian.sh installs dunst)");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn clicking_a_sign_in_notification_opens_the_account_and_starts_its_sign_in() {
+    let sb = Sandbox::start(&["--oauth-access-ttl", "6"]);
+    let portal = sb.url("biganimal");
+    let w = Window::open_beside(|s, display| {
+        let (run, _) = s.device_sign_in(
+            &sb,
+            &["add", "ba", "--vendor", "biganimal", "--url", &portal],
+            true,
+        );
+        run.ok();
+        Some(Running(
+            s.command("dunst")
+                .env("DISPLAY", &display.name)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("dunst"),
+        ))
+    });
+    let app = &w.app;
+    w.wait_state("ba", "valid");
+
+    // The issuer revokes every refresh token: the app's next renewal is refused, and
+    // the admin is told with a notification.
+    sb.admin("/oauth/revoke-all", json!({}));
+    tokenkeeper_e2e::wait_for("the sign-in notification", Duration::from_secs(60), || {
+        dunstctl(&w, &["count", "displayed"])
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 1
+    });
+    w.wait_state("ba", "needs-sign-in");
+
+    // Clicking it (dunst invokes its default action) opens the account and starts
+    // the browser sign-in, which the admin approves.
+    dunstctl(&w, &["action", "0"]);
+    app.wait_text("[data-testid='details'][data-name='ba']", WAIT);
+    approve_opened(&w, &sb, 0);
+    w.wait_state("ba", "valid");
+    let token = w.token("ba");
+    assert_eq!(
+        sb.get_status(
+            &format!("{portal}/api/v3/projects"),
+            &format!("Bearer {token}")
+        ),
+        200
+    );
+}
+
+#[test]
+fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
+    let sb = Sandbox::start(&["--truesight-token-ttl", "8"]);
+    let s = Session::start();
+    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
+        .ok();
+    let display = Display::start();
+    // Started as from the menu, not under WebDriver: closing the last window would
+    // end a WebDriver session and the app with it.
+    let app = Running(
+        s.command(bin("tokenkeeper-desktop"))
+            .env("DISPLAY", &display.name)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tokenkeeper-desktop"),
+    );
+    let pid = app.0.id();
+    // The web content process renders the page; WebKit's network process belongs to
+    // the app's web context and stays (the bench measures what that costs).
+    let webviews = || {
+        tokenkeeper_e2e::descendants(pid)
+            .into_iter()
+            .filter(|(_, comm)| comm.starts_with("WebKitWebProces"))
+            .count()
+    };
+    tokenkeeper_e2e::wait_for("the window's webview", WAIT, || webviews() > 0);
+    // Asked again until it goes: a window still starting up may miss the first ask.
+    tokenkeeper_e2e::wait_for("the window to close and its webview to end", WAIT, || {
+        tokenkeeper_e2e::close_window(&display.name, "Tokenkeeper");
+        std::thread::sleep(Duration::from_millis(1000));
+        webviews() == 0
+    });
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the app stays, in the tray"
+    );
+
+    // Tokens of 8 s go on being renewed with no window.
+    let renewals = || sb.requests("POST /truesight/tsws/api/v10.1/token");
+    let before = renewals();
+    std::thread::sleep(Duration::from_secs(12));
+    assert!(
+        renewals() > before,
+        "renewals went on: {before} -> {}",
+        renewals()
+    );
+    let token = s.cli(&["token", "ts"], None).ok().stdout;
+    assert_eq!(sb.truesight_about(token.trim()), 200);
+    assert!(webviews() == 0, "still no webview");
+
+    // Starting it again (the menu entry, or login) shows the window in the running app.
+    let again = s
+        .command(bin("tokenkeeper-desktop"))
+        .env("DISPLAY", &display.name)
+        .output()
+        .expect("a second start");
+    assert!(again.status.success());
+    tokenkeeper_e2e::wait_for("a webview again", WAIT, || webviews() > 0);
+}
