@@ -17,7 +17,7 @@ const DUE_SOON_MS: i64 = 7 * 86_400_000;
 pub fn install(app: &AppHandle) -> tauri::Result<()> {
     let mut tray = TrayIconBuilder::with_id("main")
         .tooltip("Tokenkeeper")
-        .menu(&menu(app, &[])?)
+        .menu(&menu(app, "Tokenkeeper", &[])?)
         .on_menu_event(|app, event| match event.id().as_ref() {
             "show" => show_window(app),
             "renew" => renew_all(app),
@@ -167,8 +167,18 @@ fn badged(icon: &Image<'_>, worst: Worst) -> Image<'static> {
     Image::new_owned(rgba, w, h)
 }
 
-fn menu(app: &AppHandle, lines: &[(String, String)]) -> tauri::Result<Menu<Wry>> {
+/// The menu: the headline first (Linux trays show no tooltip), then the soonest
+/// deadlines, then the actions.
+fn menu(app: &AppHandle, headline: &str, lines: &[(String, String)]) -> tauri::Result<Menu<Wry>> {
     let menu = Menu::new(app)?;
+    menu.append(&MenuItem::with_id(
+        app,
+        "headline",
+        headline,
+        false,
+        None::<&str>,
+    )?)?;
+    menu.append(&PredefinedMenuItem::separator(app)?)?;
     for (name, text) in lines {
         menu.append(&MenuItem::with_id(
             app,
@@ -204,7 +214,7 @@ pub fn refresh(app: &AppHandle, shell: &Shell) {
         if let Some(icon) = app.default_window_icon() {
             let _ = tray.set_icon(Some(badged(icon, worst)));
         }
-        if let Ok(m) = menu(app, &lines) {
+        if let Ok(m) = menu(app, &headline, &lines) {
             let _ = tray.set_menu(Some(m));
         }
     }
