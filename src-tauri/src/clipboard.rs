@@ -51,7 +51,13 @@ impl Clipboard {
     /// Puts `token` on the clipboard and clears it after `clear_after`, if it is
     /// still there then.
     pub fn copy(self: &Arc<Self>, token: &Secret, clear_after: Duration) -> Result<(), Error> {
-        self.with(|b| b.set_text(token.expose().to_string()))?;
+        // Marked so that clipboard managers keep it out of their history.
+        self.with(|b| {
+            use arboard::SetExtLinux;
+            b.set()
+                .exclude_from_history()
+                .text(token.expose().to_string())
+        })?;
         let copied = digest(token.expose());
         let me = self.clone();
         tauri::async_runtime::spawn(async move {

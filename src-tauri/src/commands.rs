@@ -69,7 +69,10 @@ pub async fn edit_account(
     name: String,
     edit: AccountEdit,
 ) -> Answer<AccountSummary> {
-    ipc(shell.vault().and_then(|v| v.edit(&name, edit)))
+    let vault = ipc(shell.vault())?;
+    let summary = ipc(vault.edit(&name, edit).await)?;
+    shell.changed();
+    Ok(summary)
 }
 
 #[tauri::command]
@@ -105,8 +108,9 @@ pub async fn start_device_sign_in(
 }
 
 #[tauri::command]
-pub fn cancel_sign_in(shell: State<'_, Arc<Shell>>, name: String) {
-    sign_ins::cancel(&shell, &name);
+pub async fn cancel_sign_in(shell: State<'_, Arc<Shell>>, name: String) -> Answer<()> {
+    sign_ins::cancel(&shell, &name).await;
+    Ok(())
 }
 
 #[tauri::command]
@@ -146,7 +150,7 @@ pub async fn remove_account(
     sign_out: bool,
 ) -> Answer<String> {
     let vault = ipc(shell.vault())?;
-    sign_ins::cancel(&shell, &name);
+    sign_ins::cancel(&shell, &name).await;
     let outcome = ipc(vault.remove(&name, sign_out).await)?;
     shell.changed();
     Ok(match outcome {
@@ -220,11 +224,14 @@ pub async fn set_preferences(
     preferences: Preferences,
 ) -> Answer<Preferences> {
     let mut saved = ipc(shell.vault().and_then(|v| v.set_preferences(&preferences)))?;
-    ipc(autostart::set(preferences.start_at_login)
-        .map(drop)
-        .map_err(Error::internal))?;
-    saved.start_at_login = autostart::is_on();
     shell.changed();
+    if let Err(why) = autostart::set(preferences.start_at_login) {
+        return Err(Error::internal(format!(
+            "the alert thresholds and clipboard timeout were saved, but start at login could not be changed: {why}"
+        ))
+        .to_ipc());
+    }
+    saved.start_at_login = autostart::is_on();
     Ok(saved)
 }
 

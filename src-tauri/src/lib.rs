@@ -11,7 +11,6 @@ mod sign_ins;
 mod single_instance;
 mod tray;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -49,8 +48,8 @@ pub struct Shell {
     /// Wakes the renewal engine early (an account was added or signed in).
     pub wake: Arc<tokio::sync::Notify>,
     clipboard: Arc<clipboard::Clipboard>,
-    /// Browser sign-ins waiting for approval, by account name.
-    sign_ins: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    /// Browser sign-ins waiting for approval.
+    sign_ins: sign_ins::SignIns,
     /// The account a notification or the tray asked to open, until the window takes it.
     pending_account: Mutex<Option<String>>,
 }
@@ -69,16 +68,6 @@ impl Shell {
     /// Something changed the vault from the window: the engine looks again now.
     pub fn changed(&self) {
         self.wake.notify_one();
-    }
-
-    fn track_sign_in(&self, name: &str, task: tauri::async_runtime::JoinHandle<()>) {
-        let mut map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(name.to_string(), task);
-    }
-
-    fn forget_sign_in(&self, name: &str) -> Option<tauri::async_runtime::JoinHandle<()>> {
-        let mut map = self.sign_ins.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(name)
     }
 
     pub fn open_later(&self, name: &str) {
@@ -141,7 +130,7 @@ pub fn run() {
         vault: Mutex::new(None),
         wake: Arc::new(tokio::sync::Notify::new()),
         clipboard: Arc::new(clipboard::Clipboard::new()),
-        sign_ins: Mutex::new(HashMap::new()),
+        sign_ins: sign_ins::SignIns::default(),
         pending_account: Mutex::new(None),
     });
     let result = tauri::Builder::default()

@@ -125,8 +125,11 @@ impl Notifier {
                 Ok(id)
             }
             Err(e) => {
-                // A lost bus is reconnected on the next alert.
-                *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                // A lost bus is reconnected on the next alert (its listener thread
+                // ends with it); no notification server is not a lost bus.
+                if !conn.channel().is_connected() {
+                    *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                }
                 Err(format!(
                     "no notification server answered ({}); the alert is shown in the window and the tray",
                     e.message().unwrap_or("unknown error")

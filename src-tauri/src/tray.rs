@@ -36,15 +36,12 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
 }
 
 /// Opens an account in the window (from a notification or the tray's menu): a window
-/// that is up gets the event; a new one takes the name when it starts.
+/// that is up gets the event; one that is starting takes the name once it listens.
 pub fn open_account(app: &AppHandle, name: &str) {
-    if app.get_webview_window("main").is_some() {
-        show_window(app);
-        let _ = tauri::Emitter::emit(app, "open-account", name.to_string());
-    } else {
-        app.state::<Arc<Shell>>().open_later(name);
-        show_window(app);
-    }
+    // Kept until the window takes it: a window still starting may not listen yet.
+    app.state::<Arc<Shell>>().open_later(name);
+    show_window(app);
+    let _ = tauri::Emitter::emit(app, "open-account", name.to_string());
 }
 
 /// The window again: the one that is open, or a new one (closing it released the webview).

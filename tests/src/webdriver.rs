@@ -196,6 +196,44 @@ impl Browser {
         }
     }
 
+    /// Presses keys (WebDriver key codes allowed: "\u{E015}" is ArrowDown) in the
+    /// element matching `css`, as typing there would.
+    pub fn keys(&self, css: &str, keys: &str) {
+        let id = self.wait_element(css, Duration::from_secs(20));
+        let v = self.post(&format!("/element/{id}/value"), json!({"text": keys}));
+        assert!(
+            v.is_null() || v.get("error").is_none(),
+            "keys into '{css}' failed: {v}"
+        );
+    }
+
+    /// Presses keys wherever the keyboard focus is.
+    pub fn press(&self, keys: &str) {
+        let active = self.get("/element/active");
+        let id = active
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no focused element: {active}"))
+            .to_string();
+        let v = self.post(&format!("/element/{id}/value"), json!({"text": keys}));
+        assert!(
+            v.is_null() || v.get("error").is_none(),
+            "pressing keys failed: {v}"
+        );
+    }
+
+    /// The data-testid of the element that has the keyboard focus.
+    pub fn focused(&self) -> String {
+        self.execute(
+            "return document.activeElement?.getAttribute('data-testid') ?? '';",
+            json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
     /// Pastes `text` into the field matching `css` (a PEM file's contents, say): the
     /// value changes at once and the page sees the input event.
     pub fn paste(&self, css: &str, text: &str) {
@@ -256,7 +294,9 @@ impl Browser {
                   e => done('ERR ' + JSON.stringify(e)));",
                    "args": [command, args]}),
         );
-        v.as_str().unwrap_or_default().to_string()
+        v.as_str()
+            .unwrap_or_else(|| panic!("invoking {command} failed in WebDriver: {v}"))
+            .to_string()
     }
 
     /// Waits until the text of the first element matching `css` satisfies `ok`.

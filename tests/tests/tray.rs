@@ -393,10 +393,12 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     );
 
     // The user token is revoked: the next renewal needs a human, and the tray says so.
+    // "Renew now" renews at once, and a refusal shows.
     sb.admin("/bigid/revoke-user-tokens", json!({}));
-    let renew = s.cli(&["renew", "ut"], None);
-    assert_ne!(renew.code, 0, "{}", renew.stderr);
+    let refreshes = || sb.requests("GET /bigid/api/v1/refresh-access-token");
+    let before = refreshes();
     tray.click("Renew now");
+    tokenkeeper_e2e::wait_for("Renew now to reach BigID", WAIT, || refreshes() > before);
     tokenkeeper_e2e::wait_for("the tray to say a sign-in is needed", WAIT, || {
         tray.entries()
             .iter()

@@ -347,6 +347,18 @@ fn details_renew_copy_reveal_settings_and_remove() {
     w.wait_state("ts", "valid");
     let first = w.token("ts");
 
+    // The keyboard reaches everything: "/" searches, ArrowDown enters the list,
+    // Enter opens the row, Escape closes the pane.
+    app.keys("body", "/");
+    assert_eq!(app.focused(), "search");
+    app.press("ts\u{E015}");
+    assert_eq!(app.focused(), "account");
+    app.press("\u{E007}");
+    app.wait_text("[data-testid='details'][data-name='ts']", WAIT);
+    app.press("\u{E00C}");
+    app.wait_gone("[data-testid='details']", WAIT);
+    app.fill("[data-testid='search']", "");
+
     // Settings: a short clipboard timeout, other thresholds, start at login.
     app.click("[data-testid='open-settings']");
     app.wait_text("[data-testid='settings']", WAIT);
@@ -376,7 +388,11 @@ fn details_renew_copy_reveal_settings_and_remove() {
         saved,
         json!({"alert_thresholds_s": [172800, 10800], "clipboard_clear_s": 5, "start_at_login": true})
     );
-    assert_ne!(thresholds.as_deref(), Some("2d, 3h"));
+    assert_eq!(
+        thresholds.as_deref(),
+        Some("7d, 1d, 1h"),
+        "the defaults first"
+    );
     app.click("[data-testid='close-settings']");
 
     // Renew now: a new token that works; the history says so.
@@ -403,7 +419,10 @@ fn details_renew_copy_reveal_settings_and_remove() {
 
     // Something the admin copies afterwards is left alone.
     app.click("[data-testid='copy']");
-    app.wait_text("[data-testid='copied']", WAIT);
+    tokenkeeper_e2e::wait_for("the token on the clipboard again", WAIT, || {
+        w.clipboard().as_deref() == Some(second.as_str())
+    });
+    let copied_again = Instant::now();
     let mut other = Command::new("xclip")
         .args(["-selection", "clipboard", "-i"])
         .env("DISPLAY", &w.display.name)
@@ -413,8 +432,11 @@ fn details_renew_copy_reveal_settings_and_remove() {
     std::io::Write::write_all(other.stdin.as_mut().unwrap(), b"the admin's own text").unwrap();
     drop(other.stdin.take());
     let _ = other.wait();
-    std::thread::sleep(Duration::from_secs(7));
-    assert_eq!(w.clipboard().as_deref(), Some("the admin's own text"));
+    // Past the 5-second timeout, with margin: still the admin's text.
+    while copied_again.elapsed() < Duration::from_secs(8) {
+        assert_eq!(w.clipboard().as_deref(), Some("the admin's own text"));
+        std::thread::sleep(Duration::from_millis(500));
+    }
 
     // Reveal shows the token only on the explicit click.
     assert!(!app.page_text().contains(&second));
@@ -444,6 +466,46 @@ fn details_renew_copy_reveal_settings_and_remove() {
         app.invoke("reveal_token", json!({"name": "ts"})),
         serde_json::to_string(&second).unwrap()
     );
+    // An action's answer is a summary, without the new token.
+    let renewed = app.invoke("renew_now", json!({"name": "ts"}));
+    assert!(renewed.contains("\"name\":\"ts\""), "{renewed}");
+    let third = w.token("ts");
+    assert_ne!(third, second);
+    for secret in [&canary, &second, &third] {
+        assert!(
+            !renewed.contains(secret.as_str()),
+            "renew_now leaks a secret"
+        );
+    }
+    // The vault checks preferences itself, whatever the page sends.
+    let refused = app.invoke(
+        "set_preferences",
+        json!({"preferences": {"alert_thresholds_s": [-5], "clipboard_clear_s": 5, "start_at_login": true}}),
+    );
+    assert!(
+        refused.starts_with("ERR") && refused.contains("alert threshold"),
+        "{refused}"
+    );
+    let refused = app.invoke(
+        "set_preferences",
+        json!({"preferences": {"alert_thresholds_s": [3600], "clipboard_clear_s": 1, "start_at_login": true}}),
+    );
+    assert!(
+        refused.starts_with("ERR") && refused.contains("clipboard"),
+        "{refused}"
+    );
+
+    // Edit: the labels; the CLI sees the change.
+    app.click("[data-testid='edit']");
+    app.fill(
+        "[data-testid='edit-form'] [data-testid='labels']",
+        "prod, edited",
+    );
+    app.click("[data-testid='edit-save']");
+    tokenkeeper_e2e::wait_for("the edit to be saved", WAIT, || {
+        w.s.cli(&["list", "--json"], None).ok().json()[0]["labels"] == json!(["prod", "edited"])
+    });
+    let second = third;
 
     // Remove, signing out at the vendor: the session ends there, the account here.
     app.click("[data-testid='remove']");
@@ -525,6 +587,12 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates()
         .wait_text("[data-testid='bf-token'][data-tracked='true']", WAIT)
         .contains("Used by this account"));
     app.screenshot(&screenshot_path("bigfix-inventory.png"));
+    // The inventory's answer lists tokens by name and id, never their values.
+    let listed = app.invoke("bigfix_tokens", json!({"name": "bf", "user": null}));
+    assert!(listed.contains("ci-script"), "{listed}");
+    for secret in [w.token("bf"), "admin-password".to_string()] {
+        assert!(!listed.contains(&secret), "bigfix_tokens leaks a secret");
+    }
     let id = app.attr(untracked, "data-id").unwrap();
     let row = format!("[data-testid='bf-token'][data-id='{id}']");
     let server = |id: &str| -> Value {
@@ -703,12 +771,9 @@ fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
     // Tokens of 8 s go on being renewed with no window.
     let renewals = || sb.requests("POST /truesight/tsws/api/v10.1/token");
     let before = renewals();
-    std::thread::sleep(Duration::from_secs(12));
-    assert!(
-        renewals() > before,
-        "renewals went on: {before} -> {}",
-        renewals()
-    );
+    tokenkeeper_e2e::wait_for("renewals with the window closed", WAIT, || {
+        renewals() > before
+    });
     let token = s.cli(&["token", "ts"], None).ok().stdout;
     assert_eq!(sb.truesight_about(token.trim()), 200);
     assert!(webviews() == 0, "still no webview");

@@ -544,7 +544,11 @@ fn secret_kind(method: Method) -> SecretKind {
 
 async fn login_device(vault: &Vault, name: &str, no_browser: bool) -> Result<ExitCode> {
     let summary = vault
-        .login_device(name, |prompt| show_device_prompt(prompt, no_browser))
+        .login_device(
+            name,
+            |prompt| show_device_prompt(prompt, no_browser),
+            std::future::pending(),
+        )
         .await?;
     output::text(&format!(
         "signed in to '{}'{}\n",

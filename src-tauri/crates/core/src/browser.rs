@@ -12,12 +12,16 @@ pub fn open(url: &str) -> Result<(), String> {
         .ok()
         .filter(|b| !b.trim().is_empty())
         .unwrap_or_else(|| "xdg-open".into());
-    std::process::Command::new(&program)
+    let mut child = std::process::Command::new(&program)
         .arg(url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .map(|_| ())
-        .map_err(|e| format!("{program}: {e}"))
+        .map_err(|e| format!("{program}: {e}"))?;
+    // Reaped when it ends, so that a long-running app leaves no zombie behind.
+    let _ = std::thread::Builder::new()
+        .name("browser".into())
+        .spawn(move || child.wait());
+    Ok(())
 }

@@ -22,6 +22,8 @@ struct FakeVault {
     attempts: Mutex<HashMap<String, usize>>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
+    /// The admin's thresholds, where the vault keeps them (`None`: the policy's).
+    thresholds: Mutex<Option<Vec<Duration>>>,
 }
 
 impl FakeVault {
@@ -34,6 +36,7 @@ impl FakeVault {
             attempts: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            thresholds: Mutex::new(None),
         }
     }
 
@@ -63,6 +66,10 @@ impl FakeVault {
 
 #[async_trait]
 impl Renewer for FakeVault {
+    fn alert_thresholds(&self) -> Option<Vec<Duration>> {
+        self.thresholds.lock().unwrap().clone()
+    }
+
     fn watched(&self) -> Result<Vec<Watched>> {
         Ok(self
             .accounts
@@ -373,6 +380,17 @@ async fn each_threshold_alerts_once_per_deadline() {
     // Past the deadline the engine stops renewing: only a human can.
     let renewals = w.vault.attempts("ba");
     assert!((8..=9).contains(&renewals), "{renewals}");
+}
+
+#[tokio::test]
+async fn the_admins_thresholds_from_the_vault_replace_the_policys() {
+    let w = world(Policy::default());
+    *w.vault.thresholds.lock().unwrap() = Some(vec![Duration::days(2), Duration::hours(6)]);
+    let deadline = start() + Duration::days(3);
+    w.vault.add("ut", Duration::hours(24), Some(deadline));
+    w.run_until(start() + Duration::days(4), false).await;
+    let thresholds: Vec<i64> = w.sink.alerts().iter().map(|a| a.threshold_s).collect();
+    assert_eq!(thresholds, vec![2 * 86400, 6 * 3600, 0]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Editing an account from the window: its address, labels and the vendor's fields.
 //! Secrets change only by signing in again; trust only through `set_trust`, which
-//! proves the handshake first.
+//! proves the handshake first. A new address or user is not sent the stored secrets
+//! by a renewal: the account needs the admin's own sign-in first.
 
 use super::{check_setting, flow_for, summarize, Vault};
 use crate::error::{Error, Result};
@@ -10,8 +11,9 @@ use crate::model::AccountSummary;
 use crate::vendors::{self, FieldKey};
 
 impl Vault {
-    pub fn edit(&self, name: &str, edit: AccountEdit) -> Result<AccountSummary> {
+    pub async fn edit(&self, name: &str, edit: AccountEdit) -> Result<AccountSummary> {
         let (mut account, meta) = self.find(name)?;
+        let before = (account.base_url.clone(), account.username.clone());
         let flow = flow_for(account.vendor)?;
         let spec = vendors::method_spec(flow, account.method).ok_or_else(|| {
             Error::internal(format!("account '{name}' has a method its vendor lacks"))
@@ -43,11 +45,29 @@ impl Vault {
             check_setting(key, &value)?;
             key.set(&mut account, value);
         }
-        // Fails early on an address the account's trust cannot serve.
-        http::client_for(&account)?;
+        let client = http::client_for(&account)?;
+        let moved = before != (account.base_url.clone(), account.username.clone());
+        if moved && account.base_url.starts_with("https://") {
+            // The new server must pass the account's trust before anything is saved.
+            http::handshake(&client, &account.base_url)
+                .await
+                .map_err(|e| e.for_account(name))?;
+        }
         let now = self.now();
         self.db
             .update_account(&account, ("edited", "ok", "settings changed"), now)?;
+        if moved && meta.is_some() {
+            self.db.record_failure(
+                &account.id,
+                true,
+                &format!(
+                    "the address or user of '{name}' changed: sign in again, so that the stored secrets go only where you confirm"
+                ),
+                ("edited", "needs sign-in"),
+                now,
+            )?;
+        }
+        let (_, meta) = self.find(name)?;
         Ok(summarize(&account, meta.as_ref(), now))
     }
 }
@@ -61,5 +81,106 @@ fn clear(account: &mut crate::model::Account, key: FieldKey) {
         other => {
             account.settings.remove(other.id());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::model::{RenewsWith, TokenMeta, TokenState, Vendor};
+    use crate::secret::Secret;
+    use crate::secret_store::MemoryKeyring;
+    use crate::vault::NewAccount;
+
+    async fn vault_with_signed_in_account(dir: &std::path::Path) -> Vault {
+        let vault = Vault::open_with(
+            dir,
+            Arc::new(MemoryKeyring::default()),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        let new = NewAccount {
+            name: "ts".into(),
+            vendor: Some(Vendor::Truesight),
+            base_url: "http://127.0.0.1:9/truesight".into(),
+            username: Some("ops".into()),
+            tenant: Some("BmcRealm".into()),
+            labels: vec!["prod".into()],
+            ..NewAccount::default()
+        };
+        vault
+            .add(new, Some(Secret::new("pw")), false)
+            .await
+            .unwrap();
+        let (account, _) = vault.find("ts").unwrap();
+        let now = Utc::now();
+        let meta = TokenMeta::issued(
+            now,
+            Some(now + chrono::Duration::hours(1)),
+            RenewsWith::StoredPassword,
+        );
+        vault
+            .database()
+            .put_token_meta(&account.id, &meta, ("signed-in", "ok", ""), now)
+            .unwrap();
+        vault
+    }
+
+    fn edit(url: &str, user: &str, labels: &[&str]) -> AccountEdit {
+        AccountEdit {
+            base_url: url.into(),
+            fields: BTreeMap::from([(FieldKey::Username, user.to_string())]),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[tokio::test]
+    async fn labels_change_in_place_but_a_new_address_or_user_needs_a_sign_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault_with_signed_in_account(dir.path()).await;
+        let url = "http://127.0.0.1:9/truesight";
+        let same = vault
+            .edit("ts", edit(url, "ops", &["prod", " eu "]))
+            .await
+            .unwrap();
+        assert_eq!(same.labels, vec!["prod", "eu"]);
+        assert_eq!(same.state, TokenState::Valid);
+
+        let moved = vault
+            .edit(
+                "ts",
+                edit("http://127.0.0.1:10/truesight", "ops", &["prod"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(moved.state, TokenState::NeedsSignIn);
+        assert!(moved.last_error.unwrap().contains("sign in again"));
+        // The stored password is still there for the admin's own sign-in.
+        let (account, _) = vault.find("ts").unwrap();
+        let bundle = vault.read_secrets(&account.id).await.unwrap();
+        assert!(bundle.get(crate::secret::SecretKind::Password).is_some());
+    }
+
+    #[tokio::test]
+    async fn an_edit_that_breaks_a_rule_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault_with_signed_in_account(dir.path()).await;
+        let url = "http://127.0.0.1:9/truesight";
+        let cleared = vault.edit("ts", edit(url, " ", &[])).await.unwrap_err();
+        assert!(cleared.message().contains("cannot be empty"), "{cleared}");
+        let mut foreign = edit(url, "ops", &[]);
+        foreign.fields.insert(FieldKey::ClientId, "x".into());
+        assert!(vault.edit("ts", foreign).await.is_err());
+        assert!(vault.edit("ts", edit("ftp://x", "ops", &[])).await.is_err());
+        let (account, meta) = vault.find("ts").unwrap();
+        assert_eq!(account.labels, vec!["prod"]);
+        assert_eq!(account.username.as_deref(), Some("ops"));
+        assert!(!meta.unwrap().needs_human);
     }
 }

@@ -539,11 +539,14 @@ impl Vault {
     }
 
     /// Signs in through the browser (device-code accounts): `prompt` is called once
-    /// with the code and the address to open, then this waits for the approval.
+    /// with the code and the address to open, then this waits for the approval, or
+    /// until `cancel` completes. Once approved, storing what was issued is not
+    /// cancelled, so the keyring and the database never disagree.
     pub async fn login_device(
         &self,
         name: &str,
         prompt: impl FnOnce(&DevicePrompt) + Send,
+        cancel: impl std::future::Future<Output = ()> + Send,
     ) -> Result<AccountSummary> {
         let (account, meta) = self.find(name)?;
         let flow = flow_for(account.vendor)?;
@@ -567,7 +570,20 @@ impl Vault {
             ("sign-in", "started", "waiting for approval in the browser"),
             now,
         )?;
-        let issued = match flow.finish_device(&call, &code).await {
+        let approved = tokio::select! {
+            r = flow.finish_device(&call, &code) => r,
+            () = cancel => {
+                self.db.record_event(
+                    &account.id,
+                    ("sign-in", "cancelled", "the browser sign-in was cancelled"),
+                    self.now(),
+                )?;
+                return Err(Error::usage(format!(
+                    "the browser sign-in of '{name}' was cancelled: sign in again when ready"
+                )));
+            }
+        };
+        let issued = match approved {
             Ok(i) => i,
             Err(e) => return Err(self.record_sign_in_failure(&account, e, true, self.now())?),
         };

@@ -77,3 +77,62 @@ impl Vault {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::secret_store::MemoryKeyring;
+
+    #[test]
+    fn preferences_are_checked_sorted_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open_with(
+            dir.path(),
+            Arc::new(MemoryKeyring::default()),
+            Arc::new(SystemClock),
+        )
+        .unwrap();
+        assert_eq!(vault.preferences().unwrap(), Preferences::default());
+        let saved = vault
+            .set_preferences(&Preferences {
+                alert_thresholds_s: vec![3600, 172_800, 3600],
+                clipboard_clear_s: 12,
+                start_at_login: false,
+            })
+            .unwrap();
+        assert_eq!(saved.alert_thresholds_s, vec![172_800, 3600]);
+        assert_eq!(vault.preferences().unwrap().clipboard_clear_s, 12);
+        assert_eq!(
+            vault.alert_thresholds().unwrap(),
+            vec![Duration::days(2), Duration::hours(1)]
+        );
+        for bad in [
+            Preferences {
+                alert_thresholds_s: vec![0],
+                ..Preferences::default()
+            },
+            Preferences {
+                alert_thresholds_s: vec![400 * 86_400],
+                ..Preferences::default()
+            },
+            Preferences {
+                alert_thresholds_s: vec![1, 2, 3, 4, 5, 6, 7],
+                ..Preferences::default()
+            },
+            Preferences {
+                clipboard_clear_s: 4,
+                ..Preferences::default()
+            },
+        ] {
+            assert!(vault.set_preferences(&bad).is_err(), "{bad:?}");
+        }
+        // A refused change leaves what was stored.
+        assert_eq!(
+            vault.preferences().unwrap().alert_thresholds_s,
+            vec![172_800, 3600]
+        );
+    }
+}
