@@ -137,8 +137,14 @@ fn submit_add_form(app: &Browser, f: &Form<'_>) {
     app.click("[data-testid='submit']");
 }
 
-/// Approves the browser sign-in the app opened, and waits for the window to say so.
-fn approve_opened(w: &Window, sb: &Sandbox, already_opened: usize) -> String {
+/// Approves the browser sign-in the app opened, and waits for the window to say so;
+/// with `screenshot`, the window is photographed while it waits.
+fn approve_opened(
+    w: &Window,
+    sb: &Sandbox,
+    already_opened: usize,
+    screenshot: Option<&str>,
+) -> String {
     tokenkeeper_e2e::wait_for("the app to open the browser", WAIT, || {
         w.browser.opened().len() > already_opened
     });
@@ -151,6 +157,9 @@ fn approve_opened(w: &Window, sb: &Sandbox, already_opened: usize) -> String {
         "the window shows the code the browser got"
     );
     w.app.wait_text("[data-testid='sign-in-progress']", WAIT);
+    if let Some(name) = screenshot {
+        w.app.screenshot(&screenshot_path(name));
+    }
     sb.approve(&code);
     w.app.wait_text("[data-testid='sign-in-done']", WAIT);
     url
@@ -250,9 +259,8 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             labels: "",
         },
     );
-    let opened = approve_opened(&w, &sb, 0);
+    let opened = approve_opened(&w, &sb, 0, Some("sign-in.png"));
     assert!(opened.contains("/activate?user_code="), "{opened}");
-    app.screenshot(&screenshot_path("sign-in.png"));
     w.wait_state("ba", "valid");
 
     // Any OIDC issuer with the device grant.
@@ -269,7 +277,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             labels: "",
         },
     );
-    approve_opened(&w, &sb, 1);
+    approve_opened(&w, &sb, 1, None);
     w.wait_state("generic", "valid");
 
     // A denied sign-in says so and offers a retry, which works.
@@ -280,7 +288,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     let failed = app.wait_text("[data-testid='sign-in-failed']", WAIT);
     assert!(failed.to_lowercase().contains("denied"), "{failed}");
     app.click("[data-testid='sign-in-retry']");
-    approve_opened(&w, &sb, 3);
+    approve_opened(&w, &sb, 3, None);
 
     // What the window added is what the CLI sees, and every token works.
     let list = w.s.cli(&["list", "--json"], None).ok().json();
@@ -327,6 +335,8 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     tokenkeeper_e2e::wait_for("every row back", WAIT, || {
         app.texts("[data-testid='account']").len() == 6
     });
+    app.click("[data-testid='close-details']");
+    app.wait_gone("[data-testid='details']", WAIT);
     app.screenshot(&screenshot_path("list.png"));
 }
 
@@ -718,7 +728,7 @@ fn clicking_a_sign_in_notification_opens_the_account_and_starts_its_sign_in() {
     // the browser sign-in, which the admin approves.
     dunstctl(&w, &["action", "0"]);
     app.wait_text("[data-testid='details'][data-name='ba']", WAIT);
-    approve_opened(&w, &sb, 0);
+    approve_opened(&w, &sb, 0, None);
     w.wait_state("ba", "valid");
     let token = w.token("ba");
     assert_eq!(
