@@ -268,6 +268,49 @@ impl Session {
         self.cli(&args, Some(secret))
     }
 
+    /// Adds a BigID account that signs in with a user token.
+    pub fn add_bigid_user_token(&self, name: &str, url: &str, user_token: &str) -> Run {
+        self.cli(
+            &[
+                "add",
+                name,
+                "--vendor",
+                "bigid",
+                "--url",
+                url,
+                "--method",
+                "user-token",
+                "--secret-stdin",
+            ],
+            Some(user_token),
+        )
+    }
+
+    /// Adds a BigFix account for `user` (its password on stdin), with `extra` flags
+    /// (`--ca-cert FILE`, `--pin-sha256 HEX`).
+    pub fn add_bigfix(
+        &self,
+        name: &str,
+        url: &str,
+        user: &str,
+        password: &str,
+        extra: &[&str],
+    ) -> Run {
+        let mut args = vec![
+            "add",
+            name,
+            "--vendor",
+            "bigfix",
+            "--url",
+            url,
+            "--username",
+            user,
+            "--secret-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.cli(&args, Some(password))
+    }
+
     /// Starts `tokenkeeper ARGS` without waiting (a device-code sign-in that waits for
     /// an approval); `finish` collects it.
     pub fn spawn_cli(&self, env: &[(&str, &str)], args: &[&str]) -> Child {
@@ -831,4 +874,14 @@ pub fn close_window(display: &str, title: &str) -> bool {
         }
     }
     false
+}
+
+/// Where a test saves a screenshot of the window: `TOKENKEEPER_SCREENSHOT_DIR`, or
+/// `target/debug/screenshots/`.
+pub fn screenshot_path(name: &str) -> PathBuf {
+    let dir = std::env::var_os("TOKENKEEPER_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin_dir().join("screenshots"));
+    std::fs::create_dir_all(&dir).expect("the screenshot folder");
+    dir.join(name)
 }

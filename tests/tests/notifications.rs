@@ -64,21 +64,8 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     );
     let sb = Sandbox::start(&["--bigid-session-ttl", "8"]);
     let user_token = sb.bigid_user_token(3, true);
-    s.cli(
-        &[
-            "add",
-            "ut",
-            "--vendor",
-            "bigid",
-            "--url",
-            &sb.url("bigid"),
-            "--method",
-            "user-token",
-            "--secret-stdin",
-        ],
-        Some(&user_token),
-    )
-    .ok();
+    s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
+        .ok();
 
     let _app = Running(
         s.command(bin("tokenkeeper-desktop"))

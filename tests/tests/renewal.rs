@@ -176,21 +176,7 @@ fn alerts_come_once_per_threshold_across_restarts_and_at_once_when_a_human_is_ne
     let url = sb.url("bigid");
     // A user token that expires in three days: the 7-day threshold has passed.
     let user_token = sb.bigid_user_token(3, true);
-    s.cli(
-        &[
-            "add",
-            "ut",
-            "--vendor",
-            "bigid",
-            "--url",
-            &url,
-            "--method",
-            "user-token",
-            "--secret-stdin",
-        ],
-        Some(&user_token),
-    )
-    .ok();
+    s.add_bigid_user_token("ut", &url, &user_token).ok();
 
     let watch = Watch::start(&s);
     watch.wait_for("the 7-day alert", Duration::from_secs(20), |e| {

@@ -327,21 +327,8 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
         .ok();
     let user_token = sb.bigid_user_token(3, true);
-    s.cli(
-        &[
-            "add",
-            "ut",
-            "--vendor",
-            "bigid",
-            "--url",
-            &sb.url("bigid"),
-            "--method",
-            "user-token",
-            "--secret-stdin",
-        ],
-        Some(&user_token),
-    )
-    .ok();
+    s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
+        .ok();
     let panel = Panel::start(&s.bus);
     let display = Display::start();
     let mut app = Running(

@@ -4,7 +4,6 @@
 //! address the app opened, and renew, copy (with the clipboard cleared), reveal,
 //! remove, the BigFix inventory and the settings are used as an admin would.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -13,14 +12,6 @@ use tokenkeeper_e2e::webdriver::{Browser, Driver};
 use tokenkeeper_e2e::{bin, user_code, Display, RecordingBrowser, Running, Sandbox, Session};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn screenshot_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("TOKENKEEPER_SCREENSHOT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tokenkeeper_e2e::bin_dir().join("screenshots"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 /// A session, a display and the app in it, with a recording `$BROWSER`.
 struct Window {
@@ -158,7 +149,7 @@ fn approve_opened(
     );
     w.app.wait_text("[data-testid='sign-in-progress']", WAIT);
     if let Some(name) = screenshot {
-        w.app.screenshot(&screenshot_path(name));
+        w.app.screenshot(&tokenkeeper_e2e::screenshot_path(name));
     }
     sb.approve(&code);
     w.app.wait_text("[data-testid='sign-in-done']", WAIT);
@@ -337,7 +328,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     });
     app.click("[data-testid='close-details']");
     app.wait_gone("[data-testid='details']", WAIT);
-    app.screenshot(&screenshot_path("list.png"));
+    app.screenshot(&tokenkeeper_e2e::screenshot_path("list.png"));
 }
 
 #[test]
@@ -551,23 +542,7 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates()
             ("bf", "admin", "admin-password"),
             ("op", "operator", "operator-password"),
         ] {
-            s.cli(
-                &[
-                    "add",
-                    name,
-                    "--vendor",
-                    "bigfix",
-                    "--url",
-                    &url,
-                    "--username",
-                    user,
-                    "--ca-cert",
-                    ca,
-                    "--secret-stdin",
-                ],
-                Some(pw),
-            )
-            .ok();
+            s.add_bigfix(name, &url, user, pw, &["--ca-cert", ca]).ok();
         }
     });
     let app = &w.app;
@@ -596,7 +571,7 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates()
     assert!(app
         .wait_text("[data-testid='bf-token'][data-tracked='true']", WAIT)
         .contains("Used by this account"));
-    app.screenshot(&screenshot_path("bigfix-inventory.png"));
+    app.screenshot(&tokenkeeper_e2e::screenshot_path("bigfix-inventory.png"));
     // The inventory's answer lists tokens by name and id, never their values.
     let listed = app.invoke("bigfix_tokens", json!({"name": "bf", "user": null}));
     assert!(listed.contains("ci-script"), "{listed}");

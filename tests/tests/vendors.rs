@@ -179,19 +179,7 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
     let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
     let ca = ca.to_str().unwrap();
     let add = |name: &str, user: &str, pw: &str, extra: &[&str]| {
-        let mut args = vec![
-            "add",
-            name,
-            "--vendor",
-            "bigfix",
-            "--url",
-            &url,
-            "--username",
-            user,
-            "--secret-stdin",
-        ];
-        args.extend_from_slice(extra);
-        s.cli(&args, Some(pw))
+        s.add_bigfix(name, &url, user, pw, extra)
     };
     let client = sb.bigfix_client();
     let login_status = |t: &str| {

@@ -2,20 +2,11 @@
 //! tauri-driver and WebKitWebDriver: it lists what the CLI wrote to the same vault,
 //! counts down live, answers IPC without secrets, and its sandbox mode works.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::json;
 use tokenkeeper_e2e::webdriver::Driver;
 use tokenkeeper_e2e::{bin, Display, Sandbox, Session};
-
-fn screenshot_path(name: &str) -> PathBuf {
-    let dir = std::env::var_os("TOKENKEEPER_SCREENSHOT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tokenkeeper_e2e::bin_dir().join("screenshots"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
 
 fn is_countdown(text: &str) -> bool {
     // "59m 58s": minutes and seconds of the hour-long TrueSight token.
@@ -88,7 +79,7 @@ fn the_window_lists_what_the_cli_wrote_counts_down_live_and_leaks_nothing() {
         "the IPC answer leaks a secret"
     );
 
-    app.screenshot(&screenshot_path("window.png"));
+    app.screenshot(&tokenkeeper_e2e::screenshot_path("window.png"));
     app.close();
 }
 
@@ -110,7 +101,7 @@ fn sandbox_mode_shows_a_working_demo_account() {
         Duration::from_secs(30),
     );
     assert!(app.page_text().contains("Sandbox mode"));
-    app.screenshot(&screenshot_path("sandbox.png"));
+    app.screenshot(&tokenkeeper_e2e::screenshot_path("sandbox.png"));
     app.close();
     // The CLI sees the demo vault too, and its token works against the sandbox.
     let list = s.cli(&["list", "--json"], None).ok().json();
