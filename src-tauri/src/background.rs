@@ -28,13 +28,15 @@ impl EventSink for DesktopEvents {
                 AlertKind::DeadlineSoon if alert.threshold_s == 0 => ("Sign-in expired", true),
                 AlertKind::DeadlineSoon => ("Sign-in due soon", alert.threshold_s <= 3600),
             };
-            if let Err(e) = self
-                .notifier
-                .send(summary, &alert.message, &alert.account, urgent)
-            {
-                eprintln!("tokenkeeper-desktop: {e}");
-                let _ = self.app.emit("notification-failed", e);
-            }
+            // Off the engine's thread: a slow notification server never delays renewals.
+            let (notifier, app) = (self.notifier.clone(), self.app.clone());
+            let (message, account) = (alert.message.clone(), alert.account.clone());
+            tauri::async_runtime::spawn_blocking(move || {
+                if let Err(e) = notifier.send(summary, &message, &account, urgent) {
+                    eprintln!("tokenkeeper-desktop: {e}");
+                    let _ = app.emit("notification-failed", e);
+                }
+            });
         }
         tray::refresh(&self.app, &self.shell);
     }

@@ -2,27 +2,39 @@
 //! delivery is known (the server answers with an id) rather than assumed:
 //! tauri-plugin-notification reports success on Linux even when nothing is shown.
 //! Clicks come back as `ActionInvoked`, which servers such as dunst send only to the
-//! connection that sent the notification: one connection does both.
+//! connection that sent the notification: one thread owns one connection and does
+//! both, so no call ever waits on another thread's read.
 
 use std::collections::HashMap;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dbus::arg::{PropMap, Variant};
-use dbus::blocking::SyncConnection;
+use dbus::blocking::Connection;
 use dbus::message::MatchRule;
 
 const DEST: &str = "org.freedesktop.Notifications";
 const PATH: &str = "/org/freedesktop/Notifications";
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a notification server may take to answer (D-Bus's own default).
+const CALL_TIMEOUT: Duration = Duration::from_secs(25);
+/// How often the connection's thread looks for notifications to send between reads.
+const TURN: Duration = Duration::from_millis(250);
 
 type OnClick = Arc<dyn Fn(String) + Send + Sync>;
 
+struct Notice {
+    summary: String,
+    body: String,
+    account: String,
+    urgent: bool,
+    answer: mpsc::Sender<Result<u32, String>>,
+}
+
 /// Sends notifications and remembers which account each one is about.
 pub struct Notifier {
-    conn: Mutex<Option<Arc<SyncConnection>>>,
-    about: Arc<Mutex<HashMap<u32, String>>>,
-    on_click: Option<OnClick>,
+    worker: Mutex<Option<mpsc::Sender<Notice>>>,
+    on_click: OnClick,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -33,31 +45,30 @@ impl std::fmt::Debug for Notifier {
 
 impl Notifier {
     /// `on_click(account)` runs when a notification of ours is clicked, on the
-    /// connection's own listening thread.
+    /// connection's thread.
     pub fn new(on_click: impl Fn(String) + Send + Sync + 'static) -> Self {
         Self {
-            conn: Mutex::new(None),
-            about: Arc::new(Mutex::new(HashMap::new())),
-            on_click: Some(Arc::new(on_click)),
+            worker: Mutex::new(None),
+            on_click: Arc::new(on_click),
         }
     }
 
-    /// The session bus connection, made on first use with a thread that hears clicks;
-    /// a lost one is replaced on the next alert.
-    fn connection(&self) -> Result<Arc<SyncConnection>, String> {
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = slot.as_ref() {
-            return Ok(c.clone());
+    /// The connection's thread, started on first use; a lost bus ends it and the
+    /// next alert starts another.
+    fn worker(&self) -> Result<mpsc::Sender<Notice>, String> {
+        let mut slot = self.worker.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = slot.as_ref() {
+            return Ok(tx.clone());
         }
-        let conn = Arc::new(
-            SyncConnection::new_session()
-                .map_err(|e| format!("no D-Bus session for notifications: {e}"))?,
-        );
-        if let Some(on_click) = self.on_click.clone() {
-            let about = self.about.clone();
-            let rule = MatchRule::new_signal(DEST, "ActionInvoked");
-            conn.add_match(rule, move |(id, _action): (u32, String), _, _| {
-                let account = about
+        let conn = Connection::new_session()
+            .map_err(|e| format!("no D-Bus session for notifications: {e}"))?;
+        let about: Arc<Mutex<HashMap<u32, String>>> = Arc::default();
+        let clicked = about.clone();
+        let on_click = self.on_click.clone();
+        conn.add_match(
+            MatchRule::new_signal(DEST, "ActionInvoked"),
+            move |(id, _action): (u32, String), _, _| {
+                let account = clicked
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .get(&id)
@@ -66,22 +77,37 @@ impl Notifier {
                     on_click(account);
                 }
                 true
+            },
+        )
+        .map_err(|e| format!("cannot listen for notification clicks: {e}"))?;
+        let (tx, rx) = mpsc::channel::<Notice>();
+        std::thread::Builder::new()
+            .name("notifications".into())
+            .spawn(move || loop {
+                if conn.process(TURN).is_err() {
+                    break;
+                }
+                while let Ok(n) = rx.try_recv() {
+                    let sent = notify(&conn, &n);
+                    if let Ok(id) = sent {
+                        about
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(id, n.account.clone());
+                    }
+                    let _ = n.answer.send(sent);
+                }
+                if !conn.channel().is_connected() {
+                    break;
+                }
             })
-            .map_err(|e| format!("cannot listen for notification clicks: {e}"))?;
-            let listening = conn.clone();
-            std::thread::Builder::new()
-                .name("notification-clicks".into())
-                .spawn(move || {
-                    // Ends when the connection is lost (and replaced by a new one).
-                    while listening.process(Duration::from_secs(1)).is_ok() {}
-                })
-                .map_err(|e| format!("cannot start the notification listener: {e}"))?;
-        }
-        *slot = Some(conn.clone());
-        Ok(conn)
+            .map_err(|e| format!("cannot start the notification thread: {e}"))?;
+        *slot = Some(tx.clone());
+        Ok(tx)
     }
 
-    /// Shows a notification about `account`; the server's id, or why nothing was shown.
+    /// Shows a notification about `account`; the server's id, or why nothing was
+    /// shown. Blocks until the server answers: call it off the async runtime.
     pub fn send(
         &self,
         summary: &str,
@@ -89,52 +115,56 @@ impl Notifier {
         account: &str,
         urgent: bool,
     ) -> Result<u32, String> {
-        let conn = self.connection()?;
-        let mut hints = PropMap::new();
-        // 2 = critical: stays until dismissed; 1 = normal.
-        hints.insert(
-            "urgency".into(),
-            Variant(Box::new(if urgent { 2u8 } else { 1u8 })),
-        );
-        hints.insert(
-            "desktop-entry".into(),
-            Variant(Box::new("tokenkeeper-desktop".to_string())),
-        );
-        let actions = vec!["default", "Open"];
-        let result: Result<(u32,), dbus::Error> =
-            conn.with_proxy(DEST, PATH, CALL_TIMEOUT).method_call(
-                DEST,
-                "Notify",
-                (
-                    "Tokenkeeper",
-                    0u32,
-                    "dialog-password",
-                    summary,
-                    body,
-                    actions,
-                    hints,
-                    -1i32,
-                ),
-            );
-        match result {
-            Ok((id,)) => {
-                self.about
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, account.to_string());
-                Ok(id)
-            }
-            Err(e) => {
-                // A lost bus is reconnected on the next alert (its listener thread
-                // ends with it); no notification server is not a lost bus.
-                if !conn.channel().is_connected() {
-                    *self.conn.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                }
-                Err(format!(
-                    "no notification server answered ({}); the alert is shown in the window and the tray",
-                    e.message().unwrap_or("unknown error")
-                ))
-            }
+        let (answer, answered) = mpsc::channel();
+        let notice = Notice {
+            summary: summary.to_string(),
+            body: body.to_string(),
+            account: account.to_string(),
+            urgent,
+            answer,
+        };
+        if self.worker()?.send(notice).is_err() {
+            // The thread ended with its bus: the next alert connects again.
+            *self.worker.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return Err("the session bus was lost; the next alert reconnects".into());
         }
+        answered
+            .recv_timeout(CALL_TIMEOUT + TURN * 2)
+            .map_err(|_| "no notification server answered in time".to_string())?
     }
+}
+
+fn notify(conn: &Connection, n: &Notice) -> Result<u32, String> {
+    let mut hints = PropMap::new();
+    // 2 = critical: stays until dismissed; 1 = normal.
+    hints.insert(
+        "urgency".into(),
+        Variant(Box::new(if n.urgent { 2u8 } else { 1u8 })),
+    );
+    hints.insert(
+        "desktop-entry".into(),
+        Variant(Box::new("tokenkeeper-desktop".to_string())),
+    );
+    let actions = vec!["default", "Open"];
+    let result: Result<(u32,), dbus::Error> =
+        conn.with_proxy(DEST, PATH, CALL_TIMEOUT).method_call(
+            DEST,
+            "Notify",
+            (
+                "Tokenkeeper",
+                0u32,
+                "dialog-password",
+                n.summary.as_str(),
+                n.body.as_str(),
+                actions,
+                hints,
+                -1i32,
+            ),
+        );
+    result.map(|(id,)| id).map_err(|e| {
+        format!(
+            "no notification server answered ({}); the alert is shown in the window and the tray",
+            e.message().unwrap_or("unknown error")
+        )
+    })
 }

@@ -443,7 +443,16 @@ fn details_renew_copy_reveal_settings_and_remove() {
     assert!(!app.page_text().contains(&second));
     app.click("[data-testid='reveal']");
     let revealed = app.wait_text("[data-testid='revealed']", WAIT);
+    let revealed_at = Instant::now();
     assert!(revealed.contains(&second), "{revealed}");
+    // ...and hides it again by itself after 20 seconds.
+    app.wait_gone("[data-testid='revealed']", Duration::from_secs(40));
+    assert!(
+        revealed_at.elapsed() >= Duration::from_secs(18),
+        "hidden by its timer, not at once: {:?}",
+        revealed_at.elapsed()
+    );
+    assert!(!app.page_text().contains(&second));
 
     // Nothing but reveal answers with a secret.
     for (command, args) in [
