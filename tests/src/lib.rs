@@ -175,9 +175,16 @@ impl Session {
         } else {
             cmd.stdin(Stdio::null());
         }
+        // Its complaints are kept for a failing test to be read (it has crashed
+        // under heavy parallel load once: "recipient disconnected").
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.path().join("gnome-keyring.log"))
+            .expect("the keyring's log");
         let mut child = cmd
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("gnome-keyring-daemon (install gnome-keyring: ./scripts/setup-debian.sh)");
         if unlocked {
