@@ -176,14 +176,30 @@ impl Database {
     }
 
     /// Writes what the edit form may change: address, labels and the vendor's fields.
+    /// Only the settings named in `edited` are taken from `a`; the others (a pinned
+    /// certificate that `set_trust` changed meanwhile) are kept as stored.
     pub fn update_account(
         &self,
         a: &Account,
+        edited: &[&str],
         event: (&str, &str, &str),
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let stored: String = tx.query_row(
+            "SELECT settings FROM accounts WHERE id = ?1",
+            [&a.id],
+            |r| r.get(0),
+        )?;
+        let mut settings: BTreeMap<String, String> =
+            serde_json::from_str(&stored).unwrap_or_default();
+        for key in edited {
+            match a.settings.get(*key) {
+                Some(v) => settings.insert(key.to_string(), v.clone()),
+                None => settings.remove(*key),
+            };
+        }
         tx.execute(
             "UPDATE accounts SET base_url = ?2, username = ?3, tenant = ?4, iam_id = ?5, client_id = ?6, labels = ?7, settings = ?8 WHERE id = ?1",
             params![
@@ -194,7 +210,7 @@ impl Database {
                 a.iam_id,
                 a.client_id,
                 serde_json::to_string(&a.labels).unwrap_or_else(|_| "[]".into()),
-                serde_json::to_string(&a.settings).unwrap_or_else(|_| "{}".into())
+                serde_json::to_string(&settings).unwrap_or_else(|_| "{}".into())
             ],
         )?;
         add_event(&tx, &a.id, now, event)?;

@@ -54,8 +54,10 @@ impl Vault {
                 .map_err(|e| e.for_account(name))?;
         }
         let now = self.now();
+        // The method's own fields; trust (the pin) changes only through set_trust.
+        let edited: Vec<&str> = spec.fields.iter().map(|f| f.key.id()).collect();
         self.db
-            .update_account(&account, ("edited", "ok", "settings changed"), now)?;
+            .update_account(&account, &edited, ("edited", "ok", "settings changed"), now)?;
         if moved && meta.is_some() {
             self.db.record_failure(
                 &account.id,
@@ -165,6 +167,38 @@ mod tests {
         let (account, _) = vault.find("ts").unwrap();
         let bundle = vault.read_secrets(&account.id).await.unwrap();
         assert!(bundle.get(crate::secret::SecretKind::Password).is_some());
+    }
+
+    #[tokio::test]
+    async fn an_edit_keeps_a_pin_set_while_it_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault_with_signed_in_account(dir.path()).await;
+        // The edit read the account before set_trust pinned a certificate...
+        let (stale, _) = vault.find("ts").unwrap();
+        let mut pinned = stale.settings.clone();
+        pinned.insert(crate::http::PIN_SETTING.to_string(), "ab".repeat(32));
+        vault
+            .database()
+            .set_trust(&stale.id, None, &pinned)
+            .unwrap();
+        // ...and writes what it read: only its own fields replace what is stored.
+        let mut edited = stale.clone();
+        edited.labels = vec!["x".into()];
+        vault
+            .database()
+            .update_account(
+                &edited,
+                &["token_duration"],
+                ("edited", "ok", ""),
+                Utc::now(),
+            )
+            .unwrap();
+        let (after, _) = vault.find("ts").unwrap();
+        assert_eq!(
+            after.settings.get(crate::http::PIN_SETTING),
+            Some(&"ab".repeat(32))
+        );
+        assert_eq!(after.labels, vec!["x"]);
     }
 
     #[tokio::test]
