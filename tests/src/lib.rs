@@ -351,6 +351,18 @@ impl Session {
         (finish(child, Duration::from_secs(60)), url)
     }
 
+    /// Adds a BigAnimal account at the sandbox's portal, approving its browser
+    /// sign-in; the finished `tokenkeeper add`.
+    pub fn add_biganimal(&self, sb: &Sandbox, name: &str) -> Run {
+        let portal = sb.url("biganimal");
+        self.device_sign_in(
+            sb,
+            &["add", name, "--vendor", "biganimal", "--url", &portal],
+            true,
+        )
+        .0
+    }
+
     /// Writes `text` to a file of this session and returns its path.
     pub fn write_file(&self, name: &str, text: &str) -> PathBuf {
         let path = self.root.path().join(name);

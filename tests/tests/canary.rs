@@ -268,18 +268,7 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
         outputs.push(s.cli(&full, Some(secret)).ok());
         secrets.extend(s.stored_secrets());
     }
-    let (run, _) = s.device_sign_in(
-        &sb,
-        &[
-            "add",
-            "ba",
-            "--vendor",
-            "biganimal",
-            "--url",
-            &sb.url("biganimal"),
-        ],
-        true,
-    );
+    let run = s.add_biganimal(&sb, "ba");
     outputs.push(run.ok());
     let (run, _) = s.device_sign_in(
         &sb,

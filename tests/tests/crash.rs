@@ -58,37 +58,15 @@ fn renewals_killed_at_random_moments_lose_nothing() {
     let ca = s.write_file("ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
     s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
         .ok();
-    s.cli(
-        &[
-            "add",
-            "bf",
-            "--vendor",
-            "bigfix",
-            "--url",
-            &sb.url("bigfix"),
-            "--username",
-            "admin",
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "--secret-stdin",
-        ],
-        Some("admin-password"),
+    s.add_bigfix(
+        "bf",
+        &sb.url("bigfix"),
+        "admin",
+        "admin-password",
+        &["--ca-cert", ca.to_str().unwrap()],
     )
     .ok();
-    s.device_sign_in(
-        &sb,
-        &[
-            "add",
-            "ba",
-            "--vendor",
-            "biganimal",
-            "--url",
-            &sb.url("biganimal"),
-        ],
-        true,
-    )
-    .0
-    .ok();
+    s.add_biganimal(&sb, "ba").ok();
 
     for name in ["ts", "bf", "ba"] {
         let mut finished = 0;

@@ -63,20 +63,7 @@ fn add_every_vendor(s: &Session, sb: &Sandbox) -> Vec<(&'static str, &'static st
     );
     s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
         .ok();
-    s.device_sign_in(
-        sb,
-        &[
-            "add",
-            "ba",
-            "--vendor",
-            "biganimal",
-            "--url",
-            &sb.url("biganimal"),
-        ],
-        true,
-    )
-    .0
-    .ok();
+    s.add_biganimal(sb, "ba").ok();
     s.device_sign_in(
         sb,
         &[

@@ -100,20 +100,7 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
     ]);
     s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
         .ok();
-    s.device_sign_in(
-        &sb,
-        &[
-            "add",
-            "ba",
-            "--vendor",
-            "biganimal",
-            "--url",
-            &sb.url("biganimal"),
-        ],
-        true,
-    )
-    .0
-    .ok();
+    s.add_biganimal(&sb, "ba").ok();
     let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
 
     let watch = Watch::start(&s);

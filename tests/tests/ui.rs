@@ -679,12 +679,7 @@ fn clicking_a_sign_in_notification_opens_the_account_and_starts_its_sign_in() {
     let sb = Sandbox::start(&["--oauth-access-ttl", "6"]);
     let portal = sb.url("biganimal");
     let w = Window::open_beside(|s, display| {
-        let (run, _) = s.device_sign_in(
-            &sb,
-            &["add", "ba", "--vendor", "biganimal", "--url", &portal],
-            true,
-        );
-        run.ok();
+        s.add_biganimal(&sb, "ba").ok();
         Some(Running(
             s.command("dunst")
                 .env("DISPLAY", &display.name)
