@@ -351,6 +351,19 @@ impl Session {
         (finish(child, Duration::from_secs(60)), url)
     }
 
+    /// Starts the desktop app on `display` with `args`, quiet, stopped when dropped.
+    pub fn start_desktop(&self, display: &Display, args: &[&str]) -> Running {
+        Running(
+            self.command(bin("tokenkeeper-desktop"))
+                .args(args)
+                .env("DISPLAY", &display.name)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("tokenkeeper-desktop"),
+        )
+    }
+
     /// Adds a BigAnimal account at the sandbox's portal, approving its browser
     /// sign-in; the finished `tokenkeeper add`.
     pub fn add_biganimal(&self, sb: &Sandbox, name: &str) -> Run {

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokenkeeper_e2e::{bin, Display, Running, Sandbox, Session};
+use tokenkeeper_e2e::{Display, Running, Sandbox, Session};
 
 /// Every notification dunst has shown so far: (summary, body).
 fn shown(s: &Session) -> Vec<(String, String)> {
@@ -67,14 +67,7 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
         .ok();
 
-    let _app = Running(
-        s.command(bin("tokenkeeper-desktop"))
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokenkeeper-desktop"),
-    );
+    let _app = s.start_desktop(&display, &[]);
     let first = wait_for_count(&s, 1, Duration::from_secs(60));
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first[0].0, "Sign-in due soon");

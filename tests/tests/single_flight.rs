@@ -2,10 +2,10 @@
 //! rotating account falls due: exactly one refresh reaches the issuer, and all five
 //! end with the same valid token (the lease lives in SQLite, across processes).
 
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use tokenkeeper_e2e::{bin, finish, Display, Running, Sandbox, Session};
+use tokenkeeper_e2e::{finish, Display, Sandbox, Session};
 
 #[test]
 fn the_app_and_four_cli_processes_renew_a_rotating_account_once() {
@@ -22,14 +22,7 @@ fn the_app_and_four_cli_processes_renew_a_rotating_account_once() {
     // The issuer answers the next refresh five seconds late, so the others arrive
     // while the first renewal holds the lease.
     sb.fault("/biganimal-auth/oauth/token", "delay");
-    let _app = Running(
-        s.command(bin("tokenkeeper-desktop"))
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokenkeeper-desktop"),
-    );
+    let _app = s.start_desktop(&display, &[]);
     // The app's engine renews inside the window (the last 10 s of 20 s).
     let end = Instant::now() + Duration::from_secs(30);
     while token_calls() == calls_before {

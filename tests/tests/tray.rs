@@ -5,7 +5,6 @@
 //! `com.canonical.dbusmenu` and clicks the menu's entries as a person would.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +15,7 @@ use dbus::channel::{Channel, MatchingReceiver, Sender};
 use dbus::message::MatchRule;
 use dbus::Message;
 use serde_json::json;
-use tokenkeeper_e2e::{bin, Display, Running, Sandbox, Session};
+use tokenkeeper_e2e::{Display, Sandbox, Session};
 
 const WAIT: Duration = Duration::from_secs(30);
 const WATCHER: &str = "org.kde.StatusNotifierWatcher";
@@ -331,15 +330,7 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
         .ok();
     let panel = Panel::start(&s.bus);
     let display = Display::start();
-    let mut app = Running(
-        s.command(bin("tokenkeeper-desktop"))
-            .arg("--tray")
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokenkeeper-desktop"),
-    );
+    let mut app = s.start_desktop(&display, &["--tray"]);
     tokenkeeper_e2e::wait_for("the app to register its tray item", WAIT, || {
         panel.item().is_some()
     });

@@ -728,14 +728,7 @@ fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
     let display = Display::start();
     // Started as from the menu, not under WebDriver: closing the last window would
     // end a WebDriver session and the app with it.
-    let app = Running(
-        s.command(bin("tokenkeeper-desktop"))
-            .env("DISPLAY", &display.name)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("tokenkeeper-desktop"),
-    );
+    let app = s.start_desktop(&display, &[]);
     let pid = app.0.id();
     // The web content process renders the page; WebKit's network process belongs to
     // the app's web context and stays (the bench measures what that costs).
