@@ -147,6 +147,87 @@ fn every_vendors_bad_answers_are_clear_errors_and_lose_nothing() {
     assert_eq!(oauth["replays"], 0, "{oauth}");
 }
 
+/// A vendor whose error answer quotes back the whole request (refresh token, device
+/// code, password, the Basic credential): the message the admin sees, the history and
+/// every listing say what failed but never repeat a secret, and nothing stored changes.
+#[test]
+fn a_vendor_that_echoes_the_request_gets_no_secret_into_any_message() {
+    use base64::Engine as _;
+    let s = Session::start();
+    let sb = Sandbox::start(&["--device-interval", "1"]);
+    let accounts = add_every_vendor(&s, &sb);
+    // Which accounts quote the vendor's words on a 400 and on a 401 (TrueSight never
+    // does); a refused password account signs in again with its password. A refused
+    // device-code account would need the browser, so those get only the 400.
+    let quotes_400 = ["bf", "im", "ba", "oi"];
+    let passwords = [
+        ("bid", "bigid-password"),
+        ("bf", "admin-password"),
+        ("im", "immuta-password"),
+    ];
+    for (name, prefix) in accounts {
+        let password = passwords.iter().find(|(n, _)| *n == name).map(|p| p.1);
+        let mut faults = vec![("echo", quotes_400.contains(&name))];
+        if password.is_some() {
+            faults.push(("echo_refused", true));
+        }
+        for (fault, quoted) in faults {
+            let secrets = s.account_secrets(name);
+            let mut planted: Vec<String> = secrets
+                .as_object()
+                .expect("keyring JSON object")
+                .values()
+                .filter_map(Value::as_str)
+                .filter(|v| v.len() >= 8)
+                .map(str::to_string)
+                .collect();
+            if name == "bf" {
+                planted
+                    .push(base64::engine::general_purpose::STANDARD.encode("admin:admin-password"));
+            }
+            assert!(!planted.is_empty(), "{name} has secrets to look for");
+            sb.fault(prefix, fault);
+            let r = s.cli(&["renew", name], None);
+            let what = format!("{name} / {fault}");
+            assert_ne!(r.code, 0, "{what}: the echo is a failure: {}", r.stderr);
+            let shown = s.cli(&["show", name, "--json"], None).ok().stdout;
+            let listed = s.cli(&["list", "--json"], None).ok().stdout;
+            for secret in &planted {
+                for (part, text) in [
+                    ("stderr", &r.stderr),
+                    ("stdout", &r.stdout),
+                    ("show --json (history, last error)", &shown),
+                    ("list --json", &listed),
+                ] {
+                    assert!(
+                        !text.contains(secret.as_str()),
+                        "{what}: {part} repeats a secret: {text}"
+                    );
+                }
+            }
+            if quoted {
+                // The echo reached the message, scrubbed: this test would see a leak.
+                assert!(r.stderr.contains("[redacted]"), "{what}: {}", r.stderr);
+            }
+            assert_eq!(
+                s.account_secrets(name),
+                secrets,
+                "{what}: nothing stored changed"
+            );
+            match (fault, password) {
+                ("echo_refused", Some(pw)) => {
+                    s.cli(&["login", name, "--secret-stdin"], Some(pw)).ok();
+                }
+                _ => {
+                    s.cli(&["renew", name], None).ok();
+                }
+            }
+        }
+    }
+    let oauth = &sb.stats()["oauth"];
+    assert_eq!(oauth["replays"], 0, "{oauth}");
+}
+
 #[test]
 fn a_certificate_that_changed_under_an_account_is_refused_and_nothing_is_lost() {
     let s = Session::start();

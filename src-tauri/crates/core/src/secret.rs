@@ -37,6 +37,34 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A vendor's words, fit to quote in an error message (which reaches the history,
+/// the window and notifications): every secret that was sent is replaced first, so no
+/// fragment of one survives the cut, then control characters go, then the text is
+/// cut to `max_chars`. A vendor may echo what it was sent.
+pub fn quote_vendor<'a>(
+    text: &str,
+    sent: impl IntoIterator<Item = &'a Secret>,
+    max_chars: usize,
+) -> String {
+    // Longest first: a secret that contains another is replaced whole.
+    let mut sent: Vec<&Secret> = sent.into_iter().collect();
+    sent.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+    let mut out = text.to_string();
+    for secret in sent {
+        if secret.expose().len() >= 4 {
+            out = out.replace(secret.expose(), "[redacted]");
+        }
+    }
+    let clean: String = out.chars().filter(|c| !c.is_control()).collect();
+    let clean = clean.trim();
+    if clean.chars().count() > max_chars {
+        let cut: String = clean.chars().take(max_chars).collect();
+        format!("{}…", cut.trim_end())
+    } else {
+        clean.to_string()
+    }
+}
+
 /// What kind of secret a slot of the bundle holds; also its key in the keyring's JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecretKind {
@@ -119,16 +147,14 @@ impl SecretBundle {
         self.slots.is_empty()
     }
 
-    /// Replaces `text`'s occurrences of any secret of this bundle, for messages that
-    /// quote a vendor's words (a vendor may echo what it was sent).
-    pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (_, secret) in &self.slots {
-            if secret.expose().len() >= 4 {
-                out = out.replace(secret.expose(), "[redacted]");
-            }
-        }
-        out
+    /// A vendor's words, fit to quote in a message: see [`quote_vendor`].
+    pub fn quote(&self, text: &str, max_chars: usize) -> String {
+        quote_vendor(text, self.secrets(), max_chars)
+    }
+
+    /// Every secret of the bundle, for scrubbing.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.slots.iter().map(|(_, s)| s)
     }
 
     /// The keyring item's text. The only place a bundle becomes JSON.
@@ -207,12 +233,37 @@ mod tests {
     }
 
     #[test]
-    fn scrub_hides_every_secret() {
+    fn quote_hides_every_secret() {
         let b = SecretBundle::default().with(SecretKind::Password, Secret::new("s3cr3t-pw"));
         assert_eq!(
-            b.scrub("bad password s3cr3t-pw!"),
+            b.quote("bad password s3cr3t-pw!", 100),
             "bad password [redacted]!"
         );
+    }
+
+    #[test]
+    fn quote_scrubs_before_it_cuts_so_no_fragment_survives() {
+        let token = Secret::new("rt-0123456789abcdef");
+        // The cut falls inside the echoed token: scrubbing after it would leave
+        // "rt-0123" in the message.
+        let said = format!("invalid refresh token {}", token.expose());
+        let q = quote_vendor(&said, [&token], 28);
+        assert!(!q.contains("rt-0123"), "{q}");
+        assert_eq!(q, "invalid refresh token [redac…");
+    }
+
+    #[test]
+    fn quote_replaces_a_secret_that_contains_another_whole() {
+        let short = Secret::new("abcd1234");
+        let long = Secret::new("abcd1234-and-more");
+        let q = quote_vendor("got abcd1234-and-more", [&short, &long], 100);
+        assert_eq!(q, "got [redacted]");
+    }
+
+    #[test]
+    fn quote_drops_control_characters_and_trims() {
+        let q = quote_vendor("  line one\nline\u{1b}[31m two\r\n", [], 100);
+        assert_eq!(q, "line oneline[31m two");
     }
 
     #[test]

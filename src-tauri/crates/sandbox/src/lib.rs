@@ -101,6 +101,12 @@ pub enum FaultKind {
     /// A device-code poll answers `slow_down` and grows the code's interval by 5 s,
     /// however long the client waited (other requests pass untouched).
     SlowDown,
+    /// HTTP 400 whose error fields quote back everything the request carried (its
+    /// body, form values decoded, and its Authorization header), as a careless
+    /// vendor's error page may: no message may repeat a secret.
+    Echo,
+    /// The same echo with HTTP 401, for vendors that quote only a refusal.
+    EchoRefused,
 }
 
 /// Marks a request that the `slow_down` fault hit; the token endpoints read it.
@@ -371,8 +377,40 @@ async fn answer(due: Option<FaultKind>, mut request: Request, next: Next) -> Res
             request.extensions_mut().insert(ForcedSlowDown);
             next.run(request).await
         }
+        Some(FaultKind::Echo) => echo_response(request, StatusCode::BAD_REQUEST).await,
+        Some(FaultKind::EchoRefused) => echo_response(request, StatusCode::UNAUTHORIZED).await,
         Some(kind) => fault_response(kind).await,
     }
+}
+
+async fn echo_response(request: Request, status: StatusCode) -> Response {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let body = axum::body::to_bytes(request.into_body(), 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body).to_string();
+    let decoded: Vec<String> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let said = format!(
+        "rejected request {text} ({}) with Authorization {authorization}",
+        decoded.join(" ")
+    );
+    (
+        status,
+        Json(json!({
+            "error": "invalid_request",
+            "error_description": said,
+            "message": said,
+            "statusCode": status.as_u16(),
+        })),
+    )
+        .into_response()
 }
 
 async fn fault_response(kind: FaultKind) -> Response {
@@ -408,6 +446,8 @@ async fn fault_response(kind: FaultKind) -> Response {
                 .unwrap_or_default()
         }
         // Handled in the middleware, which lets the request through.
-        FaultKind::SlowDown | FaultKind::Delay => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        FaultKind::SlowDown | FaultKind::Delay | FaultKind::Echo | FaultKind::EchoRefused => {
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }

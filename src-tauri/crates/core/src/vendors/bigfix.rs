@@ -6,6 +6,7 @@
 //! answers say `tokens` or `Tokens`.
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use chrono::{DateTime, TimeZone, Utc};
 use reqwest::{Method as HttpMethod, StatusCode};
 use serde::{Deserialize, Serialize};
@@ -15,7 +16,7 @@ use super::{required, Call, Field, FieldKey, Issued, MethodSpec, VendorFlow};
 use crate::error::{Error, Result};
 use crate::http::{self, Answer};
 use crate::model::{Method, RenewsWith, TokenMeta, Vendor};
-use crate::secret::{Secret, SecretBundle, SecretKind};
+use crate::secret::{quote_vendor, Secret, SecretBundle, SecretKind};
 
 /// The vendor's default lifetime for a token, in days.
 pub const DEFAULT_DURATION_DAYS: u32 = 30;
@@ -194,19 +195,24 @@ impl<'a> Inventory<'a> {
     fn failure(&self, answer: &Answer) -> Error {
         let name = self.call.name();
         let user = self.call.account.username.as_deref().unwrap_or("?");
-        let text: String = if answer.is_html() {
+        // A server that echoes the request may quote the Basic credential too.
+        let basic = Secret::new(
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", self.password.expose())),
+        );
+        let text = if answer.is_html() {
             String::new()
         } else {
-            String::from_utf8_lossy(&answer.body)
-                .chars()
-                .filter(|c| !c.is_control())
-                .take(200)
-                .collect()
+            quote_vendor(
+                &String::from_utf8_lossy(&answer.body),
+                self.secrets.secrets().chain([&basic]),
+                200,
+            )
         };
-        let said = if text.trim().is_empty() {
+        let said = if text.is_empty() {
             String::new()
         } else {
-            format!(": \"{}\"", self.secrets.scrub(text.trim()))
+            format!(": \"{text}\"")
         };
         match answer.status {
             StatusCode::UNAUTHORIZED => Error::refused(format!(

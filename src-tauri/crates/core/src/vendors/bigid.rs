@@ -86,7 +86,9 @@ impl BigId {
             .json::<SessionAnswer>()
             .ok()
             .and_then(|a| a.message)
-            .map(|m| format!(": \"{}\"", secrets.scrub(&m)))
+            .map(|m| secrets.quote(&m, 300))
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(": \"{m}\""))
             .unwrap_or_default();
         Error::refused(format!(
             "BigID refused the {what} of account '{name}' (HTTP {}{said}). If it changed or expired, \

@@ -74,9 +74,12 @@ impl Immuta {
                 message: Some(m),
                 error,
             }) => {
-                let m: String = m.chars().filter(|c| !c.is_control()).take(300).collect();
-                let e = error.map(|e| format!(" ({e})")).unwrap_or_default();
-                format!(": \"{}\"{e}", secrets.scrub(&m))
+                let e = error
+                    .map(|e| secrets.quote(&e, 80))
+                    .filter(|e| !e.is_empty())
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                format!(": \"{}\"{e}", secrets.quote(&m, 300))
             }
             _ => String::new(),
         }

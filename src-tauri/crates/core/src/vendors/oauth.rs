@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Call, DeviceCode};
 use crate::error::{Error, Result};
 use crate::http::{self, Answer};
-use crate::secret::{Secret, SecretKind};
+use crate::secret::{quote_vendor, Secret, SecretKind};
 
 /// RFC 8628 §3.5: poll every 5 s when the issuer names no interval…
 const DEFAULT_INTERVAL: StdDuration = StdDuration::from_secs(5);
@@ -89,7 +89,7 @@ pub async fn start(call: &Call<'_>, req: &DeviceRequest<'_>) -> Result<DeviceCod
     let endpoint = format!("{} at {}", req.issuer_label, req.device_endpoint);
     let answer = http::send(call.http.post(req.device_endpoint).form(&form), &endpoint).await?;
     if !answer.status.is_success() {
-        return Err(oauth_error(call, &answer, "asking for a device code"));
+        return Err(oauth_error(call, &answer, "asking for a device code", &[]));
     }
     let a: DeviceAnswer = answer.json()?;
     let verification_uri = a
@@ -156,7 +156,14 @@ pub async fn poll(call: &Call<'_>, code: &DeviceCode, issuer_label: &str) -> Res
                      To try again, run: tokenkeeper login {name}"
                 )))
             }
-            _ => return Err(oauth_error(call, &answer, "waiting for the sign-in")),
+            _ => {
+                return Err(oauth_error(
+                    call,
+                    &answer,
+                    "waiting for the sign-in",
+                    &[&code.device_code],
+                ))
+            }
         }
     }
 }
@@ -192,7 +199,7 @@ pub async fn refresh(
                 "{issuer_label} no longer accepts the refresh token of account '{name}' (revoked, \
                  expired, or its session ended). Sign in again: tokenkeeper login {name}"
             )),
-            _ => oauth_error(call, &answer, "renewing the token"),
+            _ => oauth_error(call, &answer, "renewing the token", &[refresh_token]),
         });
     }
     let raw: RawTokenAnswer = answer.json()?;
@@ -226,8 +233,9 @@ fn error_code(answer: &Answer) -> Option<String> {
         .and_then(|e| e.error)
 }
 
-/// An OAuth error answer as a message for the admin.
-fn oauth_error(call: &Call<'_>, answer: &Answer, doing: &str) -> Error {
+/// An OAuth error answer as a message for the admin. The issuer's words are quoted
+/// only after every secret that was `sent` is scrubbed from them.
+fn oauth_error(call: &Call<'_>, answer: &Answer, doing: &str, sent: &[&Secret]) -> Error {
     let parsed = serde_json::from_slice::<ErrorAnswer>(&answer.body).ok();
     let Some(ErrorAnswer {
         error: Some(code),
@@ -237,8 +245,11 @@ fn oauth_error(call: &Call<'_>, answer: &Answer, doing: &str) -> Error {
         return answer.unexpected();
     };
     let name = call.name();
+    let code = quote_vendor(&code, sent.iter().copied(), 64);
     let why = error_description
-        .map(|d| format!("{code}: {}", truncate(&d)))
+        .map(|d| quote_vendor(&d, sent.iter().copied(), 200))
+        .filter(|d| !d.is_empty())
+        .map(|d| format!("{code}: {d}"))
         .unwrap_or(code.clone());
     let message = format!(
         "{} refused {doing} for account '{name}' ({why})",
@@ -256,9 +267,4 @@ fn oauth_error(call: &Call<'_>, answer: &Answer, doing: &str) -> Error {
         )),
         _ => Error::vendor(message),
     }
-}
-
-fn truncate(s: &str) -> String {
-    let s: String = s.chars().filter(|c| !c.is_control()).take(200).collect();
-    s
 }
