@@ -85,11 +85,28 @@ impl Vault {
         token_name: &str,
         days: u32,
     ) -> Result<AccountSummary> {
+        let (account, _) = self.bigfix_account(name)?;
+        let holder = self.take_lease(&account).await?;
+        self.holding_lease(
+            &account.id,
+            &holder,
+            self.bigfix_create_holding_lease(name, token_name, days, &holder),
+        )
+        .await
+    }
+
+    async fn bigfix_create_holding_lease(
+        &self,
+        name: &str,
+        token_name: &str,
+        days: u32,
+        holder: &str,
+    ) -> Result<AccountSummary> {
         let (account, meta) = self.bigfix_account(name)?;
         let mut bundle = self.read_secrets(&account.id).await?;
         let client = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink::new(self, &account.id);
+        let sink = KeyringSink::holding(self, &account, holder);
         let call = Call {
             account: &account,
             http: &client,
@@ -100,7 +117,7 @@ impl Vault {
         let issued = BigFix::issue_new(&call, &bundle, Some(token_name), Some(days))
             .await
             .map_err(|e| e.for_account(name))?;
-        self.store_issued(&account, &mut bundle, &issued, "created", now)
+        self.store_issued(&account, &mut bundle, &issued, ("created", now), holder)
             .await?;
         Ok(summarize(&account, Some(&issued.meta), now))
     }

@@ -437,6 +437,16 @@ impl Database {
         Ok(free)
     }
 
+    /// Extends `holder`'s lease to `until` if it still holds it: false when the lease
+    /// lapsed and another process took it (its renewal is then the newer one).
+    pub fn extend_lease(&self, id: &str, holder: &str, until: DateTime<Utc>) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE leases SET until = ?3 WHERE account_id = ?1 AND holder = ?2",
+            params![id, holder, ts(until)],
+        )?;
+        Ok(changed == 1)
+    }
+
     pub fn release_lease(&self, id: &str, holder: &str) -> Result<()> {
         self.conn().execute(
             "DELETE FROM leases WHERE account_id = ?1 AND holder = ?2",
@@ -571,12 +581,22 @@ fn restrict_permissions(path: &Path) {
     let _ = path;
 }
 
-/// Whether a lease's holder ("pid/uuid") was a process of this machine that is gone.
-/// Elsewhere than Linux, or for an unknown holder, the lease's expiry decides.
+/// Whether a lease's holder ("pid/uuid/pid-namespace") was a process of this
+/// machine's PID namespace that is gone. Elsewhere than Linux, for a holder in another
+/// namespace (a container sharing the home folder) or an unknown one, the lease's
+/// expiry decides.
 fn holder_died(holder: &str) -> bool {
-    let Some(pid) = holder.split('/').next().and_then(|p| p.parse::<u32>().ok()) else {
+    let mut parts = holder.splitn(3, '/');
+    let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
         return false;
     };
+    let namespace = parts.nth(1).unwrap_or_default();
+    let ours = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if namespace != ours {
+        return false;
+    }
     if pid == std::process::id() {
         return false;
     }
@@ -682,6 +702,27 @@ mod tests {
         );
         db.release_lease("x", "two").unwrap();
         assert!(db.try_lease("x", "one", later, now).unwrap());
+    }
+
+    #[test]
+    fn only_the_holder_extends_a_lease_and_not_once_it_was_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path(), &MemoryKeyring::default()).unwrap();
+        let now = Utc::now();
+        let soon = now + chrono::Duration::seconds(60);
+        let later = now + chrono::Duration::seconds(120);
+        assert!(db.try_lease("x", "one", soon, now).unwrap());
+        assert!(db.extend_lease("x", "one", later).unwrap());
+        assert!(!db.extend_lease("x", "two", later).unwrap());
+        assert!(
+            !db.try_lease("x", "two", later, soon).unwrap(),
+            "extended: still held after its first expiry"
+        );
+        assert!(db.try_lease("x", "two", later, later).unwrap());
+        assert!(
+            !db.extend_lease("x", "one", later).unwrap(),
+            "a holder whose lease was taken over is told so"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod schema;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant};
+use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -34,6 +34,9 @@ use crate::vendors::{
 const LEASE_TTL: Duration = Duration::seconds(90);
 /// How often a process waiting on another's renewal looks again.
 const LEASE_POLL: StdDuration = StdDuration::from_millis(100);
+/// How often a holder extends its lease while its vendor calls run, so a slow vendor
+/// (two calls of a long HTTP timeout each) never lets the lease lapse mid-renewal.
+const LEASE_HEARTBEAT: StdDuration = StdDuration::from_secs(15);
 /// How long `remove` waits for a vendor to end the session before removing anyway.
 const SIGN_OUT_DEADLINE: StdDuration = StdDuration::from_secs(10);
 
@@ -65,19 +68,33 @@ pub struct TokenOptions {
     pub force: bool,
 }
 
-/// Stores secrets a vendor rotated mid-flow into the account's keyring item.
+/// Stores secrets a vendor rotated mid-flow into the account's keyring item, under
+/// the account's lease, so no other process's renewal writes in between.
 struct KeyringSink<'a> {
     vault: &'a Vault,
-    account_id: &'a str,
+    account: &'a Account,
+    /// The lease the writes are made under: the caller's, or taken at the first write
+    /// (a browser sign-in holds none while it waits for the admin's approval).
+    holder: std::sync::Mutex<Option<String>>,
     /// Whether anything was stored: if not, what the caller read is still current.
     stored: std::sync::atomic::AtomicBool,
 }
 
 impl<'a> KeyringSink<'a> {
-    fn new(vault: &'a Vault, account_id: &'a str) -> Self {
+    fn holding(vault: &'a Vault, account: &'a Account, holder: &str) -> Self {
         Self {
             vault,
-            account_id,
+            account,
+            holder: std::sync::Mutex::new(Some(holder.to_string())),
+            stored: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn unleased(vault: &'a Vault, account: &'a Account) -> Self {
+        Self {
+            vault,
+            account,
+            holder: std::sync::Mutex::new(None),
             stored: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -85,16 +102,36 @@ impl<'a> KeyringSink<'a> {
     fn stored(&self) -> bool {
         self.stored.load(std::sync::atomic::Ordering::SeqCst)
     }
+
+    /// The lease taken so far, if any.
+    fn taken(&self) -> Option<String> {
+        self.holder
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The lease the writes are made under, taken now if the caller held none.
+    async fn lease(&self) -> Result<String> {
+        if let Some(h) = self.taken() {
+            return Ok(h);
+        }
+        let h = self.vault.take_lease(self.account).await?;
+        *self.holder.lock().unwrap_or_else(|p| p.into_inner()) = Some(h.clone());
+        Ok(h)
+    }
 }
 
 #[async_trait]
 impl RotationSink for KeyringSink<'_> {
     async fn store_rotated(&self, rotated: &[(SecretKind, Secret)]) -> Result<()> {
-        let mut bundle = self.vault.read_secrets(self.account_id).await?;
+        let holder = self.lease().await?;
+        self.vault.fence(self.account, &holder)?;
+        let mut bundle = self.vault.read_secrets(&self.account.id).await?;
         for (kind, secret) in rotated {
             bundle.set(*kind, secret.clone());
         }
-        self.vault.write_secrets(self.account_id, &bundle).await?;
+        self.vault.write_secrets(&self.account.id, &bundle).await?;
         self.stored.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
@@ -219,6 +256,93 @@ impl Vault {
         let item = item_for(account_id);
         let text = bundle.to_keyring_json();
         run_blocking(move || store.set(&item, &text)).await
+    }
+
+    /// Waits for the account's lease (another process may be renewing it) and takes it.
+    async fn take_lease(&self, account: &Account) -> Result<String> {
+        let holder = lease_holder();
+        let give_up = tokio::time::Instant::now()
+            + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
+        loop {
+            let now = self.now();
+            if self
+                .db
+                .try_lease(&account.id, &holder, now + LEASE_TTL, now)?
+            {
+                return Ok(holder);
+            }
+            if tokio::time::Instant::now() > give_up {
+                return Err(busy(account));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+        }
+    }
+
+    /// Runs `work` while holding `holder`'s lease on the account, extending it every
+    /// `LEASE_HEARTBEAT`, then releases it.
+    async fn holding_lease<T>(
+        &self,
+        account_id: &str,
+        holder: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.holding_lease_every(LEASE_HEARTBEAT, account_id, holder, work)
+            .await
+    }
+
+    async fn holding_lease_every<T>(
+        &self,
+        heartbeat: StdDuration,
+        account_id: &str,
+        holder: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        // Released even if this future is dropped midway (a cancelled caller).
+        let mut guard = LeaseRelease {
+            db: &self.db,
+            account_id,
+            holder,
+            armed: true,
+        };
+        let result = {
+            tokio::pin!(work);
+            let mut beat = tokio::time::interval(heartbeat);
+            beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            beat.tick().await;
+            loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    _ = beat.tick() => {
+                        // A lapse is caught by `fence` before the next write.
+                        let _ = self.db.extend_lease(account_id, holder, self.now() + LEASE_TTL);
+                    }
+                }
+            }
+        };
+        guard.armed = false;
+        let released = self.db.release_lease(account_id, holder);
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
+    /// Checks, just before a write of secrets, that `holder` still holds the lease
+    /// (and extends it). If it lapsed (the machine slept, a vendor hung past the
+    /// lease) another process may have renewed since: its secrets are the newer ones,
+    /// and this process writes nothing.
+    fn fence(&self, account: &Account, holder: &str) -> Result<()> {
+        if self
+            .db
+            .extend_lease(&account.id, holder, self.now() + LEASE_TTL)?
+        {
+            Ok(())
+        } else {
+            Err(Error::vault(format!(
+                "another Tokenkeeper process took over account '{}' while this one waited \
+                 for the vendor, so this one stored nothing; try again",
+                account.name
+            )))
+        }
     }
 
     /// Every account with its state. Reads only the database, never the keyring.
@@ -445,8 +569,26 @@ impl Vault {
         Ok(self.find(name)?.0.method)
     }
 
-    /// Signs in again, with a new secret if given, else the stored one.
+    /// Signs in again, with a new secret if given, else the stored one. Holds the
+    /// account's lease, so a renewal in another process never overwrites the result.
     pub async fn login(&self, name: &str, secret: Option<Secret>) -> Result<AccountSummary> {
+        let (account, _) = self.find(name)?;
+        let holder = self.take_lease(&account).await?;
+        self.holding_lease(
+            &account.id,
+            &holder,
+            self.login_holding_lease(name, secret, &holder),
+        )
+        .await
+    }
+
+    async fn login_holding_lease(
+        &self,
+        name: &str,
+        secret: Option<Secret>,
+        holder: &str,
+    ) -> Result<AccountSummary> {
+        // Read under the lease: what another process renewed meanwhile is current.
         let (account, meta) = self.find(name)?;
         let flow = flow_for(account.vendor)?;
         let spec = vendors::method_spec(flow, account.method).ok_or_else(|| {
@@ -467,7 +609,7 @@ impl Vault {
         }
         let http = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink::new(self, &account.id);
+        let sink = KeyringSink::holding(self, &account, holder);
         let call = Call {
             account: &account,
             http: &http,
@@ -479,7 +621,7 @@ impl Vault {
             Ok(i) => i,
             Err(e) => return Err(self.record_sign_in_failure(&account, e, given, now)?),
         };
-        self.store_issued(&account, &mut bundle, &issued, "signed-in", now)
+        self.store_issued(&account, &mut bundle, &issued, ("signed-in", now), holder)
             .await?;
         // BigFix: signing in again created a new token; the old one is revoked.
         if let (Some(old), Vendor::Bigfix) =
@@ -519,16 +661,18 @@ impl Vault {
         Ok(e)
     }
 
-    /// Stores what a vendor issued: the keyring first, then the metadata.
+    /// Stores what a vendor issued, under `holder`'s lease: the keyring first, then
+    /// the metadata.
     async fn store_issued(
         &self,
         account: &Account,
         bundle: &mut SecretBundle,
         issued: &Issued,
-        kind: &str,
-        now: DateTime<Utc>,
+        (kind, now): (&str, DateTime<Utc>),
+        holder: &str,
     ) -> Result<()> {
         apply_issued(bundle, issued);
+        self.fence(account, holder)?;
         self.write_secrets(&account.id, bundle).await?;
         self.db.put_token_meta(
             &account.id,
@@ -552,7 +696,9 @@ impl Vault {
         let flow = flow_for(account.vendor)?;
         let http = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink::new(self, &account.id);
+        // No lease while the admin approves (minutes): renewals go on meanwhile. The
+        // sink takes it at the first write, and storing the result holds it.
+        let sink = KeyringSink::unleased(self, &account);
         let call = Call {
             account: &account,
             http: &http,
@@ -573,6 +719,9 @@ impl Vault {
         let approved = tokio::select! {
             r = flow.finish_device(&call, &code) => r,
             () = cancel => {
+                if let Some(h) = sink.taken() {
+                    let _ = self.db.release_lease(&account.id, &h);
+                }
                 self.db.record_event(
                     &account.id,
                     ("sign-in", "cancelled", "the browser sign-in was cancelled"),
@@ -585,12 +734,24 @@ impl Vault {
         };
         let issued = match approved {
             Ok(i) => i,
+            Err(e) => {
+                if let Some(h) = sink.taken() {
+                    let _ = self.db.release_lease(&account.id, &h);
+                }
+                return Err(self.record_sign_in_failure(&account, e, true, self.now())?);
+            }
+        };
+        let holder = match sink.lease().await {
+            Ok(h) => h,
             Err(e) => return Err(self.record_sign_in_failure(&account, e, true, self.now())?),
         };
-        let mut bundle = self.read_secrets(&account.id).await?;
         let now = self.now();
-        self.store_issued(&account, &mut bundle, &issued, "signed-in", now)
-            .await?;
+        self.holding_lease(&account.id, &holder, async {
+            let mut bundle = self.read_secrets(&account.id).await?;
+            self.store_issued(&account, &mut bundle, &issued, ("signed-in", now), &holder)
+                .await
+        })
+        .await?;
         Ok(summarize(&account, Some(&issued.meta), now))
     }
 
@@ -680,9 +841,9 @@ impl Vault {
         flow: &dyn VendorFlow,
         seen: &TokenMeta,
     ) -> Result<FreshToken> {
-        // "pid/uuid": a lease left by a process that died (kill -9) is free at once.
-        let holder = format!("{}/{}", std::process::id(), uuid::Uuid::new_v4());
-        let give_up = Instant::now() + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
+        let holder = lease_holder();
+        let give_up = tokio::time::Instant::now()
+            + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
         loop {
             let now = self.now();
             if self
@@ -706,19 +867,16 @@ impl Vault {
                     }
                 }
             }
-            if Instant::now() > give_up {
-                return Err(Error::vault(format!(
-                    "another Tokenkeeper process has been renewing account '{}' for over {} s; try again",
-                    account.name,
-                    LEASE_TTL.num_seconds()
-                )));
+            if tokio::time::Instant::now() > give_up {
+                return Err(busy(account));
             }
         }
-        let result = self.renew_holding_lease(account, flow, seen).await;
-        let released = self.db.release_lease(&account.id, &holder);
-        let token = result?;
-        released?;
-        Ok(token)
+        self.holding_lease(
+            &account.id,
+            &holder,
+            self.renew_holding_lease(account, flow, seen, &holder),
+        )
+        .await
     }
 
     async fn renew_holding_lease(
@@ -726,6 +884,7 @@ impl Vault {
         account: &Account,
         flow: &dyn VendorFlow,
         seen: &TokenMeta,
+        holder: &str,
     ) -> Result<FreshToken> {
         let mut bundle = self.read_secrets(&account.id).await?;
         // Between our look and the lease, another process may have renewed.
@@ -739,7 +898,7 @@ impl Vault {
         }
         let http = http::client_for(account)?;
         let now = self.now();
-        let sink = KeyringSink::new(self, &account.id);
+        let sink = KeyringSink::holding(self, account, holder);
         let call = Call {
             account,
             http: &http,
@@ -756,7 +915,7 @@ impl Vault {
                 } else {
                     bundle
                 };
-                self.store_issued(account, &mut bundle, &issued, "renewed", now)
+                self.store_issued(account, &mut bundle, &issued, ("renewed", now), holder)
                     .await?;
                 Ok(fresh(flow, issued.token, None))
             }
@@ -789,8 +948,21 @@ impl Vault {
 
     /// Removes an account: with `sign_out`, ends its session at the vendor where
     /// offered (revokes a BigFix token) first; then deletes its secrets and records.
-    /// A locked keyring stops it before anything is deleted.
+    /// A locked keyring stops it before anything is deleted. Holds the account's
+    /// lease, so a renewal in flight elsewhere finishes first and cannot write the
+    /// secrets back after they were deleted.
     pub async fn remove(&self, name: &str, sign_out: bool) -> Result<SignOut> {
+        let (account, _) = self.find(name)?;
+        let holder = self.take_lease(&account).await?;
+        self.holding_lease(
+            &account.id,
+            &holder,
+            self.remove_holding_lease(name, sign_out),
+        )
+        .await
+    }
+
+    async fn remove_holding_lease(&self, name: &str, sign_out: bool) -> Result<SignOut> {
         let (account, meta) = self.find(name)?;
         let bundle = self.read_secrets(&account.id).await?;
         let outcome = match flow_for(account.vendor) {
@@ -872,6 +1044,44 @@ impl Vault {
 
     pub fn contains(&self, name: &str) -> Result<bool> {
         Ok(self.db.account_by_name(name)?.is_some())
+    }
+}
+
+/// A lease holder's name, "pid/uuid/pid-namespace": a lease left by a process that
+/// died (kill -9) is free at once, judged only within the same PID namespace.
+fn lease_holder() -> String {
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(
+        "{}/{}/{namespace}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    )
+}
+
+fn busy(account: &Account) -> Error {
+    Error::vault(format!(
+        "another Tokenkeeper process has been renewing or signing in account '{}' for over {} s; \
+         try again",
+        account.name,
+        LEASE_TTL.num_seconds()
+    ))
+}
+
+/// Releases a lease when the work holding it is dropped before it finished.
+struct LeaseRelease<'a> {
+    db: &'a Database,
+    account_id: &'a str,
+    holder: &'a str,
+    armed: bool,
+}
+
+impl Drop for LeaseRelease<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.db.release_lease(self.account_id, self.holder);
+        }
     }
 }
 
@@ -1017,5 +1227,107 @@ impl crate::engine::AlertLog for Vault {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.db.record_alerts(account_id, deadline, thresholds, now)
+    }
+}
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::secret_store::MemoryKeyring;
+
+    async fn vault_with_account(
+        dir: &Path,
+    ) -> (Vault, Arc<MemoryKeyring>, Arc<ManualClock>, Account) {
+        let keyring = Arc::new(MemoryKeyring::default());
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let vault = Vault::open_with(dir, keyring.clone(), clock.clone()).unwrap();
+        let new = NewAccount {
+            name: "ba".into(),
+            vendor: Some(Vendor::Truesight),
+            base_url: "http://127.0.0.1:9/truesight".into(),
+            username: Some("ops".into()),
+            tenant: Some("BmcRealm".into()),
+            ..NewAccount::default()
+        };
+        vault
+            .add(new, Some(Secret::new("pw-0123")), false)
+            .await
+            .unwrap();
+        let (account, _) = vault.find("ba").unwrap();
+        (vault, keyring, clock, account)
+    }
+
+    fn rotated(value: &str) -> [(SecretKind, Secret); 1] {
+        [(SecretKind::RefreshToken, Secret::new(value))]
+    }
+
+    #[tokio::test]
+    async fn a_holder_whose_lease_lapsed_and_was_taken_over_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vault, keyring, clock, account) = vault_with_account(dir.path()).await;
+        let slow = vault.take_lease(&account).await.unwrap();
+        // The machine slept past the lease; another process took it and rotated.
+        clock.advance(LEASE_TTL + Duration::seconds(1));
+        let other = vault.take_lease(&account).await.unwrap();
+        KeyringSink::holding(&vault, &account, &other)
+            .store_rotated(&rotated("rt-newer-0001"))
+            .await
+            .unwrap();
+        let writes = keyring.writes();
+
+        let late = KeyringSink::holding(&vault, &account, &slow)
+            .store_rotated(&rotated("rt-stale-0000"))
+            .await
+            .unwrap_err();
+        assert_eq!(late.kind(), ErrorKind::Vault);
+        assert!(late.message().contains("took over account 'ba'"), "{late}");
+        assert_eq!(keyring.writes(), writes, "the late holder wrote nothing");
+        let stored = vault.read_secrets(&account.id).await.unwrap();
+        assert_eq!(
+            stored.get(SecretKind::RefreshToken).unwrap().expose(),
+            "rt-newer-0001"
+        );
+        assert_eq!(
+            stored.get(SecretKind::Password).unwrap().expose(),
+            "pw-0123",
+            "the rest of the bundle is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_keeps_a_slow_holders_lease_past_its_first_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vault, _keyring, clock, account) = vault_with_account(dir.path()).await;
+        let holder = vault.take_lease(&account).await.unwrap();
+        // The vault's clock runs 30 s per 60 ms here; the heartbeat beats every 20 ms.
+        let beat = StdDuration::from_millis(20);
+        let stored = vault
+            .holding_lease_every(beat, &account.id, &holder, async {
+                // A vendor that takes five minutes, in steps the heartbeat sees.
+                for _ in 0..10 {
+                    clock.advance(Duration::seconds(30));
+                    tokio::time::sleep(StdDuration::from_millis(60)).await;
+                    let now = clock.now();
+                    let intruder =
+                        vault
+                            .db
+                            .try_lease(&account.id, "other/holder/ns", now + LEASE_TTL, now)?;
+                    assert!(!intruder, "the lease lapsed while its holder worked");
+                }
+                KeyringSink::holding(&vault, &account, &holder)
+                    .store_rotated(&rotated("rt-after-five-minutes"))
+                    .await
+            })
+            .await;
+        stored.unwrap();
+        let now = clock.now();
+        assert!(
+            vault
+                .db
+                .try_lease(&account.id, "next", now + LEASE_TTL, now)
+                .unwrap(),
+            "released once the work is done"
+        );
     }
 }
