@@ -13,6 +13,9 @@ use tokenkeeper_core::engine::{AlertKind, Engine, EngineEvent, EventSink, Policy
 use crate::notifications::Notifier;
 use crate::{tray, Shell};
 
+/// How often alerts that no notification server took are offered again.
+const RETRY_UNDELIVERED: Duration = Duration::from_secs(10);
+
 struct DesktopEvents {
     app: AppHandle,
     shell: Arc<Shell>,
@@ -32,8 +35,8 @@ impl EventSink for DesktopEvents {
             let (notifier, app) = (self.notifier.clone(), self.app.clone());
             let (message, account) = (alert.message.clone(), alert.account.clone());
             tauri::async_runtime::spawn_blocking(move || {
-                if let Err(e) = notifier.send(summary, &message, &account, urgent) {
-                    eprintln!("tokenkeeper-desktop: {e}");
+                if let Err(e) = notifier.alert(summary, &message, &account, urgent) {
+                    eprintln!("tokenkeeper-desktop: {e}; it is sent again once a server answers");
                     let _ = app.emit("notification-failed", e);
                 }
             });
@@ -50,6 +53,17 @@ pub fn start(app: AppHandle, shell: Arc<Shell>) {
         let app = clicks.clone();
         let _ = clicks.run_on_main_thread(move || tray::open_account(&app, &account));
     }));
+    let retrying = notifier.clone();
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(RETRY_UNDELIVERED).await;
+            if retrying.has_undelivered() {
+                let notifier = retrying.clone();
+                let _ = tauri::async_runtime::spawn_blocking(move || notifier.retry_undelivered())
+                    .await;
+            }
+        }
+    });
     tauri::async_runtime::spawn(async move {
         let vault = loop {
             match shell.vault() {

@@ -3,12 +3,14 @@
 //! tauri-plugin-notification reports success on Linux even when nothing is shown.
 //! Clicks come back as `ActionInvoked`, which servers such as dunst send only to the
 //! connection that sent the notification: one thread owns one connection and does
-//! both, so no call ever waits on another thread's read.
+//! both, so no call ever waits on another thread's read. An alert that no server took
+//! (none running yet at login, a crashed daemon) is kept and sent again once one
+//! answers, so it is not lost.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dbus::arg::{PropMap, Variant};
 use dbus::blocking::Connection;
@@ -20,6 +22,10 @@ const PATH: &str = "/org/freedesktop/Notifications";
 const CALL_TIMEOUT: Duration = Duration::from_secs(25);
 /// How often the connection's thread looks for notifications to send between reads.
 const TURN: Duration = Duration::from_millis(250);
+/// How long an alert no server took is kept for another try.
+const KEEP_UNDELIVERED: Duration = Duration::from_secs(24 * 3600);
+/// At most this many undelivered alerts are kept (the newest per account).
+const MAX_UNDELIVERED: usize = 50;
 
 type OnClick = Arc<dyn Fn(String) + Send + Sync>;
 
@@ -31,10 +37,21 @@ struct Notice {
     answer: mpsc::Sender<Result<u32, String>>,
 }
 
+/// An alert that no notification server took yet.
+#[derive(Clone)]
+struct Undelivered {
+    summary: String,
+    body: String,
+    account: String,
+    urgent: bool,
+    since: Instant,
+}
+
 /// Sends notifications and remembers which account each one is about.
 pub struct Notifier {
     worker: Mutex<Option<mpsc::Sender<Notice>>>,
     on_click: OnClick,
+    undelivered: Mutex<Vec<Undelivered>>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -50,6 +67,7 @@ impl Notifier {
         Self {
             worker: Mutex::new(None),
             on_click: Arc::new(on_click),
+            undelivered: Mutex::new(Vec::new()),
         }
     }
 
@@ -106,15 +124,73 @@ impl Notifier {
         Ok(tx)
     }
 
-    /// Shows a notification about `account`; the server's id, or why nothing was
-    /// shown. Blocks until the server answers: call it off the async runtime.
-    pub fn send(
+    /// Shows a notification about `account`, or keeps it for `retry_undelivered`
+    /// when no server takes it (and says why). Blocks until the server answers: call
+    /// it off the async runtime.
+    pub fn alert(
         &self,
         summary: &str,
         body: &str,
         account: &str,
         urgent: bool,
     ) -> Result<u32, String> {
+        let sent = self.send(summary, body, account, urgent);
+        let mut kept = self.undelivered.lock().unwrap_or_else(|p| p.into_inner());
+        // The newest alert about an account is the one that matters: an older one
+        // still kept would be stale once this one is shown.
+        kept.retain(|u| u.account != account);
+        if sent.is_err() {
+            kept.push(Undelivered {
+                summary: summary.to_string(),
+                body: body.to_string(),
+                account: account.to_string(),
+                urgent,
+                since: Instant::now(),
+            });
+            let excess = kept.len().saturating_sub(MAX_UNDELIVERED);
+            kept.drain(..excess);
+        }
+        sent
+    }
+
+    /// Sends the alerts that no server took before, oldest first, until one fails
+    /// again; those older than a day are dropped (the window and tray still show the
+    /// state). How many were delivered now.
+    pub fn retry_undelivered(&self) -> usize {
+        let waiting: Vec<Undelivered> = {
+            let mut kept = self.undelivered.lock().unwrap_or_else(|p| p.into_inner());
+            kept.retain(|u| u.since.elapsed() < KEEP_UNDELIVERED);
+            kept.clone()
+        };
+        let mut delivered = 0;
+        for u in waiting {
+            if self
+                .send(&u.summary, &u.body, &u.account, u.urgent)
+                .is_err()
+            {
+                break;
+            }
+            delivered += 1;
+            self.undelivered
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|k| !(k.account == u.account && k.since == u.since));
+        }
+        delivered
+    }
+
+    /// Whether any alert is waiting for a notification server.
+    pub fn has_undelivered(&self) -> bool {
+        !self
+            .undelivered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Shows a notification about `account`; the server's id, or why nothing was
+    /// shown. Blocks until the server answers: call it off the async runtime.
+    fn send(&self, summary: &str, body: &str, account: &str, urgent: bool) -> Result<u32, String> {
         let (answer, answered) = mpsc::channel();
         let notice = Notice {
             summary: summary.to_string(),

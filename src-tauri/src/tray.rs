@@ -11,7 +11,8 @@ use tokenkeeper_core::model::{AccountSummary, TokenState};
 
 use crate::Shell;
 
-/// Human deadlines closer than this make the tray say "due soon".
+/// Human deadlines closer than this make the tray say "due soon", when the admin set
+/// no alert thresholds (else the largest one decides, as the first alert does).
 const DUE_SOON_MS: i64 = 7 * 86_400_000;
 
 pub fn install(app: &AppHandle) -> tauri::Result<()> {
@@ -90,7 +91,11 @@ pub enum Worst {
     NeedsYou,
 }
 
-pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (Worst, String, Vec<(String, String)>) {
+pub fn summary(
+    accounts: &[AccountSummary],
+    now_ms: i64,
+    due_soon_ms: i64,
+) -> (Worst, String, Vec<(String, String)>) {
     let needs_you = accounts
         .iter()
         .filter(|a| a.state == TokenState::NeedsSignIn)
@@ -100,7 +105,7 @@ pub fn summary(accounts: &[AccountSummary], now_ms: i64) -> (Worst, String, Vec<
         .filter(|a| a.state != TokenState::NeedsSignIn)
         .filter(|a| {
             a.human_deadline_ms
-                .is_some_and(|d| d - now_ms < DUE_SOON_MS)
+                .is_some_and(|d| d - now_ms < due_soon_ms)
         })
         .count();
     let (worst, headline) = match (needs_you, due_soon) {
@@ -202,10 +207,18 @@ fn menu(app: &AppHandle, headline: &str, lines: &[(String, String)]) -> tauri::R
 
 /// Brings the tray up to date with the vault.
 pub fn refresh(app: &AppHandle, shell: &Shell) {
-    let Ok(accounts) = shell.vault().and_then(|v| v.list()) else {
+    let Ok(vault) = shell.vault() else {
         return;
     };
-    let (worst, headline, lines) = summary(&accounts, chrono_now_ms());
+    let Ok(accounts) = vault.list() else {
+        return;
+    };
+    let due_soon_ms = vault
+        .preferences()
+        .ok()
+        .and_then(|p| p.alert_thresholds_s.into_iter().max())
+        .map_or(DUE_SOON_MS, |s| s * 1000);
+    let (worst, headline, lines) = summary(&accounts, chrono_now_ms(), due_soon_ms);
     if let Some(tray) = app.tray_by_id("main") {
         let _ = tray.set_tooltip(Some(&headline));
         if let Some(icon) = app.default_window_icon() {
@@ -222,4 +235,59 @@ fn chrono_now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokenkeeper_core::model::{Method, Vendor};
+
+    const DAY_MS: i64 = 86_400_000;
+
+    fn account(name: &str, state: TokenState, deadline_in_days: Option<i64>) -> AccountSummary {
+        AccountSummary {
+            id: name.into(),
+            name: name.into(),
+            vendor: Vendor::Biganimal,
+            vendor_name: "EDB BigAnimal".into(),
+            base_url: "https://portal.example".into(),
+            method: Method::DeviceCode,
+            username: None,
+            labels: Vec::new(),
+            state,
+            expires_at_ms: None,
+            human_deadline_ms: deadline_in_days.map(|d| d * DAY_MS),
+            renews_with: None,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn the_headline_is_the_worst_state_and_due_soon_follows_the_largest_threshold() {
+        let fine = [
+            account("a", TokenState::Valid, Some(20)),
+            account("b", TokenState::Valid, None),
+        ];
+        let (worst, headline, lines) = summary(&fine, 0, 7 * DAY_MS);
+        assert_eq!(worst, Worst::AllFine);
+        assert_eq!(headline, "Tokenkeeper: all fine");
+        assert_eq!(lines.len(), 1, "the one deadline is listed: {lines:?}");
+
+        let (worst, headline, _) = summary(&fine, 0, 30 * DAY_MS);
+        assert_eq!(
+            worst,
+            Worst::DueSoon,
+            "a 30-day threshold makes 20 days soon"
+        );
+        assert_eq!(headline, "Tokenkeeper: 1 due soon");
+
+        let mixed = [
+            account("a", TokenState::Valid, Some(3)),
+            account("b", TokenState::NeedsSignIn, Some(3)),
+        ];
+        let (worst, headline, lines) = summary(&mixed, 0, 7 * DAY_MS);
+        assert_eq!(worst, Worst::NeedsYou);
+        assert_eq!(headline, "Tokenkeeper: 1 need you");
+        assert_eq!(lines[0], ("b".to_string(), "b: sign in".to_string()));
+    }
 }

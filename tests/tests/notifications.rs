@@ -112,3 +112,57 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
         assert!(!summary.contains(&user_token) && !body.contains(&user_token));
     }
 }
+
+/// An alert raised while no notification server runs (the app started at login
+/// before the desktop's daemon, or the daemon crashed) is not lost: it is shown once
+/// a server answers, and only once.
+#[test]
+fn an_alert_no_server_took_is_shown_once_a_server_answers() {
+    let s = Session::start();
+    let display = Display::start();
+    let sb = Sandbox::start(&[]);
+    let user_token = sb.bigid_user_token(3, true);
+    s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
+        .ok();
+    let log = s.root.path().join("desktop.log");
+    let _app = Running(
+        s.command(tokenkeeper_e2e::bin("tokenkeeper-desktop"))
+            .env("DISPLAY", &display.name)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("tokenkeeper-desktop"),
+    );
+    // The alert is raised (it is in the account's history) but nothing can show it.
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown_json = s.cli(&["show", "ut", "--json"], None).ok().json();
+        let raised = shown_json["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["kind"] == "alert"));
+        let told = std::fs::read_to_string(&log).unwrap_or_default();
+        if raised && told.contains("sent again once a server answers") {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no undelivered alert: {shown_json}; the app said: {told}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let _dunst = Running(
+        s.command("dunst")
+            .env("DISPLAY", &display.name)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dunst"),
+    );
+    let first = wait_for_count(&s, 1, Duration::from_secs(40));
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, "Sign-in due soon");
+    assert!(first[0].1.contains("BigID account 'ut'"), "{first:?}");
+    std::thread::sleep(Duration::from_secs(25));
+    assert_eq!(shown(&s).len(), 1, "delivered once: {:?}", shown(&s));
+}
