@@ -68,19 +68,38 @@ fn renewals_killed_at_random_moments_lose_nothing() {
     .ok();
     s.add_biganimal(&sb, "ba").ok();
 
-    for name in ["ts", "bf", "ba"] {
-        let mut finished = 0;
+    // (account, the request that does its renewal at the vendor)
+    let renewals = [
+        ("ts", "POST /truesight/tsws/api/v10.1/token"),
+        ("bf", "POST /api/token"),
+        ("ba", "POST /biganimal-auth/oauth/token"),
+    ];
+    for (name, request) in renewals {
+        // Kill moments spread over a whole renewal as measured here, so the kills land
+        // before, during and after the vendor call whatever this machine's speed.
+        let timed = Instant::now();
+        s.cli(&["renew", name], None).ok();
+        let span = std::env::var("TOKENKEEPER_CRASH_SPAN_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or((timed.elapsed().as_millis() as u64 * 6 / 5).max(50));
+        let (mut finished, mut mid_flight) = (0, 0);
         for round in 0..kills {
+            let asked_before = sb.requests(request);
             let child = s.spawn_cli(&[], &["renew", name]);
-            let delay = Duration::from_millis(rng.below(250));
+            let delay = Duration::from_millis(rng.below(span));
             let started = Instant::now();
             std::thread::sleep(delay);
             let mut child = child;
-            if child.try_wait().unwrap().is_some() {
-                finished += 1;
-            }
             let _ = child.kill();
-            let _ = child.wait();
+            let status = child.wait().expect("wait");
+            use std::os::unix::process::ExitStatusExt;
+            if status.signal().is_none() {
+                finished += 1;
+            } else if sb.requests(request) > asked_before {
+                // Killed after the vendor was asked (and may have rotated).
+                mid_flight += 1;
+            }
             // The next renewal must go through, without waiting out the dead lease.
             let next = s.cli(&["renew", name], None);
             assert_eq!(
@@ -95,7 +114,19 @@ fn renewals_killed_at_random_moments_lose_nothing() {
             let secrets = s.account_secrets(name);
             assert!(secrets["access_token"].is_string(), "{name}: {secrets}");
         }
-        eprintln!("{name}: {kills} kills, {finished} renewals had already finished");
+        eprintln!(
+            "{name}: {kills} kills over {span} ms (TOKENKEEPER_CRASH_SPAN_MS): {mid_flight} after \
+             the vendor was asked, {finished} after the renewal finished"
+        );
+        assert!(
+            mid_flight >= 1,
+            "{name}: no kill landed after the vendor call started; the test proved nothing \
+             (TOKENKEEPER_CRASH_SEED={seed})"
+        );
+        assert!(
+            finished < kills,
+            "{name}: every renewal finished before its kill"
+        );
     }
     assert_eq!(integrity(&s), "ok");
 

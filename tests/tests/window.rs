@@ -122,3 +122,122 @@ fn sandbox_mode_shows_a_working_demo_account() {
         ]
     );
 }
+
+/// 2,000 accounts: the list keeps only the rows in view in the page, orders them most
+/// urgent first (checked at both ends against the order computed here from
+/// `tokenkeeper list --json`), and the state filter narrows it.
+#[test]
+fn a_large_vault_is_virtualized_most_urgent_first_and_filtered_by_state() {
+    let wait = Duration::from_secs(30);
+    let s = Session::start();
+    let n = 2000;
+    let seeded = s
+        .command(bin("tokenkeeper-bench"))
+        .args(["inner-seed", &n.to_string()])
+        .output()
+        .expect("seed");
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let listed = s.cli(&["list", "--json"], None).ok().json();
+    let mut expected: Vec<&serde_json::Value> = listed.as_array().expect("a list").iter().collect();
+    let rank = |a: &serde_json::Value| match a["state"].as_str() {
+        Some("needs-sign-in") => 0,
+        Some("expired") => 1,
+        Some("renew-soon") => 2,
+        _ => 3,
+    };
+    let nulls_last = |v: &serde_json::Value| v.as_i64().map_or((1, 0), |t| (0, t));
+    expected.sort_by_key(|a| {
+        (
+            rank(a),
+            nulls_last(&a["human_deadline_ms"]),
+            nulls_last(&a["expires_at_ms"]),
+            a["name"].as_str().unwrap_or_default().to_string(),
+        )
+    });
+    let expected: Vec<&str> = expected
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    let needing = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["state"] == "needs-sign-in")
+        .count();
+    assert!(
+        needing > 0 && needing < n,
+        "the seed mixes states: {needing}"
+    );
+
+    let display = Display::start();
+    let driver = Driver::start(&s, &display.name, &[]);
+    let app = driver.launch(&bin("tokenkeeper-desktop"), &[]);
+    app.wait_text("[data-testid='account']", Duration::from_secs(60));
+    let count = format!("{n} of {n} accounts");
+    tokenkeeper_e2e::wait_for("every account counted", wait, || {
+        app.wait_text("[data-testid='count']", wait)
+            .contains(&count)
+    });
+    let rows_in_page = || -> Vec<String> {
+        let names = app.execute(
+            "return [...document.querySelectorAll(\"[data-testid='account']\")].map(r => r.dataset.name);",
+            json!([]),
+        );
+        serde_json::from_value(names).expect("row names")
+    };
+    let contiguous_at = |rows: &[String]| -> Option<usize> {
+        let first = expected.iter().position(|n| *n == rows[0])?;
+        (expected.get(first..first + rows.len())? == rows).then_some(first)
+    };
+
+    let top = rows_in_page();
+    assert!(
+        top.len() > 5 && top.len() < 100,
+        "virtualized: {} rows in the page for {n} accounts",
+        top.len()
+    );
+    assert_eq!(contiguous_at(&top), Some(0), "most urgent first: {top:?}");
+
+    app.execute(
+        "const l = document.querySelector(\"[data-testid='accounts']\"); l.scrollTop = l.scrollHeight;",
+        json!([]),
+    );
+    tokenkeeper_e2e::wait_for("the list's end in view", wait, || {
+        rows_in_page().last().map(String::as_str) == expected.last().copied()
+    });
+    let bottom = rows_in_page();
+    assert!(bottom.len() < 100, "still virtualized: {}", bottom.len());
+    assert!(
+        contiguous_at(&bottom).is_some(),
+        "the end of the list in order: {bottom:?}"
+    );
+
+    app.select("[data-testid='filter-state']", "needs-sign-in");
+    let narrowed = format!("{needing} of {n} accounts");
+    tokenkeeper_e2e::wait_for("the state filter", wait, || {
+        app.wait_text("[data-testid='count']", wait)
+            .contains(&narrowed)
+    });
+    let states = app.execute(
+        "return [...document.querySelectorAll(\"[data-testid='account']\")].map(r => r.dataset.state);",
+        json!([]),
+    );
+    let states: Vec<String> = serde_json::from_value(states).expect("states");
+    assert!(
+        !states.is_empty() && states.iter().all(|s| s == "needs-sign-in"),
+        "the filtered list, from its top although the list was scrolled to its end: {states:?}"
+    );
+    // The accounts that need a sign-in lead the whole list, so the filtered rows are
+    // its first ones, in the same order.
+    assert_eq!(
+        contiguous_at(&rows_in_page()),
+        Some(0),
+        "{:?}",
+        rows_in_page()
+    );
+    app.close();
+}
