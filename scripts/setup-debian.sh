@@ -45,9 +45,23 @@ if ! command -v tauri-driver >/dev/null; then
   cargo install tauri-driver --locked
 fi
 
+for component in clippy rustfmt; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    log "adding the Rust component $component"
+    rustup component add "$component"
+  fi
+done
+
 if ! command -v node >/dev/null; then
   log "installing node and npm"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+# Vite 8 needs Node 20.19 or newer (Debian 12's own nodejs is 18): say so plainly.
+node_version=$(node -p 'process.versions.node')
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  log "Node.js $node_version is too old for the UI's build (Vite 8 needs 20.19 or newer):"
+  log "install Node.js 20.19+ or 22 (for example from NodeSource) and run this again"
+  exit 1
 fi
 
 if [ -f ui/package.json ] && { [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; }; then
