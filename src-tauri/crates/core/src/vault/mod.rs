@@ -260,6 +260,22 @@ impl Vault {
 
     /// Waits for the account's lease (another process may be renewing it) and takes it.
     async fn take_lease(&self, account: &Account) -> Result<String> {
+        match self.wait_for_lease(account, None).await? {
+            Leased::Held(holder) => Ok(holder),
+            Leased::Settled(_) => Err(Error::internal(
+                "a wait for a lease ended on a token nobody asked for",
+            )),
+        }
+    }
+
+    /// Takes the account's lease, waiting while another process holds it. Given a
+    /// `renewal` (how to hand a token out, and the token facts the caller saw), a
+    /// renewal that the other process finishes meanwhile ends the wait with its token.
+    async fn wait_for_lease(
+        &self,
+        account: &Account,
+        renewal: Option<(&dyn VendorFlow, &TokenMeta)>,
+    ) -> Result<Leased> {
         let holder = lease_holder();
         let give_up = tokio::time::Instant::now()
             + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
@@ -269,13 +285,39 @@ impl Vault {
                 .db
                 .try_lease(&account.id, &holder, now + LEASE_TTL, now)?
             {
-                return Ok(holder);
+                return Ok(Leased::Held(holder));
+            }
+            tokio::time::sleep(LEASE_POLL).await;
+            if let Some((flow, seen)) = renewal {
+                if let Some(token) = self.renewed_elsewhere(account, flow, seen).await? {
+                    return Ok(Leased::Settled(token));
+                }
             }
             if tokio::time::Instant::now() > give_up {
                 return Err(busy(account));
             }
-            tokio::time::sleep(LEASE_POLL).await;
         }
+    }
+
+    /// The token another process renewed after `seen` was read, once it has landed.
+    async fn renewed_elsewhere(
+        &self,
+        account: &Account,
+        flow: &dyn VendorFlow,
+        seen: &TokenMeta,
+    ) -> Result<Option<FreshToken>> {
+        let Some(m) = self.db.token_meta(&account.id)? else {
+            return Ok(None);
+        };
+        if m.needs_human {
+            usable(account, Some(m))?;
+        } else if renewed_since(&m, seen, self.now()) {
+            let bundle = self.read_secrets(&account.id).await?;
+            if let Some(t) = bundle.get(SecretKind::AccessToken) {
+                return Ok(Some(fresh(flow, t.clone(), None)));
+            }
+        }
+        Ok(None)
     }
 
     /// Runs `work` while holding `holder`'s lease on the account, extending it every
@@ -841,36 +883,11 @@ impl Vault {
         flow: &dyn VendorFlow,
         seen: &TokenMeta,
     ) -> Result<FreshToken> {
-        let holder = lease_holder();
-        let give_up = tokio::time::Instant::now()
-            + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
-        loop {
-            let now = self.now();
-            if self
-                .db
-                .try_lease(&account.id, &holder, now + LEASE_TTL, now)?
-            {
-                break;
-            }
-            tokio::time::sleep(LEASE_POLL).await;
-            // Another process is renewing: use its result as soon as it lands.
-            if let Some(m) = self.db.token_meta(&account.id)? {
-                if m.needs_human {
-                    usable(account, Some(m))?;
-                } else if renewed_since(&m, seen, self.now()) {
-                    if let Some(t) = self
-                        .read_secrets(&account.id)
-                        .await?
-                        .get(SecretKind::AccessToken)
-                    {
-                        return Ok(fresh(flow, t.clone(), None));
-                    }
-                }
-            }
-            if tokio::time::Instant::now() > give_up {
-                return Err(busy(account));
-            }
-        }
+        // Another process may be renewing: then its result is used as soon as it lands.
+        let holder = match self.wait_for_lease(account, Some((flow, seen))).await? {
+            Leased::Held(holder) => holder,
+            Leased::Settled(token) => return Ok(token),
+        };
         self.holding_lease(
             &account.id,
             &holder,
@@ -1067,6 +1084,14 @@ fn busy(account: &Account) -> Error {
         account.name,
         LEASE_TTL.num_seconds()
     ))
+}
+
+/// What waiting for a lease ended in.
+enum Leased {
+    /// The lease, under this holder name.
+    Held(String),
+    /// Another process renewed meanwhile: its token.
+    Settled(FreshToken),
 }
 
 /// Releases a lease when the work holding it is dropped before it finished.
