@@ -106,7 +106,7 @@ impl Vault {
         let mut bundle = self.read_secrets(&account.id).await?;
         let client = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink::holding(self, &account, holder);
+        let sink = KeyringSink::new(self, &account, Some(holder));
         let call = Call {
             account: &account,
             http: &client,

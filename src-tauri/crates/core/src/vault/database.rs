@@ -581,6 +581,24 @@ fn restrict_permissions(path: &Path) {
     let _ = path;
 }
 
+/// A lease holder's name, "pid/uuid/pid-namespace": a lease left by a process that
+/// died (kill -9) is free at once, judged only within the same PID namespace.
+pub(super) fn lease_holder() -> String {
+    format!(
+        "{}/{}/{}",
+        std::process::id(),
+        uuid::Uuid::new_v4(),
+        pid_namespace()
+    )
+}
+
+/// This process's PID namespace ("pid:[4026531836]"), empty where there is none.
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Whether a lease's holder ("pid/uuid/pid-namespace") was a process of this
 /// machine's PID namespace that is gone. Elsewhere than Linux, for a holder in another
 /// namespace (a container sharing the home folder) or an unknown one, the lease's
@@ -591,10 +609,7 @@ fn holder_died(holder: &str) -> bool {
         return false;
     };
     let namespace = parts.nth(1).unwrap_or_default();
-    let ours = std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if namespace != ours {
+    if namespace != pid_namespace() {
         return false;
     }
     if pid == std::process::id() {

@@ -81,20 +81,12 @@ struct KeyringSink<'a> {
 }
 
 impl<'a> KeyringSink<'a> {
-    fn holding(vault: &'a Vault, account: &'a Account, holder: &str) -> Self {
+    /// Writes under `holder`'s lease, or (None) under one taken at the first write.
+    fn new(vault: &'a Vault, account: &'a Account, holder: Option<&str>) -> Self {
         Self {
             vault,
             account,
-            holder: std::sync::Mutex::new(Some(holder.to_string())),
-            stored: std::sync::atomic::AtomicBool::new(false),
-        }
-    }
-
-    fn unleased(vault: &'a Vault, account: &'a Account) -> Self {
-        Self {
-            vault,
-            account,
-            holder: std::sync::Mutex::new(None),
+            holder: std::sync::Mutex::new(holder.map(str::to_string)),
             stored: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -276,7 +268,7 @@ impl Vault {
         account: &Account,
         renewal: Option<(&dyn VendorFlow, &TokenMeta)>,
     ) -> Result<Leased> {
-        let holder = lease_holder();
+        let holder = database::lease_holder();
         let give_up = tokio::time::Instant::now()
             + StdDuration::from_secs(LEASE_TTL.num_seconds() as u64 + 10);
         loop {
@@ -651,7 +643,7 @@ impl Vault {
         }
         let http = http::client_for(&account)?;
         let now = self.now();
-        let sink = KeyringSink::holding(self, &account, holder);
+        let sink = KeyringSink::new(self, &account, Some(holder));
         let call = Call {
             account: &account,
             http: &http,
@@ -740,7 +732,7 @@ impl Vault {
         let now = self.now();
         // No lease while the admin approves (minutes): renewals go on meanwhile. The
         // sink takes it at the first write, and storing the result holds it.
-        let sink = KeyringSink::unleased(self, &account);
+        let sink = KeyringSink::new(self, &account, None);
         let call = Call {
             account: &account,
             http: &http,
@@ -915,7 +907,7 @@ impl Vault {
         }
         let http = http::client_for(account)?;
         let now = self.now();
-        let sink = KeyringSink::holding(self, account, holder);
+        let sink = KeyringSink::new(self, account, Some(holder));
         let call = Call {
             account,
             http: &http,
@@ -1062,19 +1054,6 @@ impl Vault {
     pub fn contains(&self, name: &str) -> Result<bool> {
         Ok(self.db.account_by_name(name)?.is_some())
     }
-}
-
-/// A lease holder's name, "pid/uuid/pid-namespace": a lease left by a process that
-/// died (kill -9) is free at once, judged only within the same PID namespace.
-fn lease_holder() -> String {
-    let namespace = std::fs::read_link("/proc/self/ns/pid")
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(
-        "{}/{}/{namespace}",
-        std::process::id(),
-        uuid::Uuid::new_v4()
-    )
 }
 
 fn busy(account: &Account) -> Error {
@@ -1295,13 +1274,13 @@ mod lease_tests {
         // The machine slept past the lease; another process took it and rotated.
         clock.advance(LEASE_TTL + Duration::seconds(1));
         let other = vault.take_lease(&account).await.unwrap();
-        KeyringSink::holding(&vault, &account, &other)
+        KeyringSink::new(&vault, &account, Some(&other))
             .store_rotated(&rotated("rt-newer-0001"))
             .await
             .unwrap();
         let writes = keyring.writes();
 
-        let late = KeyringSink::holding(&vault, &account, &slow)
+        let late = KeyringSink::new(&vault, &account, Some(&slow))
             .store_rotated(&rotated("rt-stale-0000"))
             .await
             .unwrap_err();
@@ -1340,7 +1319,7 @@ mod lease_tests {
                             .try_lease(&account.id, "other/holder/ns", now + LEASE_TTL, now)?;
                     assert!(!intruder, "the lease lapsed while its holder worked");
                 }
-                KeyringSink::holding(&vault, &account, &holder)
+                KeyringSink::new(&vault, &account, Some(&holder))
                     .store_rotated(&rotated("rt-after-five-minutes"))
                     .await
             })
