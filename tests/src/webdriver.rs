@@ -171,6 +171,12 @@ impl Browser {
     /// Clicks the first element matching `css` (waiting up to 20 s for it).
     pub fn click(&self, css: &str) {
         let id = self.wait_element(css, Duration::from_secs(20));
+        // WebKitWebDriver does not scroll an element inside a scrolled pane into view
+        // before clicking it ("element not interactable"); a person would scroll.
+        self.execute(
+            "arguments[0].scrollIntoView({block: 'nearest'});",
+            json!([{ "element-6066-11e4-a52f-4d52d4ad7d6d": id }]),
+        );
         let v = self.post(&format!("/element/{id}/click"), json!({}));
         assert!(
             v.is_null() || v.get("error").is_none(),

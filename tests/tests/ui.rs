@@ -1,7 +1,8 @@
 //! The admin's window end to end: the real desktop binary in Xvfb, driven over
 //! WebDriver against the sandbox vendors over real HTTP(S) and a real keyring. Every
 //! vendor is added from its generated form, browser sign-ins are approved from the
-//! address the app opened, and renew, copy (with the clipboard cleared), reveal,
+//! address the app opened (or left to expire, then retried with the copied code), a
+//! BigFix account is pinned to its certificate, and renew, copy (with the clipboard cleared), reveal,
 //! remove, the BigFix inventory and the settings are used as an admin would.
 
 use std::process::Command;
@@ -99,6 +100,7 @@ struct Form<'a> {
     fields: &'a [(&'a str, &'a str)],
     secret: Option<&'a str>,
     ca_cert: Option<&'a str>,
+    pin_sha256: Option<&'a str>,
     labels: &'a str,
 }
 
@@ -117,13 +119,18 @@ fn submit_add_form(app: &Browser, f: &Form<'_>) {
     if let Some(secret) = f.secret {
         app.fill("[data-testid='secret']", secret);
     }
-    if let Some(pem) = f.ca_cert {
+    if f.ca_cert.is_some() || f.pin_sha256.is_some() {
         // The trust inputs sit in a section that starts folded.
         app.execute(
             "document.querySelectorAll('[data-testid=add-form] details').forEach(d => d.open = true);",
             json!([]),
         );
+    }
+    if let Some(pem) = f.ca_cert {
         app.paste("[data-testid='ca-cert']", pem);
+    }
+    if let Some(pin) = f.pin_sha256 {
+        app.fill("[data-testid='pin-sha256']", pin);
     }
     app.click("[data-testid='submit']");
 }
@@ -172,6 +179,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
         fields: &[("username", "demo"), ("tenant", "BmcRealm")],
         secret: Some("not-the-password"),
         ca_cert: None,
+        pin_sha256: None,
         labels: "prod, eu",
     };
     submit_add_form(app, &truesight);
@@ -197,6 +205,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             fields: &[],
             secret: Some(&user_token),
             ca_cert: None,
+            pin_sha256: None,
             labels: "",
         },
     );
@@ -213,6 +222,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             fields: &[],
             secret: Some("immuta-demo-apikey"),
             ca_cert: None,
+            pin_sha256: None,
             labels: "",
         },
     );
@@ -230,6 +240,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             fields: &[("username", "admin")],
             secret: Some("admin-password"),
             ca_cert: Some(&ca),
+            pin_sha256: None,
             labels: "on-prem",
         },
     );
@@ -247,6 +258,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             fields: &[],
             secret: None,
             ca_cert: None,
+            pin_sha256: None,
             labels: "",
         },
     );
@@ -265,6 +277,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
             fields: &[("client_id", "tokenkeeper-sandbox")],
             secret: None,
             ca_cert: None,
+            pin_sha256: None,
             labels: "",
         },
     );
@@ -329,6 +342,102 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     app.click("[data-testid='close-details']");
     app.wait_gone("[data-testid='details']", WAIT);
     app.screenshot(&tokenkeeper_e2e::screenshot_path("list.png"));
+}
+
+#[test]
+fn an_expired_code_says_so_a_retry_copies_the_new_code_and_bigfix_can_be_pinned() {
+    // Codes that live 6 seconds, so one can run out while the test watches.
+    let sb = Sandbox::start(&["--device-interval", "1", "--device-code-ttl", "6"]);
+    let w = Window::open(|_| {});
+    let app = &w.app;
+    app.wait_text("[data-testid='empty']", WAIT);
+
+    // Nobody approves the first code: the window says it expired and what to do.
+    submit_add_form(
+        app,
+        &Form {
+            vendor: "biganimal",
+            method: "device-code",
+            name: "ba",
+            url: sb.url("biganimal"),
+            fields: &[],
+            secret: None,
+            ca_cert: None,
+            pin_sha256: None,
+            labels: "",
+        },
+    );
+    tokenkeeper_e2e::wait_for("the app to open the browser", WAIT, || {
+        !w.browser.opened().is_empty()
+    });
+    let first = user_code(&w.browser.opened()[0]);
+    app.wait_text("[data-testid='sign-in-progress']", WAIT);
+    let failed = app.wait_text("[data-testid='sign-in-failed']", WAIT);
+    assert!(failed.to_lowercase().contains("expired"), "{failed}");
+    assert!(
+        !app.exists("[data-testid='user-code']"),
+        "an expired code is gone"
+    );
+    w.wait_state("ba", "needs-sign-in");
+    assert!(
+        w.s.stored_secrets().is_empty(),
+        "nothing stored for an expired code"
+    );
+
+    // "Try again" gets a new code; "Copy code" puts exactly that code on the clipboard.
+    app.click("[data-testid='sign-in-retry']");
+    tokenkeeper_e2e::wait_for("the browser again", WAIT, || w.browser.opened().len() > 1);
+    let second = user_code(&w.browser.opened()[1]);
+    assert_ne!(first, second, "a new code");
+    let shown = app.wait_text("[data-testid='user-code']", WAIT);
+    assert_eq!(shown.trim(), second);
+    app.click("[data-testid='copy-code']");
+    tokenkeeper_e2e::wait_for("the code on the clipboard", WAIT, || {
+        w.clipboard().as_deref() == Some(second.as_str())
+    });
+    sb.approve(&second);
+    app.wait_text("[data-testid='sign-in-done']", WAIT);
+    w.wait_state("ba", "valid");
+    assert_eq!(
+        sb.get_status(
+            &format!("{}/api/v3/projects", sb.url("biganimal")),
+            &format!("Bearer {}", w.token("ba"))
+        ),
+        200
+    );
+
+    // BigFix pinned to its server certificate from the form: a wrong fingerprint is
+    // refused with the reason and adds nothing; the right one signs in.
+    let bigfix = Form {
+        vendor: "bigfix",
+        method: "password",
+        name: "bf",
+        url: sb.url("bigfix"),
+        fields: &[("username", "admin")],
+        secret: Some("admin-password"),
+        ca_cert: None,
+        pin_sha256: Some(&"ab".repeat(32)),
+        labels: "",
+    };
+    submit_add_form(app, &bigfix);
+    let error = app.wait_text("[data-testid='form-error']", WAIT);
+    assert!(error.contains("pinned"), "{error}");
+    assert!(!error.contains("admin-password"), "{error}");
+    assert!(!app.exists(&w.row("bf")));
+    // The long fingerprints in the message wrap: the pane never scrolls sideways.
+    let overflow = app.execute(
+        "const p = document.querySelector('[data-testid=add-form]').parentElement; \
+         return p.scrollWidth - p.clientWidth;",
+        json!([]),
+    );
+    assert_eq!(overflow, json!(0), "the add pane scrolls sideways");
+    // The form kept what was typed: only the fingerprint is mended.
+    let pin = sb.urls["bigfix_cert_sha256"].as_str().unwrap();
+    app.fill("[data-testid='pin-sha256']", pin);
+    app.click("[data-testid='submit']");
+    w.wait_state("bf", "valid");
+    let settings = w.s.cli(&["show", "bf", "--json"], None).ok().json();
+    assert_eq!(settings["settings"]["pin_sha256"], json!(pin), "{settings}");
 }
 
 #[test]
