@@ -241,3 +241,44 @@ fn a_large_vault_is_virtualized_most_urgent_first_and_filtered_by_state() {
     );
     app.close();
 }
+
+/// The window follows the system's theme: GTK's dark preference turns the page dark
+/// (through `prefers-color-scheme`), and the default theme keeps it light.
+#[test]
+fn the_window_follows_the_systems_light_or_dark_theme() {
+    let background = |env: &[(&str, &str)]| {
+        let s = Session::start();
+        let display = Display::start();
+        let driver = Driver::start(&s, &display.name, env);
+        let app = driver.launch(&bin("tokenkeeper-desktop"), &[]);
+        app.wait_text("header", Duration::from_secs(30));
+        let dark = app.execute(
+            "return matchMedia('(prefers-color-scheme: dark)').matches;",
+            json!([]),
+        );
+        let rgb = app.execute(
+            "return getComputedStyle(document.body).backgroundColor;",
+            json!([]),
+        );
+        app.close();
+        (dark, rgb.as_str().unwrap_or_default().to_string())
+    };
+    let luminance = |rgb: &str| -> u32 {
+        let n: Vec<u32> = rgb
+            .trim_start_matches("rgba(")
+            .trim_start_matches("rgb(")
+            .trim_end_matches(')')
+            .split(',')
+            .take(3)
+            .map(|p| p.trim().parse().unwrap_or(0))
+            .collect();
+        assert_eq!(n.len(), 3, "a colour: {rgb}");
+        (n[0] * 299 + n[1] * 587 + n[2] * 114) / 1000
+    };
+    let (light_query, light) = background(&[("GTK_THEME", "Adwaita")]);
+    let (dark_query, dark) = background(&[("GTK_THEME", "Adwaita:dark")]);
+    assert_eq!(light_query, json!(false), "light theme: {light}");
+    assert_eq!(dark_query, json!(true), "dark theme: {dark}");
+    assert!(luminance(&light) > 200, "a light page: {light}");
+    assert!(luminance(&dark) < 60, "a dark page: {dark}");
+}
