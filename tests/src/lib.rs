@@ -401,12 +401,17 @@ impl Session {
 
     /// The named account's keyring item, parsed.
     pub fn account_secrets(&self, name: &str) -> Value {
+        self.account_item(name).secrets(self)
+    }
+
+    /// Where an account's secrets are in the keyring (found once, read many times).
+    pub fn account_item(&self, name: &str) -> KeyringItem {
         let shown = self.cli(&["show", name, "--json"], None).ok().json();
         let id = shown["summary"]["id"].as_str().expect("account id");
-        let text = self
-            .keyring_lookup(&self.service(), &format!("account/{id}"))
-            .expect("the account's keyring item");
-        serde_json::from_str(&text).expect("keyring JSON")
+        KeyringItem {
+            service: self.service(),
+            item: format!("account/{id}"),
+        }
     }
 
     /// Runs `tokenkeeper ARGS` with extra environment variables.
@@ -449,6 +454,23 @@ impl Session {
             .as_str()
             .expect("service")
             .to_string()
+    }
+}
+
+/// One account's item in the session's keyring.
+#[derive(Debug)]
+pub struct KeyringItem {
+    service: String,
+    item: String,
+}
+
+impl KeyringItem {
+    /// The secrets stored there now, read with `secret-tool`.
+    pub fn secrets(&self, s: &Session) -> Value {
+        let text = s
+            .keyring_lookup(&self.service, &self.item)
+            .expect("the account's keyring item");
+        serde_json::from_str(&text).expect("keyring JSON")
     }
 }
 
@@ -703,6 +725,14 @@ impl Sandbox {
         );
     }
 
+    /// Makes a pending device code expire now (as its `expires_in` running out would).
+    pub fn expire(&self, user_code: &str) {
+        self.admin(
+            "/device/expire",
+            serde_json::json!({ "user_code": user_code }),
+        );
+    }
+
     /// A GET with an Authorization header; the HTTP status.
     pub fn get_status(&self, url: &str, authorization: &str) -> u16 {
         self.http
@@ -916,4 +946,49 @@ pub fn screenshot_path(name: &str) -> PathBuf {
         .unwrap_or_else(|| bin_dir().join("screenshots"));
     std::fs::create_dir_all(&dir).expect("the screenshot folder");
     dir.join(name)
+}
+
+/// What the session's notification daemon (dunst) showed.
+impl Session {
+    /// Every notification the session's dunst has shown so far: (summary, body).
+    pub fn notifications_shown(&self) -> Vec<(String, String)> {
+        let ctl = |args: &[&str]| {
+            self.command("dunstctl")
+                .args(args)
+                .output()
+                .expect("dunstctl (install dunst: ./scripts/setup-debian.sh)")
+        };
+        // Closed notifications move to the history, which keeps them all.
+        ctl(&["close-all"]);
+        let out = ctl(&["history"]);
+        let history: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        history["data"][0]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|n| {
+                        (
+                            n["summary"]["data"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            n["body"]["data"].as_str().unwrap_or_default().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until dunst has shown `n` notifications (or `timeout` passed); what it showed.
+    pub fn wait_for_notifications(&self, n: usize, timeout: Duration) -> Vec<(String, String)> {
+        let end = Instant::now() + timeout;
+        loop {
+            let now = self.notifications_shown();
+            if now.len() >= n || Instant::now() > end {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
 }

@@ -62,24 +62,26 @@ impl Driver {
         // tauri-driver accepts connections before WebKitWebDriver behind it is ready:
         // retry a session that fails to open, for a while.
         let start = Instant::now();
-        let answer: Value = loop {
-            match http
+        // A "session not created" answer (the app came up too slowly) is retried too.
+        let id = loop {
+            let answer = http
                 .post(format!("{base}/session"))
                 .json(&caps)
                 .send()
-                .and_then(|r| r.json())
-            {
-                Ok(v) => break v,
-                Err(e) if start.elapsed() > Duration::from_secs(15) => {
-                    panic!("no WebDriver session after 15 s: {e}")
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(300)),
-            }
+                .and_then(|r| r.json::<Value>());
+            let problem = match answer {
+                Ok(v) => match v["value"]["sessionId"].as_str() {
+                    Some(id) => break id.to_string(),
+                    None => v.to_string(),
+                },
+                Err(e) => e.to_string(),
+            };
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no WebDriver session after 30 s: {problem}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
         };
-        let id = answer["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session: {answer}"))
-            .to_string();
         Browser {
             http,
             url: format!("{base}/session/{id}"),

@@ -343,13 +343,32 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     secrets.extend(s.stored_secrets());
 
     // The engine's events (alerts quote the last error) as `watch` prints them.
-    let watch = s.spawn_cli(&[], &["watch", "--json"]);
-    std::thread::sleep(std::time::Duration::from_secs(4));
+    // Read as it prints, and stopped once the alert came (or after 30 s).
+    let mut watch = s.spawn_cli(&[], &["watch", "--json"]);
+    let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let out = watch.stdout.take().expect("stdout");
+        let printed = printed.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut p = printed.lock().unwrap();
+                p.push_str(&line);
+                p.push('\n');
+            }
+        })
+    };
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !printed.lock().unwrap().contains("needs-sign-in") && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     std::process::Command::new("kill")
         .args(["-TERM", &watch.id().to_string()])
         .status()
         .expect("kill");
-    let watched = tokenkeeper_e2e::finish(watch, std::time::Duration::from_secs(10));
+    let mut watched = tokenkeeper_e2e::finish(watch, std::time::Duration::from_secs(10));
+    reader.join().expect("the watch's output");
+    watched.stdout = printed.lock().unwrap().clone();
     assert!(
         watched.stdout.contains("needs-sign-in"),
         "the revoked BigAnimal account was alerted: {}",

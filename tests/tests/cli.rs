@@ -284,8 +284,13 @@ fn remove_logs_out_at_the_vendor_and_deletes_the_secrets() {
     );
 }
 
+/// The core gives up on a keyring that does not answer after 2 s (`KEYRING_DEADLINE`);
+/// with a process start and exit on a loaded machine around it. D-Bus's own default
+/// (25 s, what a keyring call without a deadline waits) fails this.
+const KEYRING_ANSWER: Duration = Duration::from_secs(5);
+
 #[test]
-fn a_locked_keyring_is_a_clear_error_within_two_seconds_and_loses_nothing() {
+fn a_locked_keyring_is_a_clear_error_within_its_deadline_and_loses_nothing() {
     let mut s = Session::start();
     let sb = Sandbox::start(&[]);
     add_demo(&s, &sb, "ts");
@@ -300,11 +305,7 @@ fn a_locked_keyring_is_a_clear_error_within_two_seconds_and_loses_nothing() {
             out.stderr
         );
         assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
-        assert!(
-            out.took < Duration::from_millis(2800),
-            "{args:?} took {:?}",
-            out.took
-        );
+        assert!(out.took < KEYRING_ANSWER, "{args:?} took {:?}", out.took);
     }
     s.unlock_keyring();
     assert_eq!(
@@ -321,11 +322,7 @@ fn no_keyring_at_all_is_a_clear_error() {
     let out = s.cli_env(&[("DBUS_SESSION_BUS_ADDRESS", &no_bus)], &["list"]);
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.stderr.contains("keyring"), "{}", out.stderr);
-    assert!(
-        out.took < Duration::from_millis(2800),
-        "took {:?}",
-        out.took
-    );
+    assert!(out.took < KEYRING_ANSWER, "took {:?}", out.took);
     assert!(
         !s.data_dir.join("vault.db").exists(),
         "no vault created without a key store"
@@ -398,11 +395,22 @@ fn two_vaults_never_share_secrets() {
 #[test]
 fn concurrent_processes_renew_once_and_share_the_result() {
     let s = Session::start();
-    // A 4 s token is due for renewal in its last 2 s: all five processes find it
-    // due at once, and the renewed token stays valid while the slowest starts.
-    let sb = Sandbox::start(&["--truesight-token-ttl", "4"]);
+    // A 20 s token is due for renewal in its last 10 s: all five processes find it
+    // due at once, and the renewed token stays fresh for 10 s however slowly the
+    // last of them starts.
+    let sb = Sandbox::start(&["--truesight-token-ttl", "20"]);
     add_demo(&s, &sb, "ts");
-    std::thread::sleep(Duration::from_millis(2100));
+    let expires = s.cli(&["list", "--json"], None).ok().json()[0]["expires_at_ms"]
+        .as_i64()
+        .expect("expires_at_ms");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let due = expires - 10_000 + 100;
+    std::thread::sleep(Duration::from_millis((due - now_ms()).max(0) as u64));
     let before = sb.requests(TOKEN_POST);
     let handles: Vec<_> = (0..5)
         .map(|_| {
@@ -480,11 +488,7 @@ fn a_crashed_keyring_is_a_clear_error_and_the_account_survives_its_restart() {
     let out = s.cli(&["token", "ts"], None);
     assert_eq!(out.code, 6, "{}", out.stderr);
     assert!(out.stderr.contains("keyring"), "{}", out.stderr);
-    assert!(
-        out.took < Duration::from_millis(2800),
-        "took {:?}",
-        out.took
-    );
+    assert!(out.took < KEYRING_ANSWER, "took {:?}", out.took);
     s.unlock_keyring();
     assert_eq!(s.cli(&["token", "ts"], None).ok().stdout, token);
 }

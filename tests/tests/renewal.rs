@@ -17,6 +17,7 @@ use tokenkeeper_e2e::{Sandbox, Session};
 struct Watch {
     child: Child,
     events: Arc<Mutex<Vec<Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watch {
@@ -25,14 +26,18 @@ impl Watch {
         let events = Arc::new(Mutex::new(Vec::new()));
         let out = BufReader::new(child.stdout.take().expect("stdout"));
         let sink = events.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
                 let v: Value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("watch printed {line:?}: {e}"));
                 sink.lock().unwrap().push(v);
             }
         });
-        Self { child, events }
+        Self {
+            child,
+            events,
+            reader: Some(reader),
+        }
     }
 
     fn events(&self) -> Vec<Value> {
@@ -56,7 +61,10 @@ impl Watch {
             .expect("kill");
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "watch exits 0 on SIGTERM: {status}");
-        std::thread::sleep(Duration::from_millis(100));
+        // Every line it printed before exiting is read once its stdout closes.
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("the event reader");
+        }
         self.events()
     }
 }
@@ -98,17 +106,23 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
         "--device-interval",
         "1",
     ]);
+    // TrueSight last: its 6-second token must not run out while BigAnimal signs in.
+    s.add_biganimal(&sb, "ba").ok();
     s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
         .ok();
-    s.add_biganimal(&sb, "ba").ok();
     let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
+    let (ts_item, ba_item) = (s.account_item("ts"), s.account_item("ba"));
 
     let watch = Watch::start(&s);
+    // From the watch's first renewal of each on: a slow first start is not a gap.
+    watch.wait_for("the first renewals", Duration::from_secs(30), |e| {
+        renewed(e, "ts") >= 1 && renewed(e, "ba") >= 1
+    });
     let started = Instant::now();
     let mut probes = 0;
     while started.elapsed() < Duration::from_secs(soak) {
         // What a script would use right now: the token stored in the keyring.
-        let ts = s.account_secrets("ts")["access_token"]
+        let ts = ts_item.secrets(&s)["access_token"]
             .as_str()
             .unwrap()
             .to_string();
@@ -118,7 +132,7 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
             "TrueSight token dead after {:?}",
             started.elapsed()
         );
-        let ba = s.account_secrets("ba")["access_token"]
+        let ba = ba_item.secrets(&s)["access_token"]
             .as_str()
             .unwrap()
             .to_string();

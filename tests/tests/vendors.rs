@@ -517,11 +517,12 @@ fn oidc_issuer_from_discovery_with_no_browser_and_slow_down_honoured() {
         }
     }
     assert!(url.starts_with(&issuer), "{url}");
+    // Taken first: a poll in flight may meet the fault as soon as it is set.
+    let started = std::time::Instant::now();
     sb.admin(
         "/faults",
         json!({"path_prefix": "/oidc/token", "kind": "slow_down", "count": 1}),
     );
-    let started = std::time::Instant::now();
     sb.approve(&user_code(&url));
     let run = finish(child, Duration::from_secs(60));
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -682,7 +683,7 @@ fn truesight_token_check_renews_a_token_the_server_dropped() {
 #[test]
 fn a_device_code_nobody_approves_expires_with_a_clear_error_and_waits_for_login() {
     let s = Session::start();
-    let sb = Sandbox::start(&["--device-interval", "1", "--device-code-ttl", "3"]);
+    let sb = Sandbox::start(&["--device-interval", "1"]);
     let browser = s.browser();
     let child = s.spawn_cli(
         &[browser.env()],
@@ -697,6 +698,8 @@ fn a_device_code_nobody_approves_expires_with_a_clear_error_and_waits_for_login(
     );
     let url = browser.wait_url(Duration::from_secs(20));
     assert!(url.contains("user_code="), "{url}");
+    // The code's time runs out at the issuer.
+    sb.expire(&user_code(&url));
     let run = finish(child, Duration::from_secs(30));
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("expired"), "{}", run.stderr);

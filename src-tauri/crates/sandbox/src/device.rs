@@ -468,6 +468,24 @@ impl Authority {
         }
     }
 
+    /// Ends a pending code's life now, as if its `expires_in` had run out: tests see
+    /// an expired code without waiting for it.
+    pub fn expire(&mut self, user_code: &str) -> Decided {
+        let wanted = normalize_user_code(user_code);
+        let now = Instant::now();
+        match self
+            .codes
+            .values_mut()
+            .find(|c| c.user_code == wanted && c.expires_at > now)
+        {
+            Some(code) => {
+                code.expires_at = now;
+                Decided::Done
+            }
+            None => Decided::Unknown,
+        }
+    }
+
     /// Whether a live code has this user code.
     fn knows(&self, user_code: &str) -> bool {
         let wanted = normalize_user_code(user_code);
@@ -638,6 +656,17 @@ pub async fn admin_approve(State(sb): State<Sandbox>, Json(req): Json<UserCode>)
 /// Admin: denies a pending device code at whichever issuer has it.
 pub async fn admin_deny(State(sb): State<Sandbox>, Json(req): Json<UserCode>) -> StatusCode {
     admin_decide(&sb, &req.user_code, false)
+}
+
+/// Admin: makes a pending device code expire now, at whichever issuer has it.
+pub async fn admin_expire(State(sb): State<Sandbox>, Json(req): Json<UserCode>) -> StatusCode {
+    let done = lock(&sb.shared.biganimal).authority.expire(&req.user_code) == Decided::Done
+        || lock(&sb.shared.oidc).expire(&req.user_code) == Decided::Done;
+    if done {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 /// Admin: revokes every refresh-token family at both issuers.

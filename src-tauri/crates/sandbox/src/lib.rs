@@ -276,6 +276,7 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/bigfix/rotatetokenkey", post(bigfix::rotate_token_key))
         .route("/device/approve", post(device::admin_approve))
         .route("/device/deny", post(device::admin_deny))
+        .route("/device/expire", post(device::admin_expire))
         .route("/oauth/revoke-all", post(device::admin_revoke_all))
         .route("/immuta/expire-tokens", post(immuta::expire_tokens));
     Router::new()

@@ -139,14 +139,37 @@ fn deadline_message(w: &Watched, deadline: DateTime<Utc>, now: DateTime<Utc>) ->
     }
 }
 
-/// "6 days", "23 hours", "59 minutes".
+/// "6 days", "23 hours", "59 minutes", "30 seconds" (whole units, rounded down).
 pub fn human_duration(d: Duration) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     if d >= Duration::days(2) {
         plural(d.num_days(), "day")
     } else if d >= Duration::hours(2) {
         plural(d.num_hours(), "hour")
+    } else if d >= Duration::minutes(2) {
+        plural(d.num_minutes(), "minute")
     } else {
-        plural(d.num_minutes().max(1), "minute")
+        plural(d.num_seconds().max(1), "second")
+    }
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_in_the_largest_whole_unit() {
+        let cases = [
+            (Duration::days(7), "7 days"),
+            (Duration::hours(47), "47 hours"),
+            (Duration::hours(1), "60 minutes"),
+            (Duration::seconds(150), "2 minutes"),
+            (Duration::seconds(90), "90 seconds"),
+            (Duration::seconds(1), "1 second"),
+            (Duration::zero(), "1 second"),
+        ];
+        for (d, words) in cases {
+            assert_eq!(human_duration(d), words);
+        }
     }
 }
