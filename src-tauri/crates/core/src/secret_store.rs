@@ -1,6 +1,8 @@
 //! Where secrets live: the OS keyring (Secret Service on Linux), one item per account
 //! under a service name unique to the vault's folder. Every call has a deadline, so a
-//! missing, locked or crashed keyring is a clear error in about 2 s, never a hang.
+//! missing, locked or crashed keyring is a clear error in about 2 s, never a hang;
+//! a write (which follows a read that answered) is given longer, because giving up on
+//! a slow write of a rotated refresh token would report as failed what may yet land.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -21,21 +23,39 @@ pub trait SecretStore: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// How long a keyring call may take before it is reported as not answering.
+/// How long a keyring read may take before it is reported as not answering.
 pub const KEYRING_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long a keyring write or delete may take: a large keyring on a busy machine
+/// rewrites its file on every store (about 125 ms with 1,000 items here, idle).
+pub const KEYRING_WRITE_DEADLINE: Duration = Duration::from_secs(15);
+
+/// Whether a call only reads (nothing changes if it is abandoned) or writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    fn deadline(self) -> Duration {
+        match self {
+            Access::Read => KEYRING_DEADLINE,
+            Access::Write => KEYRING_WRITE_DEADLINE,
+        }
+    }
+}
 
 /// The OS keyring through the `keyring` crate.
 #[derive(Debug, Clone)]
 pub struct OsKeyring {
     service: String,
-    deadline: Duration,
 }
 
 impl OsKeyring {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
-            deadline: KEYRING_DEADLINE,
         }
     }
 
@@ -43,13 +63,14 @@ impl OsKeyring {
         &self.service
     }
 
-    /// Runs one keyring call on its own thread and waits at most the deadline: a
+    /// Runs one keyring call on its own thread and waits at most its deadline: a
     /// Secret Service that hangs (a prompt nobody sees, a daemon being restarted)
-    /// costs the caller 2 s, not forever.
+    /// costs the caller seconds, not forever.
     fn call<T: Send + 'static>(
         &self,
         what: &'static str,
         item: &str,
+        access: Access,
         op: impl FnOnce(keyring::Entry) -> keyring::Result<T> + Send + 'static,
     ) -> Result<T> {
         let entry = keyring::Entry::new(&self.service, item).map_err(|e| map_error(what, e))?;
@@ -60,13 +81,21 @@ impl OsKeyring {
                 let _ = tx.send(op(entry));
             })
             .map_err(|e| Error::internal(format!("could not start a keyring call: {e}")))?;
-        match rx.recv_timeout(self.deadline) {
+        let deadline = access.deadline();
+        match rx.recv_timeout(deadline) {
             Ok(result) => result.map_err(|e| map_error(what, e)),
-            Err(_) => Err(Error::keyring(format!(
+            Err(_) if access == Access::Read => Err(Error::keyring(format!(
                 "the OS keyring did not answer within {} s while trying to {what}: \
                  it may be locked behind a prompt or restarting. Unlock it (or log in \
                  to the desktop session) and try again; nothing was changed",
-                self.deadline.as_secs()
+                deadline.as_secs()
+            ))),
+            // The request was sent: the keyring may still carry it out.
+            Err(_) => Err(Error::keyring(format!(
+                "the OS keyring did not confirm within {} s that it could {what}: it may \
+                 be locked behind a prompt or overloaded, and may yet do it. Unlock it \
+                 and try again; the next renewal uses whatever the keyring holds",
+                deadline.as_secs()
             ))),
         }
     }
@@ -95,28 +124,31 @@ fn map_error(what: &str, e: keyring::Error) -> Error {
 
 impl SecretStore for OsKeyring {
     fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
-        let got = self.call("read a secret", item, |entry| match entry.get_password() {
+        let read = |entry: keyring::Entry| match entry.get_password() {
             Ok(s) => Ok(Some(Zeroizing::new(s))),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(e) => Err(e),
-        })?;
-        Ok(got)
+        };
+        self.call("read a secret", item, Access::Read, read)
     }
 
     fn set(&self, item: &str, value: &str) -> Result<()> {
         let value = Zeroizing::new(value.to_string());
-        self.call("store a secret", item, move |entry| {
+        self.call("store a secret", item, Access::Write, move |entry| {
             entry.set_password(&value)
         })
     }
 
     fn delete(&self, item: &str) -> Result<()> {
-        self.call("delete a secret", item, |entry| {
-            match entry.delete_credential() {
+        self.call(
+            "delete a secret",
+            item,
+            Access::Write,
+            |entry| match entry.delete_credential() {
                 Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
                 Err(e) => Err(e),
-            }
-        })
+            },
+        )
     }
 
     fn describe(&self) -> String {
