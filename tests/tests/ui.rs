@@ -104,6 +104,28 @@ struct Form<'a> {
     labels: &'a str,
 }
 
+impl<'a> Form<'a> {
+    /// A form with the vendor, method, name and address filled in, nothing else.
+    fn new(vendor: &'a str, method: &'a str, name: &'a str, url: String) -> Self {
+        Form {
+            vendor,
+            method,
+            name,
+            url,
+            fields: &[],
+            secret: None,
+            ca_cert: None,
+            pin_sha256: None,
+            labels: "",
+        }
+    }
+
+    /// A browser (device-code) sign-in form: nothing to fill in but where.
+    fn device(vendor: &'a str, name: &'a str, url: String) -> Self {
+        Self::new(vendor, "device-code", name, url)
+    }
+}
+
 /// Fills the add form as an admin would and submits it.
 fn submit_add_form(app: &Browser, f: &Form<'_>) {
     app.click("[data-testid='add-account']");
@@ -198,15 +220,8 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     submit_add_form(
         app,
         &Form {
-            vendor: "bigid",
-            method: "user-token",
-            name: "bid",
-            url: sb.url("bigid"),
-            fields: &[],
             secret: Some(&user_token),
-            ca_cert: None,
-            pin_sha256: None,
-            labels: "",
+            ..Form::new("bigid", "user-token", "bid", sb.url("bigid"))
         },
     );
     w.wait_state("bid", "valid");
@@ -248,20 +263,7 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
 
     // BigAnimal: adding starts the browser sign-in; the address opened carries the
     // code the window shows; approving it signs in.
-    submit_add_form(
-        app,
-        &Form {
-            vendor: "biganimal",
-            method: "device-code",
-            name: "ba",
-            url: sb.url("biganimal"),
-            fields: &[],
-            secret: None,
-            ca_cert: None,
-            pin_sha256: None,
-            labels: "",
-        },
-    );
+    submit_add_form(app, &Form::device("biganimal", "ba", sb.url("biganimal")));
     let opened = approve_opened(&w, &sb, 0, Some("sign-in.png"));
     assert!(opened.contains("/activate?user_code="), "{opened}");
     w.wait_state("ba", "valid");
@@ -352,20 +354,7 @@ fn an_expired_code_says_so_a_retry_copies_the_new_code_and_bigfix_can_be_pinned(
     app.wait_text("[data-testid='empty']", WAIT);
 
     // Nobody approves the first code: the window says it expired and what to do.
-    submit_add_form(
-        app,
-        &Form {
-            vendor: "biganimal",
-            method: "device-code",
-            name: "ba",
-            url: sb.url("biganimal"),
-            fields: &[],
-            secret: None,
-            ca_cert: None,
-            pin_sha256: None,
-            labels: "",
-        },
-    );
+    submit_add_form(app, &Form::device("biganimal", "ba", sb.url("biganimal")));
     tokenkeeper_e2e::wait_for("the app to open the browser", WAIT, || {
         !w.browser.opened().is_empty()
     });
@@ -777,6 +766,18 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates()
     assert_eq!(login, 200);
 }
 
+/// A notification daemon (dunst) on the session's D-Bus and the display.
+fn dunst(s: &Session, display: &Display) -> Running {
+    Running(
+        s.command("dunst")
+            .env("DISPLAY", &display.name)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dunst (./scripts/setup-debian.sh installs it)"),
+    )
+}
+
 /// dunstctl in the session, on the display.
 fn dunstctl(w: &Window, args: &[&str]) -> String {
     let out =
@@ -794,14 +795,7 @@ fn clicking_a_sign_in_notification_opens_the_account_and_starts_its_sign_in() {
     let portal = sb.url("biganimal");
     let w = Window::open_beside(|s, display| {
         s.add_biganimal(&sb, "ba").ok();
-        Some(Running(
-            s.command("dunst")
-                .env("DISPLAY", &display.name)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("dunst"),
-        ))
+        Some(dunst(s, display))
     });
     let app = &w.app;
     w.wait_state("ba", "valid");
@@ -839,16 +833,7 @@ fn clicking_a_sign_in_notification_opens_the_account_and_starts_its_sign_in() {
 #[test]
 fn each_alert_threshold_set_in_the_window_is_notified_once() {
     let sb = Sandbox::start(&[]);
-    let w = Window::open_beside(|s, display| {
-        Some(Running(
-            s.command("dunst")
-                .env("DISPLAY", &display.name)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("dunst"),
-        ))
-    });
+    let w = Window::open_beside(|s, display| Some(dunst(s, display)));
     let app = &w.app;
     app.click("[data-testid='open-settings']");
     app.fill("[data-testid='thresholds']", "20s, 40s");
@@ -870,15 +855,8 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
     submit_add_form(
         app,
         &Form {
-            vendor: "bigid",
-            method: "user-token",
-            name: "short",
-            url: sb.url("bigid"),
-            fields: &[],
             secret: Some(&user_token),
-            ca_cert: None,
-            pin_sha256: None,
-            labels: "",
+            ..Form::new("bigid", "user-token", "short", sb.url("bigid"))
         },
     );
     w.wait_state("short", "valid");

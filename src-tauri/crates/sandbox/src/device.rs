@@ -447,15 +447,18 @@ impl Authority {
         (a.expires_at > Instant::now() && !revoked).then_some(a.expires_at)
     }
 
-    /// Approves or denies the pending code by `user_code`.
-    pub fn decide(&mut self, user_code: &str, approve: bool) -> Decided {
+    /// The code still pending by `user_code` (normalized), if any.
+    fn pending_mut(&mut self, user_code: &str) -> Option<&mut DeviceCode> {
         let wanted = normalize_user_code(user_code);
         let now = Instant::now();
-        match self
-            .codes
+        self.codes
             .values_mut()
             .find(|c| c.user_code == wanted && c.expires_at > now)
-        {
+    }
+
+    /// Approves or denies the pending code by `user_code`.
+    pub fn decide(&mut self, user_code: &str, approve: bool) -> Decided {
+        match self.pending_mut(user_code) {
             Some(code) => {
                 code.status = if approve {
                     Status::Approved
@@ -471,15 +474,9 @@ impl Authority {
     /// Ends a pending code's life now, as if its `expires_in` had run out: tests see
     /// an expired code without waiting for it.
     pub fn expire(&mut self, user_code: &str) -> Decided {
-        let wanted = normalize_user_code(user_code);
-        let now = Instant::now();
-        match self
-            .codes
-            .values_mut()
-            .find(|c| c.user_code == wanted && c.expires_at > now)
-        {
+        match self.pending_mut(user_code) {
             Some(code) => {
-                code.expires_at = now;
+                code.expires_at = Instant::now();
                 Decided::Done
             }
             None => Decided::Unknown,
