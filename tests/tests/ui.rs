@@ -643,7 +643,8 @@ fn details_renew_copy_reveal_settings_and_remove() {
 }
 
 #[test]
-fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates() {
+fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates_and_remove_revokes()
+{
     let sb = Sandbox::start(&[]);
     let url = sb.url("bigfix");
     let ca_pem = sb.urls["bigfix_ca_pem"].as_str().unwrap().to_string();
@@ -764,6 +765,31 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates()
         .status()
         .as_u16();
     assert_eq!(login, 200);
+
+    // Removing the account offers to revoke its token on the server, which it does.
+    let current = app.attr(tracked, "data-id").unwrap();
+    app.click("[data-testid='close-inventory']");
+    app.wait_gone("[data-testid='inventory']", WAIT);
+    w.open_details("bf");
+    app.click("[data-testid='remove']");
+    let confirm = app.wait_text("[data-testid='remove-confirm']", WAIT);
+    assert!(
+        confirm.contains("Revoke the token on the BigFix server"),
+        "{confirm}"
+    );
+    assert!(app.checked("[data-testid='remove-sign-out']"));
+    app.click("[data-testid='remove-yes']");
+    app.wait_gone(&w.row("bf"), WAIT);
+    assert_eq!(server(&current), Value::Null, "revoked on the server");
+    let login = client
+        .get(format!("{url}/api/login"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(login, 401, "the removed account's token no longer works");
+    assert!(app.exists(&w.row("op")), "the other account stays");
 }
 
 /// A notification daemon (dunst) on the session's D-Bus and the display.
