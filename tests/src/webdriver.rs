@@ -231,6 +231,28 @@ impl Browser {
         );
     }
 
+    /// Presses `key` with `modifier` held (WebDriver key codes: "\u{E008}" is Shift),
+    /// through the actions API, which keeps the modifier down for the key's events.
+    pub fn chord(&self, modifier: &str, key: &str) {
+        let v = self.post(
+            "/actions",
+            json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+                {"type": "keyDown", "value": modifier},
+                {"type": "keyDown", "value": key},
+                {"type": "keyUp", "value": key},
+                {"type": "keyUp", "value": modifier},
+            ]}]}),
+        );
+        assert!(
+            v.is_null() || v.get("error").is_none(),
+            "pressing a chord failed: {v}"
+        );
+        self.http
+            .delete(format!("{}/actions", self.url))
+            .send()
+            .ok();
+    }
+
     /// The data-testid of the element that has the keyboard focus.
     pub fn focused(&self) -> String {
         self.execute(

@@ -778,8 +778,30 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates_a
         "{confirm}"
     );
     assert!(app.checked("[data-testid='remove-sign-out']"));
+    // The dialog keeps the keyboard: Tab and Shift+Tab go round its three controls.
+    let in_dialog = || {
+        app.execute(
+            "return document.querySelector('[data-testid=remove-confirm]').contains(document.activeElement);",
+            json!([]),
+        ) == json!(true)
+    };
+    assert!(in_dialog(), "the dialog opens with the focus in it");
+    for round in 0..4 {
+        app.press("\u{E004}");
+        assert!(
+            in_dialog(),
+            "Tab {round} left the dialog: {}",
+            app.focused()
+        );
+    }
+    app.chord("\u{E008}", "\u{E004}");
+    assert!(in_dialog(), "Shift+Tab left the dialog: {}", app.focused());
     app.click("[data-testid='remove-yes']");
     app.wait_gone(&w.row("bf"), WAIT);
+    // The focused button went with the dialog: the keyboard lands on the search.
+    tokenkeeper_e2e::wait_for("the focus on the search", WAIT, || {
+        app.focused() == "search"
+    });
     assert_eq!(server(&current), Value::Null, "revoked on the server");
     let login = client
         .get(format!("{url}/api/login"))

@@ -391,6 +391,15 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
     assert_eq!(bad.code, 5, "{}", bad.stderr);
     assert!(bad.stderr.contains("pinned"), "{}", bad.stderr);
     assert!(!s.cli(&["list"], None).ok().stdout.contains("badpin"));
+    // A CA and a pin at once is refused: the pin would leave the CA unused unsaid.
+    let both = add(
+        "both",
+        "admin",
+        "admin-password",
+        &["--ca-cert", ca, "--pin-sha256", &fp],
+    );
+    assert_eq!(both.code, 2, "{}", both.stderr);
+    assert!(!s.cli(&["list"], None).ok().stdout.contains("both"));
 
     // Removing the account revokes its token on the server.
     s.cli(&["remove", "bf"], None).ok();

@@ -202,7 +202,7 @@ struct AddArgs {
     #[arg(long)]
     client_id: Option<String>,
     /// A PEM file with the CA (or self-signed certificate) this account trusts.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", conflicts_with = "pin_sha256")]
     ca_cert: Option<PathBuf>,
     /// Trust exactly the certificate with this SHA-256 fingerprint (`tokenkeeper cert URL`).
     #[arg(long, value_name = "HEX")]

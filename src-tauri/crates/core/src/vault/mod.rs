@@ -572,6 +572,12 @@ impl Vault {
             key.set(&mut account, value);
         }
         if let Some(pin) = clean(new.pin_sha256) {
+            if account.ca_cert_pem.is_some() {
+                // A pin is checked first and would leave the CA unused without a word.
+                return Err(Error::usage(
+                    "give either --ca-cert FILE or --pin-sha256 FINGERPRINT, not both",
+                ));
+            }
             if !account.base_url.starts_with("https://") {
                 return Err(Error::usage("--pin-sha256 needs an https:// instance URL"));
             }
