@@ -701,9 +701,14 @@ impl Sandbox {
 
     /// A BigID user token the stand-in issues, valid for `days` (a JWT or opaque).
     pub fn bigid_user_token(&self, days: u32, jwt: bool) -> String {
+        self.bigid_user_token_for(Duration::from_secs(u64::from(days) * 86_400), jwt)
+    }
+
+    /// A BigID user token valid for `lifetime` (whole seconds), a JWT or opaque.
+    pub fn bigid_user_token_for(&self, lifetime: Duration, jwt: bool) -> String {
         self.admin_json(
             "/bigid/user-tokens",
-            serde_json::json!({"expires_in_days": days, "jwt": jwt}),
+            serde_json::json!({"expires_in_secs": lifetime.as_secs(), "jwt": jwt}),
         )["token"]
             .as_str()
             .expect("a user token")

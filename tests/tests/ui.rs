@@ -120,6 +120,14 @@ impl<'a> Form<'a> {
         }
     }
 
+    /// The same form with the secret typed in.
+    fn with_secret(self, secret: &'a str) -> Self {
+        Form {
+            secret: Some(secret),
+            ..self
+        }
+    }
+
     /// A browser (device-code) sign-in form: nothing to fill in but where.
     fn device(vendor: &'a str, name: &'a str, url: String) -> Self {
         Self::new(vendor, "device-code", name, url)
@@ -219,27 +227,14 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     let user_token = sb.bigid_user_token(30, true);
     submit_add_form(
         app,
-        &Form {
-            secret: Some(&user_token),
-            ..Form::new("bigid", "user-token", "bid", sb.url("bigid"))
-        },
+        &Form::new("bigid", "user-token", "bid", sb.url("bigid")).with_secret(&user_token),
     );
     w.wait_state("bid", "valid");
 
     // Immuta with an API key.
     submit_add_form(
         app,
-        &Form {
-            vendor: "immuta",
-            method: "api-key",
-            name: "imm",
-            url: sb.url("immuta"),
-            fields: &[],
-            secret: Some("immuta-demo-apikey"),
-            ca_cert: None,
-            pin_sha256: None,
-            labels: "",
-        },
+        &Form::new("immuta", "api-key", "imm", sb.url("immuta")).with_secret("immuta-demo-apikey"),
     );
     w.wait_state("imm", "valid");
 
@@ -892,20 +887,11 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
     app.click("[data-testid='close-settings']");
 
     // A BigID user token (a JWT) that expires in 60 s: its expiry is the deadline.
-    let user_token = sb.admin_json(
-        "/bigid/user-tokens",
-        json!({"expires_in_secs": 60, "jwt": true}),
-    )["token"]
-        .as_str()
-        .expect("a user token")
-        .to_string();
+    let user_token = sb.bigid_user_token_for(Duration::from_secs(60), true);
     let minted = Instant::now();
     submit_add_form(
         app,
-        &Form {
-            secret: Some(&user_token),
-            ..Form::new("bigid", "user-token", "short", sb.url("bigid"))
-        },
+        &Form::new("bigid", "user-token", "short", sb.url("bigid")).with_secret(&user_token),
     );
     w.wait_state("short", "valid");
     assert!(

@@ -632,12 +632,10 @@ pub struct UserCode {
     user_code: String,
 }
 
-fn admin_decide(sb: &Sandbox, user_code: &str, approve: bool) -> StatusCode {
-    let done = lock(&sb.shared.biganimal)
-        .authority
-        .decide(user_code, approve)
-        == Decided::Done
-        || lock(&sb.shared.oidc).decide(user_code, approve) == Decided::Done;
+/// Applies `act` to the pending code at whichever issuer has it.
+fn at_either_issuer(sb: &Sandbox, act: impl Fn(&mut Authority) -> Decided) -> StatusCode {
+    let done = act(&mut lock(&sb.shared.biganimal).authority) == Decided::Done
+        || act(&mut lock(&sb.shared.oidc)) == Decided::Done;
     if done {
         StatusCode::NO_CONTENT
     } else {
@@ -647,23 +645,17 @@ fn admin_decide(sb: &Sandbox, user_code: &str, approve: bool) -> StatusCode {
 
 /// Admin: approves a pending device code at whichever issuer has it.
 pub async fn admin_approve(State(sb): State<Sandbox>, Json(req): Json<UserCode>) -> StatusCode {
-    admin_decide(&sb, &req.user_code, true)
+    at_either_issuer(&sb, |a| a.decide(&req.user_code, true))
 }
 
 /// Admin: denies a pending device code at whichever issuer has it.
 pub async fn admin_deny(State(sb): State<Sandbox>, Json(req): Json<UserCode>) -> StatusCode {
-    admin_decide(&sb, &req.user_code, false)
+    at_either_issuer(&sb, |a| a.decide(&req.user_code, false))
 }
 
 /// Admin: makes a pending device code expire now, at whichever issuer has it.
 pub async fn admin_expire(State(sb): State<Sandbox>, Json(req): Json<UserCode>) -> StatusCode {
-    let done = lock(&sb.shared.biganimal).authority.expire(&req.user_code) == Decided::Done
-        || lock(&sb.shared.oidc).expire(&req.user_code) == Decided::Done;
-    if done {
-        StatusCode::NO_CONTENT
-    } else {
-        StatusCode::NOT_FOUND
-    }
+    at_either_issuer(&sb, |a| a.expire(&req.user_code))
 }
 
 /// Admin: revokes every refresh-token family at both issuers.
