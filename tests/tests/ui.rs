@@ -752,13 +752,16 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates_a
     });
     assert_eq!(server(&before), Value::Null, "the old token is revoked");
     let token = w.token("bf");
-    let login = client
-        .get(format!("{url}/api/login"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .status()
-        .as_u16();
+    let login_status = |token: &str| {
+        client
+            .get(format!("{url}/api/login"))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let login = login_status(&token);
     assert_eq!(login, 200);
 
     // Removing the account offers to revoke its token on the server, which it does.
@@ -798,13 +801,7 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates_a
         app.focused() == "search"
     });
     assert_eq!(server(&current), Value::Null, "revoked on the server");
-    let login = client
-        .get(format!("{url}/api/login"))
-        .bearer_auth(&token)
-        .send()
-        .unwrap()
-        .status()
-        .as_u16();
+    let login = login_status(&token);
     assert_eq!(login, 401, "the removed account's token no longer works");
     assert!(app.exists(&w.row("op")), "the other account stays");
 }
