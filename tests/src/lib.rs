@@ -65,7 +65,7 @@ impl Session {
             .prefix("tk-e2e-")
             .tempdir()
             .expect("tempdir");
-        for d in ["home", "data", "config", "cache", "run"] {
+        for d in ["home", "data", "config", "cache", "run", "tmp"] {
             std::fs::create_dir_all(root.path().join(d)).expect("mkdir");
         }
         #[cfg(unix)]
@@ -109,6 +109,7 @@ impl Session {
             .env("XDG_CONFIG_HOME", root.join("config"))
             .env("XDG_CACHE_HOME", root.join("cache"))
             .env("XDG_RUNTIME_DIR", root.join("run"))
+            .env("TMPDIR", root.join("tmp"))
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY");
     }
@@ -131,11 +132,16 @@ impl Session {
                 "XDG_RUNTIME_DIR".into(),
                 r.join("run").display().to_string(),
             ),
+            // Temporary files land in the session's tree (searched by the canary tests).
+            ("TMPDIR".into(), r.join("tmp").display().to_string()),
             ("DBUS_SESSION_BUS_ADDRESS".into(), self.bus.clone()),
             (
                 "TOKENKEEPER_DATA_DIR".into(),
                 self.data_dir.display().to_string(),
             ),
+            // The sandbox's tokens live seconds, not hours: renewals may come a second
+            // apart (the default floor is 30 s; tests/tests/hardening.rs tests it).
+            ("TOKENKEEPER_MIN_RENEWAL_INTERVAL".into(), "1".into()),
         ]
     }
 
@@ -374,6 +380,86 @@ impl Session {
             true,
         )
         .0
+    }
+
+    /// Adds one signed-in account of every vendor (BigAnimal and OIDC approved in the
+    /// browser); each account's name with the path prefix its renewal calls first.
+    pub fn add_every_vendor(&self, sb: &Sandbox) -> Vec<(&'static str, &'static str)> {
+        let s = self;
+        let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+        let add = |args: &[&str], secret: &str| s.cli(args, Some(secret)).ok();
+        add(
+            &[
+                "add",
+                "bid",
+                "--vendor",
+                "bigid",
+                "--url",
+                &sb.url("bigid"),
+                "--username",
+                "bigid",
+                "--secret-stdin",
+            ],
+            "bigid-password",
+        );
+        add(
+            &[
+                "add",
+                "bf",
+                "--vendor",
+                "bigfix",
+                "--url",
+                &sb.url("bigfix"),
+                "--username",
+                "admin",
+                "--ca-cert",
+                ca.to_str().unwrap(),
+                "--secret-stdin",
+            ],
+            "admin-password",
+        );
+        add(
+            &[
+                "add",
+                "im",
+                "--vendor",
+                "immuta",
+                "--url",
+                &sb.url("immuta"),
+                "--username",
+                "immuta-user",
+                "--secret-stdin",
+            ],
+            "immuta-password",
+        );
+        s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
+            .ok();
+        s.add_biganimal(sb, "ba").ok();
+        s.device_sign_in(
+            sb,
+            &[
+                "add",
+                "oi",
+                "--vendor",
+                "oidc",
+                "--url",
+                &sb.url("oidc"),
+                "--client-id",
+                "tokenkeeper-sandbox",
+            ],
+            true,
+        )
+        .0
+        .ok();
+        // (account, the path prefix its renewal calls first)
+        vec![
+            ("bid", "/bigid/"),
+            ("bf", "/api/"),
+            ("im", "/immuta/"),
+            ("ts", "/truesight/"),
+            ("ba", "/biganimal-auth/"),
+            ("oi", "/oidc/"),
+        ]
     }
 
     /// Writes `text` to a file of this session and returns its path.
@@ -699,6 +785,36 @@ impl Sandbox {
             .expect("stats")
     }
 
+    /// An admin GET whose answer is JSON.
+    pub fn admin_get(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url("admin")))
+            .send()
+            .expect("sandbox admin");
+        assert!(
+            r.status().is_success(),
+            "sandbox admin {path}: {}",
+            r.status()
+        );
+        r.json().expect("admin JSON")
+    }
+
+    /// What the issuer makes of a refresh token now: `known`, `current` (the one the
+    /// issuer takes next), `previous` (the one current replaced), `revoked`.
+    pub fn refresh_token_state(&self, token: &str) -> Value {
+        self.admin_json(
+            "/oauth/refresh-token-state",
+            serde_json::json!({ "token": token }),
+        )
+    }
+
+    /// Every token the stand-ins issued, with `issued_at_ms` and `expires_at_ms`:
+    /// `truesight` (by `user`), `biganimal` and `oidc` (by refresh-token `family`).
+    pub fn issued(&self) -> Value {
+        self.admin_get("/issued")
+    }
+
     /// A BigID user token the stand-in issues, valid for `days` (a JWT or opaque).
     pub fn bigid_user_token(&self, days: u32, jwt: bool) -> String {
         self.bigid_user_token_for(Duration::from_secs(u64::from(days) * 86_400), jwt)
@@ -898,22 +1014,44 @@ pub fn descendants(pid: u32) -> Vec<(u32, String)> {
 /// button does (a WM_DELETE_WINDOW message); false when no such window is mapped.
 pub fn close_window(display: &str, title: &str) -> bool {
     use x11rb::connection::Connection;
-    use x11rb::protocol::xproto::{
-        AtomEnum, ClientMessageEvent, ConnectionExt, EventMask, MapState, Window,
-    };
+    use x11rb::protocol::xproto::{ClientMessageEvent, ConnectionExt, EventMask};
+    with_mapped_window(display, title, |conn, w| {
+        let atom = |name: &[u8]| {
+            conn.intern_atom(false, name)
+                .expect("intern_atom")
+                .reply()
+                .expect("atom")
+                .atom
+        };
+        let (protocols, delete) = (atom(b"WM_PROTOCOLS"), atom(b"WM_DELETE_WINDOW"));
+        let event = ClientMessageEvent::new(32, w, protocols, [delete, 0, 0, 0, 0]);
+        conn.send_event(false, w, EventMask::NO_EVENT, event)
+            .expect("send_event");
+        conn.flush().expect("flush");
+    })
+}
+
+/// Whether a window titled `title` is mapped (viewable) on `display`.
+pub fn window_mapped(display: &str, title: &str) -> bool {
+    with_mapped_window(display, title, |_, _| ())
+}
+
+/// Finds a mapped window titled `title` on `display` and runs `act` on it; false when
+/// there is none.
+fn with_mapped_window(
+    display: &str,
+    title: &str,
+    act: impl FnOnce(&x11rb::rust_connection::RustConnection, x11rb::protocol::xproto::Window),
+) -> bool {
+    use x11rb::connection::Connection;
+    use x11rb::protocol::xproto::{AtomEnum, ConnectionExt, MapState, Window};
     let (conn, screen) = x11rb::connect(Some(display)).expect("the X display");
-    let atom = |name: &[u8]| {
-        conn.intern_atom(false, name)
-            .expect("intern_atom")
-            .reply()
-            .expect("atom")
-            .atom
-    };
-    let (protocols, delete, net_name) = (
-        atom(b"WM_PROTOCOLS"),
-        atom(b"WM_DELETE_WINDOW"),
-        atom(b"_NET_WM_NAME"),
-    );
+    let net_name = conn
+        .intern_atom(false, b"_NET_WM_NAME")
+        .expect("intern_atom")
+        .reply()
+        .expect("atom")
+        .atom;
     let name_of = |w: Window, prop: u32| {
         conn.get_property(false, w, prop, AtomEnum::ANY, 0, 256)
             .ok()
@@ -933,10 +1071,7 @@ pub fn close_window(display: &str, title: &str) -> bool {
             .is_some_and(|a| a.map_state == MapState::VIEWABLE);
         let named = name_of(w, AtomEnum::WM_NAME.into()) == title || name_of(w, net_name) == title;
         if mapped && named {
-            let event = ClientMessageEvent::new(32, w, protocols, [delete, 0, 0, 0, 0]);
-            conn.send_event(false, w, EventMask::NO_EVENT, event)
-                .expect("send_event");
-            conn.flush().expect("flush");
+            act(&conn, w);
             return true;
         }
     }
@@ -953,36 +1088,84 @@ pub fn screenshot_path(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// What the session's notification daemon (dunst) showed.
+/// The session's notification daemon (dunst), and what it showed.
 impl Session {
+    /// Starts dunst on the session's bus and `display`, its complaints in
+    /// `dunst.log`, with a configuration that shows identical notifications each on
+    /// its own (dunst's default stacks them into one, which would hide a duplicate)
+    /// and keeps a long history; returns once it owns the notification service.
+    pub fn start_dunst(&self, display: &Display) -> Running {
+        let config = self.write_file(
+            "dunstrc",
+            "[global]\n    stack_duplicates = false\n    history_length = 200\n    idle_threshold = 0\n",
+        );
+        let dunst = Running(
+            self.command("dunst")
+                .arg("-config")
+                .arg(&config)
+                .env("DISPLAY", &display.name)
+                .stdout(Stdio::null())
+                .stderr(
+                    std::fs::File::create(self.root.path().join("dunst.log")).expect("dunst.log"),
+                )
+                .spawn()
+                .expect("dunst (install dunst: ./scripts/setup-debian.sh)"),
+        );
+        wait_until("dunst on the session bus", Duration::from_secs(10), || {
+            self.command("dbus-send")
+                .args([
+                    "--session",
+                    "--print-reply",
+                    "--dest=org.freedesktop.DBus",
+                    "/org/freedesktop/DBus",
+                    "org.freedesktop.DBus.NameHasOwner",
+                    "string:org.freedesktop.Notifications",
+                ])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("boolean true"))
+        });
+        dunst
+    }
+
+    /// Runs `dunstctl ARGS` in the session; its output. A failing dunstctl fails the
+    /// test (it must never read as "nothing shown").
+    pub fn dunstctl(&self, args: &[&str]) -> String {
+        let out = self
+            .command("dunstctl")
+            .args(args)
+            .output()
+            .expect("dunstctl (install dunst: ./scripts/setup-debian.sh)");
+        assert!(
+            out.status.success(),
+            "dunstctl {args:?} failed ({}): {}; dunst said: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.root.path().join("dunst.log")).unwrap_or_default()
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// Every notification the session's dunst has shown so far: (summary, body).
     pub fn notifications_shown(&self) -> Vec<(String, String)> {
-        let ctl = |args: &[&str]| {
-            self.command("dunstctl")
-                .args(args)
-                .output()
-                .expect("dunstctl (install dunst: ./scripts/setup-debian.sh)")
-        };
         // Closed notifications move to the history, which keeps them all.
-        ctl(&["close-all"]);
-        let out = ctl(&["history"]);
-        let history: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        self.dunstctl(&["close-all"]);
+        let out = self.dunstctl(&["history"]);
+        let history: Value = serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("dunstctl history is not JSON ({e}): {out}"));
         history["data"][0]
             .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|n| {
-                        (
-                            n["summary"]["data"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                            n["body"]["data"].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
-                    .collect()
+            .unwrap_or_else(|| panic!("dunstctl history has no list: {history}"))
+            .iter()
+            .map(|n| {
+                (
+                    n["summary"]["data"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    n["body"]["data"].as_str().unwrap_or_default().to_string(),
+                )
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     /// Waits until dunst has shown `n` notifications (or `timeout` passed); what it showed.

@@ -14,83 +14,6 @@ const FAULTS: [(&str, &str); 5] = [
     ("huge", "larger than"),
 ];
 
-fn add_every_vendor(s: &Session, sb: &Sandbox) -> Vec<(&'static str, &'static str)> {
-    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
-    let add = |args: &[&str], secret: &str| s.cli(args, Some(secret)).ok();
-    add(
-        &[
-            "add",
-            "bid",
-            "--vendor",
-            "bigid",
-            "--url",
-            &sb.url("bigid"),
-            "--username",
-            "bigid",
-            "--secret-stdin",
-        ],
-        "bigid-password",
-    );
-    add(
-        &[
-            "add",
-            "bf",
-            "--vendor",
-            "bigfix",
-            "--url",
-            &sb.url("bigfix"),
-            "--username",
-            "admin",
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "--secret-stdin",
-        ],
-        "admin-password",
-    );
-    add(
-        &[
-            "add",
-            "im",
-            "--vendor",
-            "immuta",
-            "--url",
-            &sb.url("immuta"),
-            "--username",
-            "immuta-user",
-            "--secret-stdin",
-        ],
-        "immuta-password",
-    );
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
-    s.add_biganimal(sb, "ba").ok();
-    s.device_sign_in(
-        sb,
-        &[
-            "add",
-            "oi",
-            "--vendor",
-            "oidc",
-            "--url",
-            &sb.url("oidc"),
-            "--client-id",
-            "tokenkeeper-sandbox",
-        ],
-        true,
-    )
-    .0
-    .ok();
-    // (account, the path prefix its renewal calls first)
-    vec![
-        ("bid", "/bigid/"),
-        ("bf", "/api/"),
-        ("im", "/immuta/"),
-        ("ts", "/truesight/"),
-        ("ba", "/biganimal-auth/"),
-        ("oi", "/oidc/"),
-    ]
-}
-
 /// Every account as listed, but for the last error (which a failure is meant to set).
 fn list(s: &Session) -> Value {
     let mut listed = s.cli(&["list", "--json"], None).ok().json();
@@ -115,7 +38,7 @@ fn last_error(s: &Session, name: &str) -> String {
 fn every_vendors_bad_answers_are_clear_errors_and_lose_nothing() {
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
-    let accounts = add_every_vendor(&s, &sb);
+    let accounts = s.add_every_vendor(&sb);
 
     for (name, prefix) in accounts {
         let secrets = s.account_secrets(name);
@@ -155,7 +78,7 @@ fn a_vendor_that_echoes_the_request_gets_no_secret_into_any_message() {
     use base64::Engine as _;
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
-    let accounts = add_every_vendor(&s, &sb);
+    let accounts = s.add_every_vendor(&sb);
     // Which accounts quote the vendor's words on a 400 and on a 401 (TrueSight never
     // does); a refused password account signs in again with its password. A refused
     // device-code account would need the browser, so those get only the 400.
@@ -316,11 +239,12 @@ fn a_certificate_that_changed_under_an_account_is_refused_and_nothing_is_lost() 
     assert_eq!(shown["settings"]["pin_sha256"], new_pin, "{shown}");
     // The renewed server knows nothing of the old tokens, but the stored password
     // signs in again (BigFix's renewal creates a token).
-    for name in ["by-ca", "by-pin"] {
+    for (i, name) in ["by-ca", "by-pin"].into_iter().enumerate() {
         s.cli(&["renew", name], None).ok();
         assert_ne!(
             s.account_secrets(name)["access_token"],
-            before[0]["access_token"]
+            before[i]["access_token"],
+            "{name} renewed"
         );
     }
 }

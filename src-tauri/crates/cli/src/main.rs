@@ -643,6 +643,16 @@ async fn bigfix_command(vault: &Vault, command: BigfixCommand) -> Result<ExitCod
             output::text(&format!("revoked token {id}\n"))
         }
         BigfixCommand::Rotate { name } => {
+            let in_use = vault.bigfix_tracked(&name)?.filter(|t| t.id == id);
+            if let Some(t) = &in_use {
+                // Said before it happens: the account's scripts lose this token.
+                eprintln!(
+                    "token {id} ('{}') is the one account '{name}' uses: once it is revoked, Tokenkeeper \
+                     makes a new one with the stored password when a token is next needed \
+                     (at once while `tokenkeeper watch` or the app runs)",
+                    t.name
+                );
+            }
             let summary = vault.bigfix_rotate(&name).await?;
             output::text(&format!(
                 "rotated the token of '{}'{}\n",

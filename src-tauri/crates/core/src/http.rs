@@ -2,10 +2,12 @@
 //! a switch that turns verification off), deadlines, a cap on answer size, and
 //! errors that tell the admin what the vendor actually sent back.
 
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
-use reqwest::{Certificate, Client, ClientBuilder, RequestBuilder, StatusCode};
+use reqwest::header::HeaderValue;
+use reqwest::{Client, ClientBuilder, RequestBuilder, StatusCode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -35,9 +37,17 @@ pub fn request_timeout() -> Duration {
 pub fn normalize_base_url(raw: &str) -> Result<String> {
     let url = Url::parse(raw.trim()).map_err(|e| {
         Error::usage(format!(
-            "'{raw}' is not a URL ({e}): give the instance's address, like https://bigfix.example.com:52311"
+            "'{}' is not a URL ({e}): give the instance's address, like https://bigfix.example.com:52311",
+            without_credentials(raw)
         ))
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        // Never echoed: the part before '@' may be a password.
+        return Err(Error::usage(
+            "the URL carries a user name or password before '@': give only the instance's address \
+             (https://host:port/path); a password goes to the keyring with --secret-stdin",
+        ));
+    }
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(&url) => {}
@@ -52,12 +62,20 @@ pub fn normalize_base_url(raw: &str) -> Result<String> {
             )))
         }
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::usage(format!(
-            "'{raw}' carries a query, fragment or user name: give only the instance's address"
+            "'{raw}' carries a query or fragment: give only the instance's address"
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+/// `raw` for a message, with anything between "//" and "@" (credentials) cut out.
+fn without_credentials(raw: &str) -> String {
+    match (raw.find("//"), raw.rfind('@')) {
+        (Some(start), Some(at)) if at > start => format!("{}//…@{}", &raw[..start], &raw[at + 1..]),
+        _ => raw.to_string(),
+    }
 }
 
 /// Whether a vendor-given address is fit to open in the browser: https, or http on
@@ -73,11 +91,98 @@ pub fn is_browser_safe(raw: &str) -> bool {
     }
 }
 
+/// The registrable part of a host, roughly: its last two labels ("biganimal.com" of
+/// "auth.biganimal.com"); an IP address is itself.
+fn site(url: &Url) -> Option<String> {
+    match url.host()? {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            let labels: Vec<&str> = d.rsplitn(3, '.').collect();
+            Some(match labels.as_slice() {
+                [tld, name, ..] => format!("{name}.{tld}"),
+                _ => d.clone(),
+            })
+        }
+        host => Some(host.to_string()),
+    }
+}
+
+/// Checks an endpoint an issuer (or a vendor's portal) named before anything secret
+/// is sent to it: https (plain http only between two loopback addresses), never this
+/// machine for an issuer elsewhere, and on the issuer's own domain.
+pub fn bound_to(issuer: &str, endpoint: &str) -> std::result::Result<(), String> {
+    let (Ok(i), Ok(e)) = (Url::parse(issuer), Url::parse(endpoint)) else {
+        return Err(format!("'{}' is not a URL", without_credentials(endpoint)));
+    };
+    if !e.username().is_empty() || e.password().is_some() {
+        return Err("the address carries credentials before '@'".into());
+    }
+    let local_issuer = is_loopback(&i);
+    match (e.scheme(), is_loopback(&e)) {
+        ("https", false) => {}
+        ("https" | "http", true) if local_issuer => return Ok(()),
+        (_, true) => {
+            return Err(format!(
+                "'{endpoint}' is on this machine, but the issuer {issuer} is not"
+            ))
+        }
+        ("http", false) => {
+            return Err(format!(
+                "'{endpoint}' uses plain http: secrets would cross the network unencrypted"
+            ))
+        }
+        (other, false) => return Err(format!("'{endpoint}' has scheme '{other}'")),
+    }
+    if local_issuer {
+        return Err(format!(
+            "'{endpoint}' is elsewhere, but the issuer {issuer} is on this machine"
+        ));
+    }
+    if site(&i) != site(&e) {
+        return Err(format!(
+            "'{endpoint}' is on {}, not on the issuer's domain ({}); Tokenkeeper sends tokens \
+             only to the issuer's own domain",
+            e.host_str().unwrap_or("?"),
+            site(&i).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an issuer's verification address may be opened in the browser: https, or
+/// http on this machine for an issuer on this machine only; never this machine for an
+/// issuer elsewhere (a page there could be anything).
+pub fn is_browser_safe_for(issuer: &str, raw: &str) -> bool {
+    let Ok(i) = Url::parse(issuer) else {
+        return false;
+    };
+    match Url::parse(raw) {
+        Ok(url) if is_loopback(&url) || is_unspecified(&url) => {
+            is_loopback(&i) && matches!(url.scheme(), "http" | "https")
+        }
+        Ok(url) => url.scheme() == "https" && url.host().is_some(),
+        Err(_) => false,
+    }
+}
+
+fn is_unspecified(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_unspecified(),
+        _ => false,
+    }
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
         None => false,
     }
 }
@@ -99,7 +204,8 @@ pub fn normalize_pin(text: &str) -> Result<String> {
         Ok(hex)
     } else {
         Err(Error::usage(format!(
-            "'{text}' is not a SHA-256 certificate fingerprint (64 hex digits):              `tokenkeeper cert <url>` prints the server's"
+            "'{text}' is not a SHA-256 certificate fingerprint (64 hex digits): \
+             `tokenkeeper cert <url>` prints the server's"
         )))
     }
 }
@@ -118,7 +224,8 @@ fn tls_with(verifier: Arc<dyn ServerCertVerifier>) -> Result<rustls::ClientConfi
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::internal(format!("cannot set up TLS: {e}")))?
-        // A custom verifier, not a disabled one: it checks the pin and every handshake signature.
+        // A custom verifier, not a disabled one: it checks the chain, the name and every
+        // handshake signature (or the pin and the signatures).
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth())
@@ -128,55 +235,251 @@ fn algorithms() -> WebPkiSupportedAlgorithms {
     rustls::crypto::ring::default_provider().signature_verification_algorithms
 }
 
-/// Trusts exactly one certificate, by the SHA-256 of its DER: the admin's choice for a
-/// self-signed server (BigFix on 52311). The handshake's signatures are still verified
-/// against that certificate's key, so only its holder can answer.
-#[derive(Debug)]
-struct PinnedCertificate {
-    pin: String,
-    algorithms: WebPkiSupportedAlgorithms,
+/// Why a server's certificate was not trusted, in words, with the SHA-256 of the
+/// certificate it presented: what `transport_error` turns into the admin's message.
+#[derive(Clone)]
+pub struct Untrusted {
+    /// "it expired on 2026-01-01 00:00 UTC", "it is for other.example.com, not …".
+    pub reason: String,
+    /// Lowercase hex SHA-256 of the presented certificate's DER.
+    pub presented: String,
+    pub kind: UntrustedKind,
 }
 
-struct PinMismatch {
-    presented: String,
+/// What kind of refusal, for the advice that follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UntrustedKind {
+    /// Not the pinned certificate.
+    NotPinned,
+    /// Issued by nobody the account trusts (a self-signed server, another CA).
+    UnknownIssuer,
+    /// For another host name: a wrong URL, or someone else's server.
+    WrongHost,
+    /// Expired or not yet valid.
+    Time,
+    Other,
 }
 
 /// rustls shows a custom verifier error with `{:?}`: make that the readable text.
-impl std::fmt::Debug for PinMismatch {
+impl std::fmt::Debug for Untrusted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
     }
 }
 
-impl std::fmt::Display for PinMismatch {
+impl std::fmt::Display for Untrusted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the server's certificate (SHA-256 {}) is not the pinned one",
-            self.presented
-        )
+        write!(f, "{} (SHA-256 {})", self.reason, self.presented)
     }
 }
 
-impl std::error::Error for PinMismatch {}
+impl std::error::Error for Untrusted {}
 
-impl ServerCertVerifier for PinnedCertificate {
+fn when(t: UnixTime) -> String {
+    i64::try_from(t.as_secs())
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || "an unreadable date".to_string(),
+            |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
+        )
+}
+
+/// A certificate refusal in the admin's words.
+fn in_words(error: &rustls::Error, host: &str) -> (String, UntrustedKind) {
+    use UntrustedKind as K;
+    let rustls::Error::InvalidCertificate(e) = error else {
+        return (format!("the TLS handshake failed ({error})"), K::Other);
+    };
+    match e {
+        CertificateError::Expired => ("it has expired".into(), K::Time),
+        CertificateError::ExpiredContext { not_after, .. } => {
+            (format!("it expired on {}", when(*not_after)), K::Time)
+        }
+        CertificateError::NotValidYet => (
+            "it is not valid yet (check this machine's clock)".into(),
+            K::Time,
+        ),
+        CertificateError::NotValidYetContext { not_before, .. } => (
+            format!(
+                "it is valid only from {} (check this machine's clock)",
+                when(*not_before)
+            ),
+            K::Time,
+        ),
+        CertificateError::NotValidForName => (format!("it is not for {host}"), K::WrongHost),
+        CertificateError::NotValidForNameContext { presented, .. } => (
+            if presented.is_empty() {
+                format!("it names no host, so not {host}")
+            } else {
+                let names: Vec<String> = presented.iter().map(|n| plain_name(n)).collect();
+                format!("it is for {}, not {host}", names.join(", "))
+            },
+            K::WrongHost,
+        ),
+        CertificateError::UnknownIssuer => (
+            "it was not issued by a CA this account trusts".into(),
+            K::UnknownIssuer,
+        ),
+        CertificateError::Revoked => ("its issuer has revoked it".into(), K::Other),
+        CertificateError::BadSignature => (
+            "its signature does not match its issuer's key".into(),
+            K::UnknownIssuer,
+        ),
+        CertificateError::BadEncoding => ("it cannot be read".into(), K::Other),
+        CertificateError::Other(other) if other.to_string().contains("CaUsedAsEndEntity") => (
+            "it is a CA certificate that is not among those this account trusts".into(),
+            K::UnknownIssuer,
+        ),
+        other => (format!("it was refused ({other})"), K::Other),
+    }
+}
+
+/// A certificate's name as rustls lists it (`DnsName("a.example")`, `IpAddress(…)`),
+/// as the admin would write it.
+fn plain_name(listed: &str) -> String {
+    match (listed.find('('), listed.rfind(')')) {
+        (Some(a), Some(b)) if a < b => listed[a + 1..b].trim_matches('"').to_string(),
+        _ => listed.to_string(),
+    }
+}
+
+fn refuse(reason: String, kind: UntrustedKind, end_entity: &CertificateDer<'_>) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(Untrusted {
+        reason,
+        presented: hex::encode(Sha256::digest(end_entity.as_ref())),
+        kind,
+    }))))
+}
+
+/// Checks that a certificate the admin gave as trusted is the server's own and fit
+/// for this connection: its name covers the host and it is within its dates. What
+/// `curl --cacert` accepts for a self-signed server, whatever its basic constraints
+/// say (OpenSSL marks the certificates `openssl req -x509` makes as CAs).
+fn check_exact(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> std::result::Result<(), (String, UntrustedKind)> {
+    let host = server_name.to_str();
+    let parsed =
+        rustls::server::ParsedCertificate::try_from(end_entity).map_err(|e| in_words(&e, &host))?;
+    rustls::client::verify_server_name(&parsed, server_name).map_err(|e| in_words(&e, &host))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(end_entity.as_ref())
+        .map_err(|_| ("it cannot be read".to_string(), UntrustedKind::Other))?;
+    let validity = cert.validity();
+    let now_s = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let at = |t: i64| UnixTime::since_unix_epoch(Duration::from_secs(t.max(0).unsigned_abs()));
+    if now_s > validity.not_after.timestamp() {
+        return Err((
+            format!("it expired on {}", when(at(validity.not_after.timestamp()))),
+            UntrustedKind::Time,
+        ));
+    }
+    if now_s < validity.not_before.timestamp() {
+        return Err((
+            format!(
+                "it is valid only from {} (check this machine's clock)",
+                when(at(validity.not_before.timestamp()))
+            ),
+            UntrustedKind::Time,
+        ));
+    }
+    Ok(())
+}
+
+/// How one account trusts its server: the system's roots plus the account's own CA
+/// file (whose certificates may also be the server's own, self-signed), or exactly
+/// one pinned certificate. Handshake signatures are always verified against the
+/// presented certificate's key, so only its holder can answer.
+#[derive(Debug)]
+struct AccountTrust {
+    /// The chain check against the roots (none for a pinned account).
+    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
+    /// The certificates of the account's CA file, by DER: one of them presented as the
+    /// server's own is trusted as such.
+    exact: Vec<Vec<u8>>,
+    pin: Option<String>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl AccountTrust {
+    fn pinned(pin: String) -> Self {
+        Self {
+            chain: None,
+            exact: Vec::new(),
+            pin: Some(pin),
+            algorithms: algorithms(),
+        }
+    }
+
+    fn roots(account_cas: Vec<CertificateDer<'static>>) -> Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        // The system's roots; a broken one among them is skipped, as browsers do.
+        let native = rustls_native_certs::load_native_certs();
+        roots.add_parsable_certificates(native.certs);
+        let exact = account_cas.iter().map(|c| c.to_vec()).collect();
+        roots.add_parsable_certificates(account_cas);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let chain =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| Error::internal(format!("cannot set up TLS: {e}")))?;
+        Ok(Self {
+            chain: Some(chain),
+            exact,
+            pin: None,
+            algorithms: algorithms(),
+        })
+    }
+}
+
+impl ServerCertVerifier for AccountTrust {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let presented = hex::encode(Sha256::digest(end_entity.as_ref()));
-        if presented == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(PinMismatch { presented })),
-            )))
+        if let Some(pin) = &self.pin {
+            let presented = hex::encode(Sha256::digest(end_entity.as_ref()));
+            return if &presented == pin {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(refuse(
+                    "it is not the certificate pinned for this account".into(),
+                    UntrustedKind::NotPinned,
+                    end_entity,
+                ))
+            };
         }
+        let Some(chain) = &self.chain else {
+            return Err(rustls::Error::General("no trust configured".into()));
+        };
+        let refused = match chain.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        if self
+            .exact
+            .iter()
+            .any(|c| c.as_slice() == end_entity.as_ref())
+        {
+            return match check_exact(end_entity, server_name, now) {
+                Ok(()) => Ok(ServerCertVerified::assertion()),
+                Err((reason, kind)) => Err(refuse(reason, kind, end_entity)),
+            };
+        }
+        let (reason, kind) = in_words(&refused, &server_name.to_str());
+        Err(refuse(reason, kind, end_entity))
     }
 
     fn verify_tls12_signature(
@@ -287,63 +590,72 @@ pub async fn handshake(client: &Client, url: &str) -> Result<()> {
         .map_err(|e| transport_error(url, &e))
 }
 
-/// The HTTP client for one account: the system's roots plus the account's own CA,
-/// or exactly the certificate the account pinned.
-///
-/// Clients are kept per trust (system roots, a CA, a pin) for the life of the process:
+/// How an account trusts its server, as the client cache's key.
+type TrustKey = (Option<String>, Option<String>);
+
+/// Clients kept per trust (system roots, a CA, a pin) for the life of the process:
 /// building one loads the system's root certificates, which costs more than a
 /// renewal's HTTP call, and a kept client reuses its connections.
+static CLIENTS: LazyLock<Mutex<HashMap<TrustKey, Client>>> = LazyLock::new(Default::default);
+
+/// The HTTP client for one account: the system's roots plus the account's own CA,
+/// or exactly the certificate the account pinned.
 pub fn client_for(account: &Account) -> Result<Client> {
-    type Trust = (Option<String>, Option<String>);
-    static CLIENTS: Mutex<Option<std::collections::HashMap<Trust, Client>>> = Mutex::new(None);
-    let key: Trust = (
+    let key: TrustKey = (
         account.setting(PIN_SETTING).map(str::to_string),
         account.ca_cert_pem.clone(),
     );
-    if let Some(c) = CLIENTS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(Default::default)
-        .get(&key)
-    {
+    if let Some(c) = CLIENTS.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(c.clone());
     }
     let client = build_client(account)?;
     CLIENTS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .get_or_insert_with(Default::default)
         .insert(key, client.clone());
     Ok(client)
 }
 
+/// The certificates of a PEM bundle, or why it is not one.
+fn pem_certificates(pem: &str) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("it holds no certificate".into());
+    }
+    Ok(certs)
+}
+
 fn build_client(account: &Account) -> Result<Client> {
-    let mut builder = base_builder();
-    if let Some(pin) = account.setting(PIN_SETTING) {
-        let pin = normalize_pin(pin)?;
-        let verifier = Arc::new(PinnedCertificate {
-            pin,
-            algorithms: algorithms(),
-        });
-        return builder
-            .use_preconfigured_tls(tls_with(verifier)?)
-            .build()
-            .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")));
-    }
-    if let Some(pem) = &account.ca_cert_pem {
-        let certs = Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
-            Error::usage(format!(
-                "the CA certificate stored for account '{}' is not valid PEM ({e}): give it again with --ca-cert",
-                account.name
-            ))
-        })?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder
+    let trust = if let Some(pin) = account.setting(PIN_SETTING) {
+        AccountTrust::pinned(normalize_pin(pin)?)
+    } else {
+        let cas = match &account.ca_cert_pem {
+            Some(pem) => pem_certificates(pem).map_err(|e| {
+                Error::usage(format!(
+                    "the CA certificate stored for account '{}' is not valid PEM ({e}): give it again with --ca-cert",
+                    account.name
+                ))
+            })?,
+            None => Vec::new(),
+        };
+        AccountTrust::roots(cas)?
+    };
+    base_builder()
+        .use_preconfigured_tls(tls_with(Arc::new(trust))?)
         .build()
         .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))
+}
+
+/// An `Authorization` header value, marked sensitive so that no HTTP layer logs it.
+pub fn authorization(value: &str) -> Result<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        Error::vendor("the token holds characters an HTTP header cannot carry: sign in again")
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 /// What a vendor sent back, read in full (up to `MAX_BODY`).
@@ -409,7 +721,67 @@ fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
     while let Some(s) = source {
         let text = s.to_string();
         if !chain.iter().any(|c: &String| c.contains(&text)) {
+/// The certificate refusal behind a transport error, where there is one: rustls's
+/// error sits in the chain, inside one or more `io::Error`s (whose `source` skips
+/// what they wrap), so both ways down are searched.
+fn untrusted_in(e: &reqwest::Error) -> Option<Untrusted> {
+    let mut stack: Vec<&(dyn std::error::Error + 'static)> = vec![e];
+    for _ in 0..64 {
+        let s = stack.pop()?;
+        if let Some(rustls::Error::InvalidCertificate(CertificateError::Other(other))) =
+            s.downcast_ref::<rustls::Error>()
+        {
+            if let Some(u) = other.0.downcast_ref::<Untrusted>() {
+                return Some(u.clone());
+            }
+        }
+        if let Some(inner) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            stack.push(inner);
+        }
+        if let Some(next) = s.source() {
+            stack.push(next);
+        }
+    }
+    None
+}
+
+fn untrusted_error(endpoint: &str, u: &Untrusted) -> Error {
+    let sha = &u.presented;
+    let advice = match u.kind {
+        UntrustedKind::NotPinned => format!(
+            "If the server's certificate was renewed, check the new fingerprint with your administrators \
+             and pin it: `tokenkeeper trust <account> --pin-sha256 {sha}`; otherwise someone may be \
+             intercepting the connection"
+        ),
+        UntrustedKind::UnknownIssuer => format!(
+            "If the server uses its own CA (BigFix's self-signed certificate on 52311, say), trust that CA \
+             with --ca-cert FILE, or pin this certificate after checking its fingerprint with your \
+             administrators (`tokenkeeper cert <url>` shows it): --pin-sha256 {sha}, on `tokenkeeper add` \
+             or, for an existing account, `tokenkeeper trust <account>`"
+        ),
+        UntrustedKind::WrongHost => "Check the account's URL: use the host name the certificate names, \
+             or ask the server's administrators for a certificate that covers this one"
+            .to_string(),
+        UntrustedKind::Time => "Ask the server's administrators to renew it (or check this machine's \
+             clock); then trust the new one with `tokenkeeper trust <account>`"
+            .to_string(),
+        UntrustedKind::Other => "Check with the server's administrators; `tokenkeeper cert <url>` shows \
+             the certificate's fingerprint"
+            .to_string(),
+    };
+    Error::network(format!(
+        "{endpoint} presented a certificate this account does not trust: {}, SHA-256 {sha}. {advice}",
+        u.reason
+    ))
+}
+
             chain.push(text);
+    if let Some(u) = untrusted_in(e) {
+        return untrusted_error(endpoint, &u);
+    }
         }
         source = s.source();
     }
@@ -420,22 +792,10 @@ fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
             "{endpoint} did not answer within {} s: the server may be down or overloaded; try again later",
             request_timeout().as_secs()
         ))
-    } else if let Some(start) = all.find("the server's certificate (sha-256") {
-        let end = all[start..]
-            .find("pinned one")
-            .map_or(all.len(), |i| start + i + "pinned one".len());
-        let detail = &all[start..end];
-        Error::network(format!(
-            "{endpoint} presented a certificate other than the one pinned for this account ({detail}). \
-             If the server's certificate was renewed, check the new fingerprint with your administrators \
-             and pin it with `tokenkeeper trust <account> --pin-sha256 <fingerprint>`; otherwise someone may be intercepting the connection"
-        ))
     } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
         Error::network(format!(
-            "{endpoint} presented a certificate this account does not trust ({detail}). If the server \
-             uses its own CA (BigFix's self-signed certificate on 52311, say), trust that CA with --ca-cert, \
-             or pin the server's certificate with --pin-sha256 (`tokenkeeper cert <url>` shows it), on \
-             `tokenkeeper add` or, for an existing account, `tokenkeeper trust <account>`"
+            "the TLS handshake with {endpoint} failed ({detail}). If the server uses its own CA, trust it \
+             with --ca-cert, or pin its certificate with --pin-sha256 (`tokenkeeper cert <url>` shows it)"
         ))
     } else if e.is_connect() {
         Error::network(format!(
@@ -530,6 +890,58 @@ mod tests {
     fn only_web_addresses_are_opened_in_the_browser() {
         assert!(is_browser_safe(
             "https://auth.biganimal.com/activate?user_code=A-B"
+        // A password with no user name was once accepted and stored in clear.
+        let e = normalize_base_url("https://:hunter2-canary@ts.example.com").unwrap_err();
+        assert!(e.message().contains("password"), "{e}");
+        assert!(!e.message().contains("hunter2-canary"), "{e}");
+        let e = normalize_base_url("http://:hunter2-canary@ts.example.com").unwrap_err();
+        assert!(!e.message().contains("hunter2-canary"), "{e}");
+        let e = normalize_base_url("ht!tp://:hunter2-canary@x").unwrap_err();
+        assert!(!e.message().contains("hunter2-canary"), "{e}");
+    }
+
+    #[test]
+    fn endpoints_are_bound_to_their_issuer() {
+        let issuer = "https://login.example.com/realms/ops";
+        assert!(bound_to(issuer, "https://login.example.com/realms/ops/token").is_ok());
+        assert!(bound_to(issuer, "https://api.example.com/oauth/token").is_ok());
+        for bad in [
+            "https://evil.example.net/token",
+            "http://login.example.com/token",
+            "http://127.0.0.1:8080/token",
+            "https://127.0.0.1/token",
+            "https://localhost/token",
+            "https://[::ffff:127.0.0.1]/token",
+            "https://u:p@login.example.com/token",
+            "file:///etc/passwd",
+        ] {
+            assert!(bound_to(issuer, bad).is_err(), "{bad} was accepted");
+        }
+        let local = "http://127.0.0.1:4000/oidc";
+        assert!(bound_to(local, "http://127.0.0.1:4000/oidc/token").is_ok());
+        assert!(bound_to(local, "https://login.example.com/token").is_err());
+    }
+
+    #[test]
+    fn a_remote_issuer_never_opens_this_machine_in_the_browser() {
+        let remote = "https://auth.biganimal.com/oauth/device/code";
+        assert!(is_browser_safe_for(
+            remote,
+            "https://auth.biganimal.com/activate"
+        ));
+        assert!(!is_browser_safe_for(remote, "http://127.0.0.1/activate"));
+        assert!(!is_browser_safe_for(remote, "https://127.0.0.1/activate"));
+        assert!(!is_browser_safe_for(remote, "https://localhost:8443/x"));
+        assert!(!is_browser_safe_for(remote, "http://0.0.0.0:80/x"));
+        assert!(!is_browser_safe_for(remote, "javascript:alert(1)"));
+        let local = "http://127.0.0.1:4000/device/code";
+        assert!(is_browser_safe_for(local, "http://127.0.0.1:4000/device"));
+    }
+
+    #[test]
+    fn authorization_headers_are_sensitive() {
+        assert!(authorization("Bearer abc").unwrap().is_sensitive());
+        assert!(authorization("bad\nvalue").is_err());
         ));
         assert!(is_browser_safe("http://127.0.0.1:4000/device"));
         assert!(!is_browser_safe("http://auth.example.com/activate"));

@@ -193,6 +193,45 @@ const RENEW_SHARE: f64 = 0.2;
 const RENEW_WINDOW_MIN: i64 = 30;
 const RENEW_WINDOW_MAX: i64 = 60 * 60;
 
+/// The longest lifetime believed: a vendor's "year 9999" or 1e13 seconds is taken as
+/// ten years (what BigFix's longest token lasts), so no date arithmetic overflows.
+pub const MAX_LIFETIME: Duration = Duration::days(3660);
+
+/// The least time between an account's renewals after a success, whatever the vendor
+/// says of its token's lifetime (zero, one second, already past, or a clock that
+/// disagrees): 30 s, or `TOKENKEEPER_MIN_RENEWAL_INTERVAL` seconds (at least 1; the
+/// tests' six-second tokens set it low). No vendor documents a shorter-lived token.
+pub fn min_renewal_interval() -> Duration {
+    static FLOOR: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+        let secs = std::env::var("TOKENKEEPER_MIN_RENEWAL_INTERVAL")
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok())
+            .unwrap_or(30)
+            .clamp(1, 3600);
+        Duration::seconds(secs)
+    });
+    *FLOOR
+}
+
+/// `now` plus a vendor's count of seconds, whatever the number: zero or less is
+/// `now`, more than `MAX_LIFETIME` is that. Never overflows, never panics.
+pub fn seconds_after(now: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+    let s = seconds.clamp(0, MAX_LIFETIME.num_seconds());
+    now.checked_add_signed(Duration::seconds(s)).unwrap_or(now)
+}
+
+/// A span for the admin: "0 s", "45 s", "3 min", "2 h", "5 days", "already past".
+fn span(d: Duration) -> String {
+    let s = d.num_seconds();
+    match s {
+        i64::MIN..=-1 => "a time already past".to_string(),
+        0..=119 => format!("{s} s"),
+        120..=7199 => format!("{} min", s / 60),
+        7200..=172_799 => format!("{} h", s / 3600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
 impl TokenMeta {
     /// A token just issued at `now`, with no human deadline and no error.
     pub fn issued(
@@ -208,6 +247,34 @@ impl TokenMeta {
             needs_human: false,
             last_error: None,
             vendor_ref: None,
+        }
+    }
+
+    /// Bounds a vendor's lifetime: at least twice the renewal floor (so that a token
+    /// said to expire at once, or in the past, is renewed every floor and no more
+    /// often), at most `MAX_LIFETIME`. Says what was changed, for the history.
+    pub fn clamp_lifetime(&mut self, floor: Duration) -> Option<String> {
+        let expires = self.expires_at?;
+        let lifetime = expires - self.issued_at;
+        let least = floor * 2;
+        if lifetime < least {
+            self.expires_at = Some(self.issued_at + least);
+            Some(format!(
+                "the vendor said this token expires after {}; Tokenkeeper treats it as lasting {} \
+                 and renews it at most every {} (if tokens keep failing early, check the clocks)",
+                span(lifetime),
+                span(least),
+                span(floor)
+            ))
+        } else if lifetime > MAX_LIFETIME {
+            self.expires_at = self.issued_at.checked_add_signed(MAX_LIFETIME);
+            Some(format!(
+                "the vendor said this token expires after {}; Tokenkeeper treats it as lasting {}",
+                span(lifetime),
+                span(MAX_LIFETIME)
+            ))
+        } else {
+            None
         }
     }
 

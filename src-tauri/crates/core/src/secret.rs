@@ -46,16 +46,31 @@ pub fn quote_vendor<'a>(
     sent: impl IntoIterator<Item = &'a Secret>,
     max_chars: usize,
 ) -> String {
-    // Longest first: a secret that contains another is replaced whole.
-    let mut sent: Vec<&Secret> = sent.into_iter().collect();
-    sent.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
-    let mut out = text.to_string();
-    for secret in sent {
-        if secret.expose().len() >= 4 {
-            out = out.replace(secret.expose(), "[redacted]");
+    // Each secret as a vendor may echo it: as sent, JSON-escaped, percent-encoded,
+    // or in base64. Longest first: a form that contains another is replaced whole.
+    let mut forms: Vec<Zeroizing<String>> = sent
+        .into_iter()
+        .filter(|s| s.expose().len() >= 4)
+        .flat_map(|s| echoed_forms(s.expose()))
+        .collect();
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    let scrub = |mut out: String| {
+        for form in &forms {
+            if form.len() >= 4 {
+                out = out.replace(form.as_str(), "[redacted]");
+            }
         }
-    }
-    let clean: String = out.chars().filter(|c| !c.is_control()).collect();
+        out
+    };
+    // Scrubbed again once control characters are gone: one inside an echoed secret
+    // must not shield it from the first pass and then vanish (found by fuzzing).
+    let clean = scrub(
+        scrub(text.to_string())
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect(),
+    );
     let clean = clean.trim();
     if clean.chars().count() > max_chars {
         let cut: String = clean.chars().take(max_chars).collect();
@@ -63,6 +78,47 @@ pub fn quote_vendor<'a>(
     } else {
         clean.to_string()
     }
+}
+
+/// The ways a server may quote a secret it was sent.
+fn echoed_forms(secret: &str) -> Vec<Zeroizing<String>> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_string();
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    // Every byte but the unreserved ones escaped, as a strict client would, in
+    // upper- or lower-case hex.
+    let percent = |lower: bool| -> String {
+        secret
+            .bytes()
+            .map(
+                |b| match (b.is_ascii_alphanumeric() || b"-._~".contains(&b), lower) {
+                    (true, _) => char::from(b).to_string(),
+                    (false, false) => format!("%{b:02X}"),
+                    (false, true) => format!("%{b:02x}"),
+                },
+            )
+            .collect()
+    };
+    let mut forms = vec![
+        secret.to_string(),
+        json,
+        form,
+        percent(false),
+        percent(true),
+        STANDARD.encode(secret),
+        STANDARD_NO_PAD.encode(secret),
+        URL_SAFE.encode(secret),
+        URL_SAFE_NO_PAD.encode(secret),
+    ];
+    // A JSON string escapes "/" as "\/" in some servers' output.
+    forms.push(forms[1].replace('/', "\\/"));
+    forms.into_iter().map(Zeroizing::new).collect()
 }
 
 /// What kind of secret a slot of the bundle holds; also its key in the keyring's JSON.
@@ -239,6 +295,33 @@ mod tests {
             b.quote("bad password s3cr3t-pw!", 100),
             "bad password [redacted]!"
         );
+    }
+
+    #[test]
+    fn quote_hides_a_secret_in_the_forms_a_vendor_echoes_it_in() {
+        use base64::Engine as _;
+        let raw = "pa ss/w+rd\"é&=?";
+        let secret = Secret::new(raw);
+        let json = serde_json::to_string(raw).unwrap();
+        let form: String = url::form_urlencoded::byte_serialize(raw.as_bytes()).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
+        let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let strict = "pa%20ss%2Fw%2Brd%22%C3%A9%26%3D%3F";
+        for echoed in [
+            json.trim_matches('"').to_string(),
+            json.trim_matches('"').replace('/', "\\/"),
+            form,
+            strict.to_string(),
+            // Lower-case hex (the secret's own letters are lower-case here).
+            strict.to_ascii_lowercase(),
+            b64,
+            b64url,
+        ] {
+            let text = format!("rejected: {echoed} (try again)");
+            let quoted = quote_vendor(&text, [&secret], 500);
+            assert!(quoted.contains("[redacted]"), "{echoed} survived: {quoted}");
+            assert!(!quoted.contains(&echoed), "{echoed} survived: {quoted}");
+        }
     }
 
     #[test]

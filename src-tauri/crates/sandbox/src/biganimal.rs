@@ -24,12 +24,33 @@ pub const SCOPE: &str = "openid profile email offline_access";
 pub struct BigAnimalState {
     pub authority: Authority,
     portal_tokens: HashMap<String, String>,
+    /// Every BigAnimal token exchanged: (family, issued, expires), for `/_sandbox/issued`.
+    issued: Vec<(
+        u64,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )>,
 }
 
 impl BigAnimalState {
     pub fn seed(&mut self) {
         self.authority.register(CLIENT_ID);
         self.authority.register(FREETRIAL_CLIENT_ID);
+    }
+
+    /// Every BigAnimal token exchanged, oldest first: the family of its raw token,
+    /// and when it was issued and expires (milliseconds since the epoch).
+    pub fn issued(&self) -> Vec<Value> {
+        self.issued
+            .iter()
+            .map(|(family, at, exp)| {
+                json!({
+                    "family": family,
+                    "issued_at_ms": at.timestamp_millis(),
+                    "expires_at_ms": exp.timestamp_millis(),
+                })
+            })
+            .collect()
     }
 
     /// Whether a BigAnimal token works: its raw token must still be live.
@@ -127,6 +148,16 @@ async fn exchange(State(sb): State<Sandbox>, body: Bytes) -> Response {
         );
     }
     let token = random_token(48);
+    if let (Some(family), Some(expires)) = (
+        state.authority.access_family(raw),
+        state.authority.access_expiry(raw),
+    ) {
+        // It lives as long as its raw token.
+        let now = chrono::Utc::now();
+        let left = expires.saturating_duration_since(std::time::Instant::now());
+        let expires = now + chrono::Duration::from_std(left).unwrap_or(chrono::Duration::zero());
+        state.issued.push((family, now, expires));
+    }
     state.portal_tokens.insert(token.clone(), raw.to_string());
     Json(json!({"token": token})).into_response()
 }

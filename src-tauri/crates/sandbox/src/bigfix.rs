@@ -448,6 +448,28 @@ impl Tls {
         })
     }
 
+    /// A certificate (the first in `cert`) and its PKCS#8 key, as `openssl req -x509
+    /// -nodes` writes them; `ca_pem` is then the certificate file itself.
+    pub fn from_pem_files(cert: &std::path::Path, key: &std::path::Path) -> std::io::Result<Self> {
+        use rustls::pki_types::pem::PemObject;
+        use std::io::Error;
+        let cert_pem = std::fs::read_to_string(cert)?;
+        let leaf_der = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+            .next()
+            .ok_or_else(|| Error::other(format!("{} holds no certificate", cert.display())))?
+            .map_err(Error::other)?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(Error::other)?;
+        let PrivateKeyDer::Pkcs8(key) = key else {
+            return Err(Error::other("the key must be PKCS#8 (BEGIN PRIVATE KEY)"));
+        };
+        Ok(Self {
+            ca_pem: cert_pem,
+            leaf_sha256: hex::encode(Sha256::digest(leaf_der.as_ref())),
+            leaf_der,
+            leaf_key_der: key.secret_pkcs8_der().to_vec(),
+        })
+    }
+
     pub fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key_der.clone()));

@@ -89,6 +89,12 @@ pub struct Authority {
     refresh: HashMap<String, u64>,
     next_family: u64,
     pub stats: OAuthStats,
+    /// Every access token granted: (family, issued, expires), for `/_sandbox/issued`.
+    issued: Vec<(
+        u64,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+    )>,
 }
 
 /// An OAuth error answer: `{"error", "error_description"}`.
@@ -348,6 +354,11 @@ impl Authority {
             },
         );
         let now = chrono::Utc::now();
+        self.issued.push((
+            family,
+            now,
+            crate::after(now, config.oauth_access_ttl.as_secs()),
+        ));
         let id_token = jwt::encode(&json!({
             "iss": issuer,
             "sub": SUBJECT,
@@ -445,6 +456,59 @@ impl Authority {
         let a = self.access.get(token)?;
         let revoked = self.families.get(&a.family).is_none_or(|f| f.revoked);
         (a.expires_at > Instant::now() && !revoked).then_some(a.expires_at)
+    }
+
+    /// The family a live or dead access token belongs to.
+    pub fn access_family(&self, token: &str) -> Option<u64> {
+        self.access.get(token).map(|a| a.family)
+    }
+
+    /// Every access token granted, oldest first: its family, and when it was issued
+    /// and expires (milliseconds since the epoch).
+    pub fn issued(&self) -> Vec<Value> {
+        self.issued
+            .iter()
+            .map(|(family, at, exp)| {
+                json!({
+                    "family": family,
+                    "issued_at_ms": at.timestamp_millis(),
+                    "expires_at_ms": exp.timestamp_millis(),
+                })
+            })
+            .collect()
+    }
+
+    /// Each family's refresh tokens as the issuer holds them: the current one and the
+    /// one it replaced, as SHA-256 hex (a test compares them with what a client
+    /// stored without the sandbox handing out live tokens).
+    pub fn refresh_tokens(&self) -> Vec<Value> {
+        let mut ids: Vec<&u64> = self.families.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .map(|id| {
+                let f = &self.families[id];
+                json!({
+                    "family": id,
+                    "current_sha256": f.current.as_deref().map(sha256_hex),
+                    "previous_sha256": f.previous.as_ref().map(|(p, _)| sha256_hex(p)),
+                    "revoked": f.revoked,
+                })
+            })
+            .collect()
+    }
+
+    /// What this issuer makes of a refresh token: `None` when it never issued it;
+    /// else its family, whether it is the family's current one or the one that
+    /// current replaced, and whether the family is revoked.
+    pub fn refresh_token_state(&self, token: &str) -> Option<Value> {
+        let id = self.refresh.get(token)?;
+        let f = self.families.get(id)?;
+        Some(json!({
+            "family": id,
+            "current": f.current.as_deref() == Some(token),
+            "previous": f.previous.as_ref().is_some_and(|(p, _)| p == token),
+            "revoked": f.revoked,
+        }))
     }
 
     /// The code still pending by `user_code` (normalized), if any.
@@ -656,6 +720,51 @@ pub async fn admin_deny(State(sb): State<Sandbox>, Json(req): Json<UserCode>) ->
 /// Admin: makes a pending device code expire now, at whichever issuer has it.
 pub async fn admin_expire(State(sb): State<Sandbox>, Json(req): Json<UserCode>) -> StatusCode {
     at_either_issuer(&sb, |a| a.expire(&req.user_code))
+}
+
+/// Lowercase hex SHA-256 of a token.
+pub fn sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Admin: every refresh-token family at both issuers, its current and previous
+/// refresh token as SHA-256 hex.
+pub async fn admin_refresh_tokens(State(sb): State<Sandbox>) -> Json<Value> {
+    Json(json!({
+        "biganimal": lock(&sb.shared.biganimal).authority.refresh_tokens(),
+        "oidc": lock(&sb.shared.oidc).refresh_tokens(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TokenQuery {
+    token: String,
+}
+
+/// Admin: what the issuer that issued a refresh token makes of it now (is it the
+/// family's current one?); `{"known": false}` when neither issuer issued it.
+pub async fn admin_refresh_token_state(
+    State(sb): State<Sandbox>,
+    Json(q): Json<TokenQuery>,
+) -> Json<Value> {
+    let at_biganimal = lock(&sb.shared.biganimal)
+        .authority
+        .refresh_token_state(&q.token)
+        .map(|v| ("biganimal", v));
+    let found = at_biganimal.or_else(|| {
+        lock(&sb.shared.oidc)
+            .refresh_token_state(&q.token)
+            .map(|v| ("oidc", v))
+    });
+    Json(match found {
+        Some((issuer, mut v)) => {
+            v["known"] = json!(true);
+            v["issuer"] = json!(issuer);
+            v
+        }
+        None => json!({"known": false}),
+    })
 }
 
 /// Admin: revokes every refresh-token family at both issuers.

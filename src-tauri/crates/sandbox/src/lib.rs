@@ -18,7 +18,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 pub mod biganimal;
@@ -52,6 +52,9 @@ pub struct Config {
     pub immuta_token_ttl: Duration,
     /// Port of BigFix's HTTPS listener on 127.0.0.1; 0 picks a free one.
     pub bigfix_port: u16,
+    /// BigFix's certificate and key (PEM files) instead of a CA and leaf made at
+    /// start: for tests with certificates made as admins make them (`openssl req -x509`).
+    pub bigfix_tls_files: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Default for Config {
@@ -66,6 +69,7 @@ impl Default for Config {
             bigid_session_ttl: Duration::from_secs(86_400),
             immuta_token_ttl: Duration::from_secs(3600),
             bigfix_port: 0,
+            bigfix_tls_files: None,
         }
     }
 }
@@ -77,6 +81,18 @@ pub struct Fault {
     pub kind: FaultKind,
     #[serde(default = "one")]
     pub count: u32,
+    /// `rewrite`: fields set on the real JSON answer (top level), as a hostile or
+    /// confused vendor might send them: absurd lifetimes, wrong types, huge strings.
+    #[serde(default)]
+    pub patch: Option<serde_json::Map<String, Value>>,
+    /// `raw`: the answer's status, headers and body, exactly (duplicate keys, deep
+    /// nesting, a redirect to another host: anything JSON values cannot say).
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: Option<Vec<(String, String)>>,
+    #[serde(default)]
+    pub body: Option<String>,
 }
 
 fn one() -> u32 {
@@ -107,6 +123,11 @@ pub enum FaultKind {
     Echo,
     /// The same echo with HTTP 401, for vendors that quote only a refusal.
     EchoRefused,
+    /// The real answer (the vendor did its work: a token was issued, a refresh token
+    /// rotated), with the fault's `patch` set on its JSON.
+    Rewrite,
+    /// The fault's own `status`, `headers` and `body` instead of an answer.
+    Raw,
 }
 
 /// Marks a request that the `slow_down` fault hit; the token endpoints read it.
@@ -231,7 +252,10 @@ pub(crate) fn body_params(headers: &HeaderMap, body: &[u8]) -> HashMap<String, S
 pub async fn start(config: Config, port: u16) -> std::io::Result<Running> {
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let addr = listener.local_addr()?;
-    let tls = bigfix::Tls::generate()?;
+    let tls = match &config.bigfix_tls_files {
+        Some((cert, key)) => bigfix::Tls::from_pem_files(cert, key)?,
+        None => bigfix::Tls::generate()?,
+    };
     let bigfix_listener =
         TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.bigfix_port))).await?;
     let bigfix_addr = bigfix_listener.local_addr()?;
@@ -269,6 +293,7 @@ pub async fn start(config: Config, port: u16) -> std::io::Result<Running> {
 pub fn router(sandbox: Sandbox) -> Router {
     let admin = Router::new()
         .route("/faults", post(add_fault))
+        .route("/faults/clear", post(clear_faults))
         .route("/stats", get(stats))
         .route("/truesight/users", post(truesight::put_user))
         .route("/bigid/user-tokens", post(bigid::mint_user_token))
@@ -278,6 +303,12 @@ pub fn router(sandbox: Sandbox) -> Router {
         .route("/device/deny", post(device::admin_deny))
         .route("/device/expire", post(device::admin_expire))
         .route("/oauth/revoke-all", post(device::admin_revoke_all))
+        .route("/oauth/refresh-tokens", get(device::admin_refresh_tokens))
+        .route(
+            "/oauth/refresh-token-state",
+            post(device::admin_refresh_token_state),
+        )
+        .route("/issued", get(issued))
         .route("/immuta/expire-tokens", post(immuta::expire_tokens));
     Router::new()
         .nest("/truesight", truesight::router())
@@ -309,6 +340,12 @@ async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
 }
 
+/// Drops every fault not yet used up.
+async fn clear_faults(State(sb): State<Sandbox>) -> StatusCode {
+    lock(&sb.shared.faults).clear();
+    StatusCode::NO_CONTENT
+}
+
 async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> StatusCode {
     lock(&sb.shared.faults).push(fault);
     StatusCode::NO_CONTENT
@@ -333,6 +370,16 @@ async fn stats(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
     }))
 }
 
+/// Every token issued so far, with when it was issued and when it expires: TrueSight
+/// tokens by user, BigAnimal tokens and the generic issuer's access tokens by family.
+async fn issued(State(sb): State<Sandbox>) -> Json<serde_json::Value> {
+    Json(json!({
+        "truesight": lock(&sb.shared.truesight).issued(),
+        "biganimal": lock(&sb.shared.biganimal).issued(),
+        "oidc": lock(&sb.shared.oidc).issued(),
+    }))
+}
+
 /// Counts every vendor request and answers with an injected fault where one is due.
 async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
@@ -345,12 +392,12 @@ async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Ne
         let hit = faults
             .iter_mut()
             .find(|f| path.starts_with(&f.path_prefix) && f.count > 0);
-        let kind = hit.map(|f| {
+        let fault = hit.map(|f| {
             f.count -= 1;
-            f.kind
+            f.clone()
         });
         faults.retain(|f| f.count > 0);
-        kind
+        fault
     };
     let counted = !path.starts_with("/_sandbox");
     if counted {
@@ -367,9 +414,14 @@ async fn faults_and_counts(State(sb): State<Sandbox>, request: Request, next: Ne
     response
 }
 
-async fn answer(due: Option<FaultKind>, mut request: Request, next: Next) -> Response {
-    match due {
+async fn answer(due: Option<Fault>, mut request: Request, next: Next) -> Response {
+    let Some(fault) = due else {
+        return next.run(request).await;
+    };
+    match Some(fault.kind) {
         None => next.run(request).await,
+        Some(FaultKind::Rewrite) => rewrite(next.run(request).await, fault.patch).await,
+        Some(FaultKind::Raw) => raw_response(&fault),
         Some(FaultKind::Delay) => {
             tokio::time::sleep(Duration::from_secs(5)).await;
             next.run(request).await
@@ -382,6 +434,35 @@ async fn answer(due: Option<FaultKind>, mut request: Request, next: Next) -> Res
         Some(FaultKind::EchoRefused) => echo_response(request, StatusCode::UNAUTHORIZED).await,
         Some(kind) => fault_response(kind).await,
     }
+}
+
+/// The real answer with `patch`'s fields set on its JSON object.
+async fn rewrite(response: Response, patch: Option<serde_json::Map<String, Value>>) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let (Value::Object(map), Some(patch)) = (&mut value, patch) {
+        map.extend(patch);
+    }
+    let body = serde_json::to_vec(&value).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}
+
+fn raw_response(fault: &Fault) -> Response {
+    let mut builder = Response::builder().status(fault.status.unwrap_or(200));
+    for (k, v) in fault.headers.iter().flatten() {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder
+        .body(Body::from(fault.body.clone().unwrap_or_default()))
+        .unwrap_or_default()
 }
 
 async fn echo_response(request: Request, status: StatusCode) -> Response {
@@ -447,7 +528,12 @@ async fn fault_response(kind: FaultKind) -> Response {
                 .unwrap_or_default()
         }
         // Handled in the middleware, which lets the request through.
-        FaultKind::SlowDown | FaultKind::Delay | FaultKind::Echo | FaultKind::EchoRefused => {
+        FaultKind::SlowDown
+        | FaultKind::Delay
+        | FaultKind::Echo
+        | FaultKind::EchoRefused
+        | FaultKind::Rewrite
+        | FaultKind::Raw => {
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }

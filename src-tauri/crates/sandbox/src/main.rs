@@ -42,6 +42,12 @@ struct Args {
     /// Port of BigFix's HTTPS listener on 127.0.0.1; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     bigfix_port: u16,
+    /// BigFix's certificate (PEM) instead of one made at start; needs --bigfix-key.
+    #[arg(long, requires = "bigfix_key")]
+    bigfix_cert: Option<std::path::PathBuf>,
+    /// The PKCS#8 key (PEM) of --bigfix-cert.
+    #[arg(long, requires = "bigfix_cert")]
+    bigfix_key: Option<std::path::PathBuf>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -58,6 +64,7 @@ async fn main() -> std::io::Result<()> {
         bigid_session_ttl: secs(args.bigid_session_ttl),
         immuta_token_ttl: secs(args.immuta_token_ttl),
         bigfix_port: args.bigfix_port,
+        bigfix_tls_files: args.bigfix_cert.zip(args.bigfix_key),
     };
     let running = tokenkeeper_sandbox::start(config, args.port).await?;
     let line = serde_json::to_string(&running.urls()).map_err(std::io::Error::other)?;

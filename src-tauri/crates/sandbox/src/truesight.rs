@@ -41,6 +41,8 @@ fn yes() -> bool {
 pub struct TrueSightState {
     users: HashMap<String, User>,
     tokens: HashMap<String, (String, DateTime<Utc>)>,
+    /// Every token created: (user, issued, expires), for `/_sandbox/issued`.
+    issued: Vec<(String, DateTime<Utc>, DateTime<Utc>)>,
 }
 
 impl TrueSightState {
@@ -59,6 +61,21 @@ impl TrueSightState {
                 },
             );
         }
+    }
+
+    /// Every token created, oldest first: its user, and when it was issued and
+    /// expires (milliseconds since the epoch).
+    pub fn issued(&self) -> Vec<serde_json::Value> {
+        self.issued
+            .iter()
+            .map(|(user, at, exp)| {
+                json!({
+                    "user": user,
+                    "issued_at_ms": at.timestamp_millis(),
+                    "expires_at_ms": exp.timestamp_millis(),
+                })
+            })
+            .collect()
     }
 
     pub fn live_tokens(&self) -> usize {
@@ -162,14 +179,16 @@ async fn create(State(sb): State<Sandbox>, body: Option<Json<Credentials>>) -> R
     let token = format!("_{}", uuid::Uuid::new_v4());
     let ttl = chrono::Duration::from_std(sb.config.truesight_token_ttl)
         .unwrap_or(chrono::Duration::hours(1));
-    let expires = Utc::now() + ttl;
+    let issued = Utc::now();
+    let expires = issued + ttl;
+    state.issued.push((user.username.clone(), issued, expires));
     state
         .tokens
         .insert(token.clone(), (user.username.clone(), expires));
     Json(json!({
         "authToken": token,
         "authPassed": true,
-        "expires": rfc3339(expires),
+        "expires": rfc3339(expires + chrono::Duration::seconds(8)),
         "status": "OK",
     }))
     .into_response()

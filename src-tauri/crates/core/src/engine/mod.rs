@@ -42,6 +42,12 @@ pub trait Renewer: Send + Sync {
     fn alert_thresholds(&self) -> Option<Vec<Duration>> {
         None
     }
+    /// A number that changes when another process changed the accounts (a sign-in, a
+    /// revoked token, an edit), so the engine looks again at once instead of after
+    /// its longest sleep; `None` where nothing else can change them.
+    fn changes(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Which alerts were already raised, kept where a restart finds them.
@@ -93,6 +99,9 @@ pub struct Policy {
     pub thresholds: Vec<Duration>,
     /// The longest the engine sleeps, so changes from other processes are seen.
     pub max_sleep: Duration,
+    /// The least time from a token's issue to its renewal, whatever its lifetime says
+    /// (a zero or past expiry must not renew on every pass).
+    pub min_interval: Duration,
 }
 
 impl Default for Policy {
@@ -104,6 +113,7 @@ impl Default for Policy {
             jitter_max: Duration::minutes(2),
             thresholds: vec![Duration::days(7), Duration::days(1), Duration::hours(1)],
             max_sleep: Duration::seconds(60),
+            min_interval: crate::model::min_renewal_interval(),
         }
     }
 }
@@ -180,7 +190,8 @@ impl Engine {
         let renew_at = meta.renew_at()?;
         let window = expires - renew_at;
         let spread = (window / 4).min(self.policy.jitter_max);
-        let at = renew_at - jitter(&w.id, expires, spread);
+        let at = (renew_at - jitter(&w.id, expires, spread))
+            .max(meta.issued_at + self.policy.min_interval);
         match self.backoff_for(w) {
             Some(b) => Some(at.max(b.next_try)),
             None => Some(at),
@@ -210,23 +221,38 @@ impl Engine {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let peak = Arc::new(AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
+        // Which account each task renews, so that a task that panicked still backs off.
+        let mut renewing = HashMap::new();
         for w in due {
             let renewer = self.renewer.clone();
             let limit = limit.clone();
             let in_flight = in_flight.clone();
             let peak = peak.clone();
-            tasks.spawn(async move {
+            let name = w.name.clone();
+            let handle = tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 let n = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(n, Ordering::SeqCst);
-                let result = renewer.renew(&w.name).await;
+                let result = renewer.renew(&name).await;
                 in_flight.fetch_sub(1, Ordering::SeqCst);
-                (w, result)
+                result
             });
+            renewing.insert(handle.id(), w);
         }
-        while let Some(joined) = tasks.join_next().await {
-            let Ok((w, result)) = joined else {
-                report.failed += 1;
+        while let Some(joined) = tasks.join_next_with_id().await {
+            let (id, result) = match joined {
+                Ok((id, result)) => (id, result),
+                Err(e) => {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    (
+                        e.id(),
+                        Err(crate::error::Error::internal(
+                            "the renewal stopped on an internal error (a bug); it will be retried later",
+                        )),
+                    )
+                }
+            };
+            let Some(w) = renewing.remove(&id) else {
                 continue;
             };
             let mut map = self.backoff.lock().unwrap_or_else(|p| p.into_inner());
@@ -339,7 +365,11 @@ impl Engine {
     /// Runs until the task is dropped: a pass, then sleep until the next thing is due
     /// or `wake` is notified (an account was added or signed in).
     pub async fn run(self: Arc<Self>, wake: Arc<tokio::sync::Notify>) {
+        /// How often, while asleep, the engine asks whether another process changed
+        /// the accounts (one cheap SQLite pragma).
+        const LOOK: std::time::Duration = std::time::Duration::from_secs(1);
         loop {
+            let seen = self.renewer.changes();
             if let Err(e) = self.tick().await {
                 self.sink.emit(EngineEvent::RenewalFailed {
                     account: String::new(),
@@ -353,9 +383,18 @@ impl Engine {
                 .unwrap_or(std::time::Duration::from_secs(60));
             // Never spin: at least a moment between passes.
             let sleep = sleep.max(std::time::Duration::from_millis(200));
-            tokio::select! {
-                _ = tokio::time::sleep(sleep) => {}
-                _ = wake.notified() => {}
+            let until = tokio::time::Instant::now() + sleep;
+            loop {
+                let step = until
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(LOOK);
+                tokio::select! {
+                    _ = tokio::time::sleep(step) => {}
+                    _ = wake.notified() => break,
+                }
+                if tokio::time::Instant::now() >= until || self.renewer.changes() != seen {
+                    break;
+                }
             }
         }
     }
@@ -387,5 +426,7 @@ pub fn state_of(w: &Watched, now: DateTime<Utc>) -> TokenState {
         .map_or(TokenState::NeedsSignIn, |m| m.state(now))
 }
 
+#[cfg(test)]
+mod floor_tests;
 #[cfg(test)]
 mod tests;

@@ -117,9 +117,10 @@ impl Vault {
         let issued = BigFix::issue_new(&call, &bundle, Some(token_name), Some(days))
             .await
             .map_err(|e| e.for_account(name))?;
-        self.store_issued(&account, &mut bundle, &issued, ("created", now), holder)
+        let stored = self
+            .store_issued(&account, &mut bundle, &issued, ("created", now), holder)
             .await?;
-        Ok(summarize(&account, Some(&issued.meta), now))
+        Ok(summarize(&account, Some(&stored), now))
     }
 
     /// Renames a token and/or restarts its lifetime; the vault follows when it is
@@ -167,7 +168,15 @@ impl Vault {
         })
     }
 
-    /// Revokes a token. Revoking the account's own token leaves it needing a sign-in.
+    /// The token the account uses, as the vault last stored it (no server call).
+    pub fn bigfix_tracked(&self, name: &str) -> Result<Option<TokenRef>> {
+        let (_, meta) = self.bigfix_account(name)?;
+        Ok(TokenRef::of(meta.as_ref()))
+    }
+
+    /// Revokes a token. Revoking the account's own token marks it expired, so the next
+    /// `token` (or the engine, at once) makes a new one with the stored password: the
+    /// password still works, so no human is needed.
     pub async fn bigfix_revoke(&self, name: &str, id: u64) -> Result<()> {
         let tracked = self
             .with_inventory(name, async |inv, tracked| {
@@ -175,14 +184,22 @@ impl Vault {
                 Ok(tracked)
             })
             .await?;
-        let (account, _) = self.bigfix_account(name)?;
+        let (account, meta) = self.bigfix_account(name)?;
         let now = self.now();
-        if tracked.is_some_and(|r| r.id == id) {
-            self.db.record_failure(
+        if let (Some(r), Some(mut meta)) = (tracked.filter(|r| r.id == id), meta) {
+            meta.expires_at = Some(now);
+            self.db.put_token_meta(
                 &account.id,
-                true,
-                &format!("its token was revoked: run tokenkeeper login {name}"),
-                ("revoke", "ok"),
+                &meta,
+                (
+                    "revoke",
+                    "ok",
+                    &format!(
+                        "revoked token '{}' (id {id}), the one in use: a new one is made with the \
+                         stored password when a token is next needed",
+                        r.name
+                    ),
+                ),
                 now,
             )?;
         } else {

@@ -125,6 +125,14 @@ impl Database {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// SQLite's `data_version`: changes when another connection (another process)
+    /// commits to the vault.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     pub fn insert_account(
         &self,
         a: &Account,

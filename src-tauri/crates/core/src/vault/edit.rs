@@ -11,7 +11,16 @@ use crate::model::AccountSummary;
 use crate::vendors::{self, FieldKey};
 
 impl Vault {
+    /// Holds the account's lease, so that a renewal in flight finishes first and cannot
+    /// store its result over the edit (or clear the sign-in a new address needs).
     pub async fn edit(&self, name: &str, edit: AccountEdit) -> Result<AccountSummary> {
+        let (account, _) = self.find(name)?;
+        let holder = self.take_lease(&account).await?;
+        self.holding_lease(&account.id, &holder, self.edit_holding_lease(name, edit))
+            .await
+    }
+
+    async fn edit_holding_lease(&self, name: &str, edit: AccountEdit) -> Result<AccountSummary> {
         let (mut account, meta) = self.find(name)?;
         let before = (account.base_url.clone(), account.username.clone());
         let flow = flow_for(account.vendor)?;
@@ -167,6 +176,28 @@ mod tests {
         let (account, _) = vault.find("ts").unwrap();
         let bundle = vault.read_secrets(&account.id).await.unwrap();
         assert!(bundle.get(crate::secret::SecretKind::Password).is_some());
+    }
+
+    #[tokio::test]
+    async fn an_edit_waits_for_a_renewal_in_flight_so_it_cannot_be_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = vault_with_signed_in_account(dir.path()).await;
+        let (account, _) = vault.find("ts").unwrap();
+        // A renewal (here, or in another process) holds the account's lease…
+        let renewal = vault.take_lease(&account).await.unwrap();
+        let moved = edit("http://127.0.0.1:10/truesight", "ops", &["prod"]);
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_millis(400),
+            vault.edit("ts", moved.clone()),
+        )
+        .await;
+        assert!(waited.is_err(), "the edit went ahead under a renewal's lease");
+        let (unchanged, _) = vault.find("ts").unwrap();
+        assert_eq!(unchanged.base_url, "http://127.0.0.1:9/truesight");
+        // …and once it stored its result, the edit runs and its sign-in marker holds.
+        vault.database().release_lease(&account.id, &renewal).unwrap();
+        let after = vault.edit("ts", moved).await.unwrap();
+        assert_eq!(after.state, TokenState::NeedsSignIn);
     }
 
     #[tokio::test]

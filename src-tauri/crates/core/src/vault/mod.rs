@@ -661,7 +661,8 @@ impl Vault {
             Ok(i) => i,
             Err(e) => return Err(self.record_sign_in_failure(&account, e, given, now)?),
         };
-        self.store_issued(&account, &mut bundle, &issued, ("signed-in", now), holder)
+        let stored = self
+            .store_issued(&account, &mut bundle, &issued, ("signed-in", now), holder)
             .await?;
         // BigFix: signing in again created a new token; the old one is revoked.
         if let (Some(old), Vendor::Bigfix) =
@@ -678,7 +679,7 @@ impl Vault {
                     .record_event(&account.id, ("revoke", "failed", &detail), now)?;
             }
         }
-        Ok(summarize(&account, Some(&issued.meta), now))
+        Ok(summarize(&account, Some(&stored), now))
     }
 
     fn record_sign_in_failure(
@@ -702,7 +703,8 @@ impl Vault {
     }
 
     /// Stores what a vendor issued, under `holder`'s lease: the keyring first, then
-    /// the metadata.
+    /// the metadata, with an absurd lifetime bounded (and the history saying so).
+    /// Returns the metadata as stored.
     async fn store_issued(
         &self,
         account: &Account,
@@ -710,16 +712,20 @@ impl Vault {
         issued: &Issued,
         (kind, now): (&str, DateTime<Utc>),
         holder: &str,
-    ) -> Result<()> {
+    ) -> Result<TokenMeta> {
         apply_issued(bundle, issued);
         self.fence(account, holder)?;
         self.write_secrets(&account.id, bundle).await?;
-        self.db.put_token_meta(
-            &account.id,
-            &issued.meta,
-            (kind, "ok", issued.note.as_deref().unwrap_or("")),
-            now,
-        )
+        let mut meta = issued.meta.clone();
+        let clamped = meta.clamp_lifetime(crate::model::min_renewal_interval());
+        let note = [issued.note.as_deref(), clamped.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+        self.db
+            .put_token_meta(&account.id, &meta, (kind, "ok", &note), now)?;
+        Ok(meta)
     }
 
     /// Signs in through the browser (device-code accounts): `prompt` is called once
@@ -786,13 +792,14 @@ impl Vault {
             Err(e) => return Err(self.record_sign_in_failure(&account, e, true, self.now())?),
         };
         let now = self.now();
-        self.holding_lease(&account.id, &holder, async {
-            let mut bundle = self.read_secrets(&account.id).await?;
-            self.store_issued(&account, &mut bundle, &issued, ("signed-in", now), &holder)
-                .await
-        })
-        .await?;
-        Ok(summarize(&account, Some(&issued.meta), now))
+        let stored = self
+            .holding_lease(&account.id, &holder, async {
+                let mut bundle = self.read_secrets(&account.id).await?;
+                self.store_issued(&account, &mut bundle, &issued, ("signed-in", now), &holder)
+                    .await
+            })
+            .await?;
+        Ok(summarize(&account, Some(&stored), now))
     }
 
     /// A token valid now, renewed first when it is due. Renewal is single-flight
@@ -810,7 +817,7 @@ impl Vault {
             let bundle = self.read_secrets(&account.id).await?;
             if let Some(token) = bundle.get(SecretKind::AccessToken) {
                 // A token without an expiry (Immuta's API-key tokens) is asked about.
-                if !(options.check || meta.expires_at.is_none()) {
+                if !(options.check || meta.expires_at.is_none() || flow.checks_before_use()) {
                     return Ok(fresh(flow, token.clone(), None));
                 }
                 match self.check(&account, flow, &meta, token).await {
@@ -829,7 +836,12 @@ impl Vault {
                 }
                 self.db.record_event(
                     &account.id,
-                    ("check", "invalid", "the vendor no longer accepts the token"),
+                    (
+                        "check",
+                        "invalid",
+                        "the vendor no longer accepts the token (revoked or expired early): \
+                         renewing it with what is stored",
+                    ),
                     self.now(),
                 )?;
             }
@@ -1217,6 +1229,10 @@ impl crate::engine::Renewer for Vault {
 
     async fn renew(&self, name: &str) -> Result<()> {
         self.renew_now(name).await.map(drop)
+    }
+
+    fn changes(&self) -> Option<i64> {
+        self.db.data_version().ok()
     }
 
     fn alert_thresholds(&self) -> Option<Vec<Duration>> {

@@ -81,12 +81,15 @@ impl BigAnimal {
             return Err(answer.unexpected());
         }
         let p: Provider = answer.json()?;
-        http::normalize_base_url(&p.issuer_uri).map_err(|_| {
-            Error::vendor(format!(
-                "{endpoint} named an issuer Tokenkeeper will not use ('{}')",
-                p.issuer_uri
-            ))
-        })?;
+        http::normalize_base_url(&p.issuer_uri)
+            .map_err(|e| e.message().to_string())
+            .and_then(|_| http::bound_to(&call.account.base_url, &p.issuer_uri))
+            .map_err(|why| {
+                Error::vendor(format!(
+                    "{endpoint} named an issuer Tokenkeeper will not use: {}",
+                    crate::secret::quote_vendor(&why, std::iter::empty(), 300)
+                ))
+            })?;
         Ok(p)
     }
 
@@ -257,9 +260,10 @@ impl VendorFlow for BigAnimal {
     async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
         let url = format!("{}{PROJECTS_PATH}", call.account.base_url);
         let answer = http::send(
-            call.http
-                .get(&url)
-                .header("Authorization", self.authorization(token)),
+            call.http.get(&url).header(
+                reqwest::header::AUTHORIZATION,
+                http::authorization(&self.authorization(token))?,
+            ),
             &format!("BigAnimal at {url}"),
         )
         .await?;

@@ -404,12 +404,19 @@ impl VendorFlow for BigFix {
         Ok(issued)
     }
 
+    /// An operator may revoke the token in the console at any time; the check is one
+    /// GET on the same server, and a revoked token is replaced with the stored password.
+    fn checks_before_use(&self) -> bool {
+        true
+    }
+
     async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
         let url = format!("{}/api/login", call.account.base_url);
         let answer = http::send(
-            call.http
-                .get(&url)
-                .header("Authorization", self.authorization(token)),
+            call.http.get(&url).header(
+                reqwest::header::AUTHORIZATION,
+                http::authorization(&self.authorization(token))?,
+            ),
             &format!("BigFix at {url}"),
         )
         .await?;

@@ -173,7 +173,10 @@ impl VendorFlow for BigId {
                 };
                 // BigID takes the bare token as the header value.
                 let answer = http::send(
-                    request.header("Authorization", user_token.expose()),
+                    request.header(
+                        reqwest::header::AUTHORIZATION,
+                        http::authorization(user_token.expose())?,
+                    ),
                     &endpoint,
                 )
                 .await?;

@@ -181,9 +181,10 @@ impl VendorFlow for Immuta {
     async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
         let url = format!("{}{CURRENT_USER_PATH}", call.account.base_url);
         let answer = http::send(
-            call.http
-                .get(&url)
-                .header("Authorization", self.authorization(token)),
+            call.http.get(&url).header(
+                reqwest::header::AUTHORIZATION,
+                http::authorization(&self.authorization(token))?,
+            ),
             &format!("Immuta at {url}"),
         )
         .await?;

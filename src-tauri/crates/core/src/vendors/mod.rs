@@ -286,6 +286,13 @@ pub trait VendorFlow: Send + Sync {
         Ok(None)
     }
 
+    /// Whether a token that has not expired is still asked about before it is handed
+    /// out: a vendor whose long-lived tokens an operator can revoke at any moment
+    /// (BigFix's console) is asked, so a revoked token is replaced, not handed out.
+    fn checks_before_use(&self) -> bool {
+        false
+    }
+
     /// Ends the session on the vendor's side, where the vendor offers it.
     async fn sign_out(&self, _call: &Call<'_>, _secrets: &SecretBundle) -> Result<()> {
         Ok(())

@@ -5,13 +5,14 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::{Call, DeviceCode};
 use crate::error::{Error, Result};
 use crate::http::{self, Answer};
+use crate::model::seconds_after;
 use crate::secret::{quote_vendor, Secret, SecretKind};
 
 /// RFC 8628 §3.5: poll every 5 s when the issuer names no interval…
@@ -32,6 +33,11 @@ pub struct DeviceRequest<'a> {
     pub exchange_endpoint: Option<String>,
 }
 
+/// The longest wait between two polls that an issuer's `interval` can ask for…
+const MAX_INTERVAL: StdDuration = StdDuration::from_secs(60);
+/// …and the longest a device code is waited for, whatever its `expires_in` says.
+const MAX_CODE_LIFETIME_S: i64 = 3600;
+
 #[derive(Deserialize)]
 struct DeviceAnswer {
     device_code: String,
@@ -40,8 +46,10 @@ struct DeviceAnswer {
     /// Some issuers (Google, older drafts) spell it `verification_url`.
     verification_url: Option<String>,
     verification_uri_complete: Option<String>,
+    #[serde(default, deserialize_with = "lenient_seconds")]
     expires_in: Option<i64>,
-    interval: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_seconds")]
+    interval: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -53,10 +61,59 @@ struct ErrorAnswer {
 #[derive(Deserialize)]
 struct RawTokenAnswer {
     access_token: String,
+    #[serde(default, deserialize_with = "lenient_string")]
     refresh_token: Option<String>,
+    #[serde(default, deserialize_with = "lenient_seconds")]
     expires_in: Option<i64>,
     /// Keycloak and others say how long the refresh token lives.
+    #[serde(default, deserialize_with = "lenient_seconds")]
     refresh_expires_in: Option<i64>,
+}
+
+/// A count of seconds as issuers send it: an integer, a fraction, a numeral in a
+/// string, or anything else (read as absent). Saturates instead of overflowing.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(v.as_ref().and_then(seconds_of))
+}
+
+fn seconds_of(v: &serde_json::Value) -> Option<i64> {
+    use serde_json::Value;
+    let f = match v {
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                return Some(i);
+            }
+            n.as_f64()?
+        }
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    // `as` saturates at i64's bounds; NaN is absent.
+    f.is_finite().then_some(f as i64)
+}
+
+/// A string field, or absent when the issuer sent another type.
+fn lenient_string<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    let v = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    })
+}
+
+/// The refresh token in a token answer, read before anything else in it, so that a
+/// rotated one is stored even when the rest of the answer is unusable.
+fn rotated_refresh_token(answer: &Answer) -> Option<Secret> {
+    let v: serde_json::Value = serde_json::from_slice(&answer.body).ok()?;
+    match v.get("refresh_token") {
+        Some(serde_json::Value::String(t)) if !t.is_empty() => Some(Secret::new(t.clone())),
+        _ => None,
+    }
 }
 
 /// Tokens the issuer granted. The refresh token, when present, replaces the stored one.
@@ -70,7 +127,9 @@ pub struct Granted {
 
 impl Granted {
     fn from_raw(raw: RawTokenAnswer, now: DateTime<Utc>) -> Self {
-        let after = |s: Option<i64>| s.filter(|s| *s > 0).map(|s| now + Duration::seconds(s));
+        // Any number is safe here: zero or negative is "now", too large is bounded; the
+        // vault then keeps an absurd lifetime within its floor and ceiling.
+        let after = |s: Option<i64>| s.map(|s| seconds_after(now, s));
         Self {
             expires_at: after(raw.expires_in),
             refresh_expires_at: after(raw.refresh_expires_in),
@@ -95,10 +154,10 @@ pub async fn start(call: &Call<'_>, req: &DeviceRequest<'_>) -> Result<DeviceCod
     let verification_uri = a
         .verification_uri
         .or(a.verification_url)
-        .filter(|u| http::is_browser_safe(u))
+        .filter(|u| http::is_browser_safe_for(req.device_endpoint, u))
         .ok_or_else(|| {
             Error::vendor(format!(
-                "{endpoint} answered without a usable verification_uri"
+                "{endpoint} answered without a verification address Tokenkeeper will open in the browser (https, and on this machine only for an issuer on this machine)"
             ))
         })?;
     let now = Utc::now();
@@ -108,12 +167,18 @@ pub async fn start(call: &Call<'_>, req: &DeviceRequest<'_>) -> Result<DeviceCod
         verification_uri,
         verification_uri_complete: a
             .verification_uri_complete
-            .filter(|u| http::is_browser_safe(u)),
-        expires_at: now + Duration::seconds(a.expires_in.filter(|s| *s > 0).unwrap_or(900)),
+            .filter(|u| http::is_browser_safe_for(req.device_endpoint, u)),
+        expires_at: seconds_after(
+            now,
+            a.expires_in
+                .filter(|s| *s > 0)
+                .unwrap_or(900)
+                .min(MAX_CODE_LIFETIME_S),
+        ),
         interval: a
             .interval
             .filter(|s| *s > 0)
-            .map(StdDuration::from_secs)
+            .map(|s| StdDuration::from_secs(s.unsigned_abs()).min(MAX_INTERVAL))
             .unwrap_or(DEFAULT_INTERVAL),
         token_endpoint: req.token_endpoint.to_string(),
         client_id: req.client_id.to_string(),
@@ -148,7 +213,7 @@ pub async fn poll(call: &Call<'_>, code: &DeviceCode, issuer_label: &str) -> Res
         let error = error_code(&answer);
         match error.as_deref() {
             Some("authorization_pending") => {}
-            Some("slow_down") => interval += SLOW_DOWN_STEP,
+            Some("slow_down") => interval = (interval + SLOW_DOWN_STEP).min(MAX_INTERVAL),
             Some("expired_token") => return Err(expired(name)),
             Some("access_denied") => {
                 return Err(Error::refused(format!(
@@ -202,29 +267,44 @@ pub async fn refresh(
             _ => oauth_error(call, &answer, "renewing the token", &[refresh_token]),
         });
     }
+    // The issuer has rotated the refresh token now (the old one is spent): the new one
+    // reaches the keyring before anything else is read from the answer, so no fault in
+    // the rest of it can lose it.
+    let rotated = rotated_refresh_token(&answer).filter(|new| new != refresh_token);
+    if let Some(new) = &rotated {
+        store_rotated(call, issuer_label, new).await?;
+    }
     let raw: RawTokenAnswer = answer.json()?;
-    let granted = Granted::from_raw(raw, Utc::now());
-    if let Some(new) = &granted.refresh_token {
-        if new != refresh_token {
-            call.sink
-                .store_rotated(&[(SecretKind::RefreshToken, new.clone())])
-                .await
-                .map_err(|e| {
-                    Error::new(
-                        e.kind(),
-                        format!(
-                            "{issuer_label} rotated the refresh token of account '{}', but the keyring \
-                             did not store the new one ({}); the new token was not used. Unlock the \
-                             keyring and sign in again: tokenkeeper login {}",
-                            call.name(),
-                            e.message(),
-                            call.name()
-                        ),
-                    )
-                })?;
-        }
+    let mut granted = Granted::from_raw(raw, Utc::now());
+    // What was stored is what is kept, whatever the typed read made of the field.
+    if rotated.is_some() {
+        granted.refresh_token = rotated;
+    } else if let Some(new) = granted.refresh_token.as_ref().filter(|n| *n != refresh_token) {
+        // One only the typed read found (it skips invalid UTF-8 in a field it ignores,
+        // and reads an array as the fields in order; found by fuzzing): stored before
+        // anything uses what it bought, all the same.
+        store_rotated(call, issuer_label, new).await?;
     }
     Ok(granted)
+}
+
+async fn store_rotated(call: &Call<'_>, issuer_label: &str, new: &Secret) -> Result<()> {
+    call.sink
+        .store_rotated(&[(SecretKind::RefreshToken, new.clone())])
+        .await
+        .map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{issuer_label} rotated the refresh token of account '{}', but the keyring \
+                     did not store the new one ({}); the new token was not used. Unlock the \
+                     keyring and sign in again: tokenkeeper login {}",
+                    call.name(),
+                    e.message(),
+                    call.name()
+                ),
+            )
+        })
 }
 
 fn error_code(answer: &Answer) -> Option<String> {

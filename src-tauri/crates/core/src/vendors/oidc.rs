@@ -11,6 +11,7 @@ use super::{required, Call, DeviceCode, Field, FieldKey, Issued, MethodSpec, Ven
 use crate::error::{Error, Result};
 use crate::http;
 use crate::model::{Method, RenewsWith, TokenMeta, Vendor};
+use crate::secret::quote_vendor;
 use crate::secret::{SecretBundle, SecretKind};
 
 const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -51,6 +52,8 @@ const METHODS: &[MethodSpec] = &[MethodSpec {
 
 #[derive(Deserialize)]
 struct Discovery {
+    /// Must be the configured URL itself (OpenID Connect Discovery §4.3).
+    issuer: Option<String>,
     device_authorization_endpoint: Option<String>,
     token_endpoint: String,
 }
@@ -74,6 +77,18 @@ impl Oidc {
             return Err(answer.unexpected());
         }
         let d: Discovery = answer.json()?;
+        let configured = call.account.base_url.trim_end_matches('/');
+        match d.issuer.as_deref().map(|i| i.trim_end_matches('/')) {
+            Some(i) if i == configured => {}
+            said => {
+                return Err(Error::vendor(format!(
+                    "{endpoint} describes the issuer '{}', not {configured}: its endpoints are not used. \
+                     Check the account's URL (it must be the issuer itself, exactly as the issuer names it)",
+                    said.map(|s| quote_vendor(s, std::iter::empty(), 120))
+                        .unwrap_or_else(|| "(none)".into())
+                )))
+            }
+        }
         let device = d.device_authorization_endpoint.ok_or_else(|| {
             Error::usage(format!(
                 "{endpoint} offers no device authorization endpoint: this issuer does not support \
@@ -81,9 +96,10 @@ impl Oidc {
             ))
         })?;
         for e in [&device, &d.token_endpoint] {
-            http::normalize_base_url(e).map_err(|_| {
+            http::bound_to(configured, e).map_err(|why| {
                 Error::vendor(format!(
-                    "{endpoint} names an endpoint Tokenkeeper will not use ('{e}')"
+                    "{endpoint} names an endpoint Tokenkeeper will not use: {}",
+                    quote_vendor(&why, std::iter::empty(), 300)
                 ))
             })?;
         }

@@ -141,9 +141,10 @@ impl VendorFlow for TrueSight {
     async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
         let url = format!("{}{TOKEN_PATH}", call.account.base_url);
         let answer = http::send(
-            call.http
-                .get(&url)
-                .header("Authorization", self.authorization(token)),
+            call.http.get(&url).header(
+                reqwest::header::AUTHORIZATION,
+                http::authorization(&self.authorization(token))?,
+            ),
             &Self::endpoint(call),
         )
         .await?;
@@ -161,9 +162,10 @@ impl VendorFlow for TrueSight {
         };
         let url = format!("{}{TOKEN_PATH}", call.account.base_url);
         let answer = http::send(
-            call.http
-                .delete(&url)
-                .header("Authorization", self.authorization(token)),
+            call.http.delete(&url).header(
+                reqwest::header::AUTHORIZATION,
+                http::authorization(&self.authorization(token))?,
+            ),
             &Self::endpoint(call),
         )
         .await?;
