@@ -162,6 +162,7 @@ pub struct MemoryKeyring {
     items: Mutex<HashMap<String, Zeroizing<String>>>,
     locked: AtomicBool,
     writes: AtomicUsize,
+    reads: AtomicUsize,
 }
 
 impl MemoryKeyring {
@@ -170,6 +171,9 @@ impl MemoryKeyring {
     }
     pub fn writes(&self) -> usize {
         self.writes.load(Ordering::SeqCst)
+    }
+    pub fn reads(&self) -> usize {
+        self.reads.load(Ordering::SeqCst)
     }
     pub fn len(&self) -> usize {
         self.items.lock().map(|m| m.len()).unwrap_or(0)
@@ -194,6 +198,7 @@ impl MemoryKeyring {
 impl SecretStore for MemoryKeyring {
     fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
         self.check()?;
+        self.reads.fetch_add(1, Ordering::SeqCst);
         Ok(self.items().get(item).cloned())
     }
     fn set(&self, item: &str, value: &str) -> Result<()> {

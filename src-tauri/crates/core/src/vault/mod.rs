@@ -78,6 +78,10 @@ struct KeyringSink<'a> {
     holder: std::sync::Mutex<Option<String>>,
     /// Whether anything was stored: if not, what the caller read is still current.
     stored: std::sync::atomic::AtomicBool,
+    /// The account's secrets as last read or written under the lease: a rotated
+    /// secret is written over them without reading the keyring again, so the window
+    /// between the vendor's answer and the keyring write is one D-Bus call, not two.
+    known: std::sync::Mutex<Option<SecretBundle>>,
 }
 
 impl<'a> KeyringSink<'a> {
@@ -88,7 +92,22 @@ impl<'a> KeyringSink<'a> {
             account,
             holder: std::sync::Mutex::new(holder.map(str::to_string)),
             stored: std::sync::atomic::AtomicBool::new(false),
+            known: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The sink of a caller that read `bundle` under the lease it holds.
+    fn knowing(self, bundle: &SecretBundle) -> Self {
+        *self.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(bundle.clone());
+        self
+    }
+
+    /// What the sink last wrote, if it wrote anything.
+    fn written(&self) -> Option<SecretBundle> {
+        if !self.stored() {
+            return None;
+        }
+        self.known.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn stored(&self) -> bool {
@@ -119,11 +138,16 @@ impl RotationSink for KeyringSink<'_> {
     async fn store_rotated(&self, rotated: &[(SecretKind, Secret)]) -> Result<()> {
         let holder = self.lease().await?;
         self.vault.fence(self.account, &holder)?;
-        let mut bundle = self.vault.read_secrets(&self.account.id).await?;
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut bundle = match known {
+            Some(b) => b,
+            None => self.vault.read_secrets(&self.account.id).await?,
+        };
         for (kind, secret) in rotated {
             bundle.set(*kind, secret.clone());
         }
         self.vault.write_secrets(&self.account.id, &bundle).await?;
+        *self.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(bundle);
         self.stored.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
@@ -925,7 +949,7 @@ impl Vault {
         }
         let http = http::client_for(account)?;
         let now = self.now();
-        let sink = KeyringSink::new(self, account, Some(holder));
+        let sink = KeyringSink::new(self, account, Some(holder)).knowing(&bundle);
         let call = Call {
             account,
             http: &http,
@@ -935,13 +959,9 @@ impl Vault {
         };
         match flow.renew(&call, &bundle).await {
             Ok(issued) => {
-                // The sink may have stored rotated secrets: then start from what is
-                // stored (one keyring read fewer when it did not).
-                let mut bundle = if sink.stored() {
-                    self.read_secrets(&account.id).await?
-                } else {
-                    bundle
-                };
+                // The sink may have stored rotated secrets: then start from what it
+                // wrote (under this lease nobody else wrote since).
+                let mut bundle = sink.written().unwrap_or(bundle);
                 self.store_issued(account, &mut bundle, &issued, ("renewed", now), holder)
                     .await?;
                 Ok(fresh(flow, issued.token, None))
@@ -1286,6 +1306,27 @@ mod lease_tests {
 
     fn rotated(value: &str) -> [(SecretKind, Secret); 1] {
         [(SecretKind::RefreshToken, Secret::new(value))]
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_is_written_without_reading_the_keyring_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (vault, keyring, _clock, account) = vault_with_account(dir.path()).await;
+        let holder = vault.take_lease(&account).await.unwrap();
+        let bundle = vault.read_secrets(&account.id).await.unwrap();
+        let (reads, writes) = (keyring.reads(), keyring.writes());
+        let sink = KeyringSink::new(&vault, &account, Some(&holder)).knowing(&bundle);
+        sink.store_rotated(&rotated("rt-rotated-0001")).await.unwrap();
+        // Between the vendor's answer and the keyring write: one write, no read.
+        assert_eq!(keyring.reads(), reads, "the sink read the keyring again");
+        assert_eq!(keyring.writes(), writes + 1);
+        let stored = vault.read_secrets(&account.id).await.unwrap();
+        assert_eq!(
+            stored.get(SecretKind::RefreshToken).unwrap().expose(),
+            "rt-rotated-0001"
+        );
+        assert_eq!(stored.get(SecretKind::Password).unwrap().expose(), "pw-0123");
+        assert_eq!(sink.written().unwrap(), stored);
     }
 
     #[tokio::test]
