@@ -191,11 +191,17 @@ mod tests {
             vault.edit("ts", moved.clone()),
         )
         .await;
-        assert!(waited.is_err(), "the edit went ahead under a renewal's lease");
+        assert!(
+            waited.is_err(),
+            "the edit went ahead under a renewal's lease"
+        );
         let (unchanged, _) = vault.find("ts").unwrap();
         assert_eq!(unchanged.base_url, "http://127.0.0.1:9/truesight");
         // …and once it stored its result, the edit runs and its sign-in marker holds.
-        vault.database().release_lease(&account.id, &renewal).unwrap();
+        vault
+            .database()
+            .release_lease(&account.id, &renewal)
+            .unwrap();
         let after = vault.edit("ts", moved).await.unwrap();
         assert_eq!(after.state, TokenState::NeedsSignIn);
     }

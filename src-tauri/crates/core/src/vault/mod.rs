@@ -1316,7 +1316,9 @@ mod lease_tests {
         let bundle = vault.read_secrets(&account.id).await.unwrap();
         let (reads, writes) = (keyring.reads(), keyring.writes());
         let sink = KeyringSink::new(&vault, &account, Some(&holder)).knowing(&bundle);
-        sink.store_rotated(&rotated("rt-rotated-0001")).await.unwrap();
+        sink.store_rotated(&rotated("rt-rotated-0001"))
+            .await
+            .unwrap();
         // Between the vendor's answer and the keyring write: one write, no read.
         assert_eq!(keyring.reads(), reads, "the sink read the keyring again");
         assert_eq!(keyring.writes(), writes + 1);
@@ -1325,7 +1327,10 @@ mod lease_tests {
             stored.get(SecretKind::RefreshToken).unwrap().expose(),
             "rt-rotated-0001"
         );
-        assert_eq!(stored.get(SecretKind::Password).unwrap().expose(), "pw-0123");
+        assert_eq!(
+            stored.get(SecretKind::Password).unwrap().expose(),
+            "pw-0123"
+        );
         assert_eq!(sink.written().unwrap(), stored);
     }
 

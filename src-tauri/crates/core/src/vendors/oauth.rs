@@ -279,7 +279,11 @@ pub async fn refresh(
     // What was stored is what is kept, whatever the typed read made of the field.
     if rotated.is_some() {
         granted.refresh_token = rotated;
-    } else if let Some(new) = granted.refresh_token.as_ref().filter(|n| *n != refresh_token) {
+    } else if let Some(new) = granted
+        .refresh_token
+        .as_ref()
+        .filter(|n| *n != refresh_token)
+    {
         // One only the typed read found (it skips invalid UTF-8 in a field it ignores,
         // and reads an array as the fields in order; found by fuzzing): stored before
         // anything uses what it bought, all the same.
