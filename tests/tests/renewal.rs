@@ -91,6 +91,52 @@ fn alerts(events: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// `issued`: the tokens a vendor issued to one account (`issued_at_ms`,
+/// `expires_at_ms`). From the first one issued after `from_ms` on (the watch's own
+/// renewals), each token was issued before the one before it expired, and the last
+/// one outlived `until_ms`: at no instant was the account without a valid token.
+fn assert_chain_without_gap(name: &str, issued: &Value, from_ms: i64, until_ms: i64) {
+    let mut tokens: Vec<(i64, i64)> = issued
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: no issued tokens: {issued}"))
+        .iter()
+        .map(|t| {
+            (
+                t["issued_at_ms"].as_i64().expect("issued_at_ms"),
+                t["expires_at_ms"].as_i64().expect("expires_at_ms"),
+            )
+        })
+        .collect();
+    tokens.sort_unstable();
+    let first = tokens
+        .iter()
+        .position(|(at, _)| *at >= from_ms)
+        .unwrap_or_else(|| panic!("{name}: nothing issued after the watch started"));
+    let chain = &tokens[first..];
+    assert!(chain.len() >= 2, "{name}: {chain:?}");
+    for pair in chain.windows(2) {
+        let ((_, expired), (next_at, _)) = (pair[0], pair[1]);
+        assert!(
+            next_at < expired,
+            "{name}: a gap of {} ms: the next token was issued at {next_at}, the one \
+             before it expired at {expired} (chain: {chain:?})",
+            next_at - expired
+        );
+    }
+    let (_, last_expires) = chain[chain.len() - 1];
+    assert!(
+        last_expires > until_ms,
+        "{name}: the last token expired at {last_expires}, before the soak ended at {until_ms}"
+    );
+}
+
 #[test]
 fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_replay() {
     let soak = std::env::var("TOKENKEEPER_SOAK_SECS")
@@ -113,6 +159,7 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
     let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
     let (ts_item, ba_item) = (s.account_item("ts"), s.account_item("ba"));
 
+    let watch_started_ms = now_ms();
     let watch = Watch::start(&s);
     // From the watch's first renewal of each on: a slow first start is not a gap.
     watch.wait_for("the first renewals", Duration::from_secs(30), |e| {
@@ -145,7 +192,13 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
         probes += 1;
         std::thread::sleep(Duration::from_millis(250));
     }
+    let soak_ended_ms = now_ms();
     let events = watch.stop();
+    // Between the samples too: the vendors' own record of every token they issued
+    // says each account's next token was issued before the one before it expired.
+    let issued = sb.issued();
+    assert_chain_without_gap("ts", &issued["truesight"], watch_started_ms, soak_ended_ms);
+    assert_chain_without_gap("ba", &issued["biganimal"], watch_started_ms, soak_ended_ms);
     let expected = (soak / 6) as usize;
     assert!(
         renewed(&events, "ts") >= expected,
