@@ -1,7 +1,10 @@
 //! Plants known canary secrets, uses them through every CLI command, and searches
 //! every file of the session (the vault folder, the SQLite file and its WAL, HOME,
-//! the XDG folders), the decrypted database's every row, and every command's output
-//! for them. Only `tokenkeeper token` may print the token, and nothing the password.
+//! the XDG folders, TMPDIR), every page of the database and every frame of its WAL
+//! decrypted (live rows, deleted rows, free pages and page versions the WAL has
+//! superseded), the decrypted database's every cell as bytes, and every command's
+//! output for them. Only `tokenkeeper token` may print the token, and nothing the
+//! password.
 
 use std::collections::BTreeSet;
 
@@ -50,6 +53,19 @@ fn assert_nowhere(s: &Session, conn: &rusqlite::Connection, outputs: &[Run], sec
         }
     }
 
+    // Temporary files went to the session's tree, which is searched.
+    let tmp = s
+        .envs()
+        .into_iter()
+        .find(|(k, _)| k == "TMPDIR")
+        .expect("TMPDIR is set");
+    assert!(std::path::Path::new(&tmp.1).starts_with(s.root.path()));
+    // The key first (that runs `tokenkeeper info`), then the files as they are.
+    let key = s
+        .keyring_lookup(&s.service(), "vault-key")
+        .expect("vault key");
+    let db_bytes = std::fs::read(s.data_dir.join("vault.db")).expect("vault.db");
+    let wal_bytes = std::fs::read(s.data_dir.join("vault.db-wal")).unwrap_or_default();
     let files = files_under(s.root.path());
     assert!(files.iter().any(|f| f.ends_with("vault.db")));
     let wal = s.data_dir.join("vault.db-wal");
@@ -85,19 +101,136 @@ fn assert_nowhere(s: &Session, conn: &rusqlite::Connection, outputs: &[Run], sec
         let mut rows = stmt.query([]).unwrap();
         while let Some(row) = rows.next().unwrap() {
             for i in 0..n {
-                let v: rusqlite::types::Value = row.get(i).unwrap();
-                let text = format!("{v:?}");
+                // TEXT and BLOB as their bytes (a BLOB's Debug form is a list of
+                // numbers, which no canary would ever match).
+                use rusqlite::types::ValueRef;
+                let bytes: Vec<u8> = match row.get_ref(i).unwrap() {
+                    ValueRef::Text(b) | ValueRef::Blob(b) => b.to_vec(),
+                    ValueRef::Integer(n) => n.to_string().into_bytes(),
+                    ValueRef::Real(x) => x.to_string().into_bytes(),
+                    ValueRef::Null => Vec::new(),
+                };
                 cells += 1;
                 for secret in secrets {
                     assert!(
-                        !text.contains(secret.as_str()),
-                        "a secret is in table {table}: {text}"
+                        !contains(&bytes, secret),
+                        "a secret is in table {table}: {}",
+                        String::from_utf8_lossy(&bytes)
                     );
                 }
             }
         }
     }
     assert!(cells > 20, "the database was really read ({cells} cells)");
+
+    // Every page as stored, decrypted: what a row left behind when deleted, free
+    // pages, and each older version of a page still in the WAL.
+    let pages = decrypted_pages(key.trim(), &db_bytes, &wal_bytes);
+    assert!(
+        pages.len() > 10,
+        "the file and the WAL were decrypted: {} pages",
+        pages.len()
+    );
+    for (place, page) in &pages {
+        for secret in secrets {
+            assert!(!contains(page, secret), "a secret is in {place}, decrypted");
+        }
+    }
+}
+
+/// SQLCipher 4's page layout: 4096-byte pages, each ending in 80 reserved bytes (a
+/// 16-byte IV, then the HMAC); page 1 starts with the 16-byte salt in clear.
+const PAGE: usize = 4096;
+const RESERVED: usize = 80;
+
+/// Decrypts every page of `db` and every frame of `wal` with the vault's raw key
+/// (`x'HEX'`: 32 bytes, used as the AES-256 key as it is): AES-256-CBC with each
+/// page's own IV. `openssl` decrypts every block in one run (ECB), the CBC chaining is
+/// done here. Returns (where, plaintext) for each page; checks that the decryption is
+/// right (page 1 reads as SQLite's header and schema).
+fn decrypted_pages(key_hex: &str, file: &[u8], wal_bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    // (where, page number, the stored page)
+    let mut stored: Vec<(String, u32, Vec<u8>)> = Vec::new();
+    assert_eq!(file.len() % PAGE, 0, "vault.db is whole pages");
+    for (i, page) in file.chunks(PAGE).enumerate() {
+        stored.push((
+            format!("vault.db page {}", i + 1),
+            i as u32 + 1,
+            page.to_vec(),
+        ));
+    }
+    // A 32-byte header, then frames: a 24-byte header (page number first) and the page.
+    let mut at = 32;
+    let mut frames = 0;
+    while at + 24 + PAGE <= wal_bytes.len() {
+        let number = u32::from_be_bytes(wal_bytes[at..at + 4].try_into().unwrap());
+        stored.push((
+            format!("WAL frame {frames} (page {number})"),
+            number,
+            wal_bytes[at + 24..at + 24 + PAGE].to_vec(),
+        ));
+        at += 24 + PAGE;
+        frames += 1;
+    }
+    assert!(
+        frames > 0,
+        "the WAL has frames to decrypt: {} bytes",
+        wal_bytes.len()
+    );
+    // The encrypted part of each page (page 1's salt stays out), in one run.
+    let span = |number: u32| {
+        if number == 1 {
+            16..PAGE - RESERVED
+        } else {
+            0..PAGE - RESERVED
+        }
+    };
+    let mut ciphertext = Vec::new();
+    for (_, number, page) in &stored {
+        ciphertext.extend_from_slice(&page[span(*number)]);
+    }
+    let mut openssl = std::process::Command::new("openssl")
+        .args(["enc", "-d", "-aes-256-ecb", "-nopad", "-K", key_hex])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    let mut input = openssl.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        std::io::Write::write_all(&mut input, &ciphertext).expect("openssl's input")
+    });
+    let out = openssl.wait_with_output().expect("openssl");
+    writer.join().unwrap();
+    assert!(out.status.success(), "openssl failed");
+    let mut blocks = out.stdout.as_slice();
+    let mut pages = Vec::new();
+    for (place, number, page) in stored {
+        let range = span(number);
+        let cipher = &page[range.clone()];
+        let (mine, rest) = blocks.split_at(cipher.len());
+        blocks = rest;
+        // CBC: each block XOR the ciphertext block before it (the IV for the first).
+        let iv = &page[PAGE - RESERVED..PAGE - RESERVED + 16];
+        let mut plain = vec![0u8; range.start];
+        for (j, block) in mine.chunks(16).enumerate() {
+            let prev = if j == 0 {
+                iv
+            } else {
+                &cipher[(j - 1) * 16..j * 16]
+            };
+            plain.extend(block.iter().zip(prev).map(|(a, b)| a ^ b));
+        }
+        if number == 1 {
+            // SQLite's header after the salt: page size 4096, 80 reserved bytes, and
+            // the schema: proof that the key and the layout are right.
+            assert_eq!(&plain[16..18], &[0x10, 0x00], "{place}: page size");
+            assert_eq!(plain[20] as usize, RESERVED, "{place}: reserved bytes");
+            assert!(contains(&plain, "CREATE TABLE"), "{place}: the schema");
+        }
+        pages.push((place, plain));
+    }
+    assert!(blocks.is_empty());
+    pages
 }
 
 #[test]
@@ -299,6 +432,26 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
         ] {
             outputs.push(s.cli(&args, None));
         }
+        if !["ba", "oi"].contains(&name) {
+            // With the stored secret (the browser sign-ins would wait for a human).
+            outputs.push(s.cli(&["login", name], None).ok());
+            secrets.extend(s.stored_secrets());
+        }
+        // `token` prints the account's own token and nothing else: that token is
+        // taken out of what it printed, the rest is searched with every output.
+        for extra in [None, Some("--check"), Some("--header")] {
+            let mut args = vec!["token", name];
+            args.extend(extra);
+            let mut run = s.cli(&args, None).ok();
+            let own = s.account_secrets(name)["access_token"]
+                .as_str()
+                .expect("an access token")
+                .to_string();
+            assert!(run.stdout.contains(&own), "{args:?}: {}", run.stdout);
+            run.stdout = run.stdout.replace(&own, "");
+            outputs.push(run);
+            secrets.extend(s.stored_secrets());
+        }
     }
     for args in [
         vec!["bigfix", "tokens", "bf"],
@@ -316,6 +469,35 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
         vec!["list"],
         vec!["list", "--json"],
         vec!["info", "--json"],
+    ] {
+        outputs.push(s.cli(&args, None).ok());
+        secrets.extend(s.stored_secrets());
+    }
+    // The BigFix inventory's every command, on the token just created.
+    let listed = s
+        .cli(&["bigfix", "tokens", "bf", "--json"], None)
+        .ok()
+        .json();
+    let extra = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "extra")
+        .unwrap_or_else(|| panic!("the created token is listed: {listed}"))["id"]
+        .as_u64()
+        .expect("its id")
+        .to_string();
+    let bigfix_url = sb.url("bigfix");
+    for args in [
+        vec!["bigfix", "get", "bf", "--id", &extra],
+        vec!["bigfix", "get", "bf", "--id", &extra, "--json"],
+        vec!["bigfix", "get", "bf", "--token-name", "extra", "--json"],
+        vec!["bigfix", "rename", "bf", "--id", &extra, "--to", "extra-2"],
+        vec!["bigfix", "extend", "bf", "--id", &extra, "--duration", "2"],
+        vec!["bigfix", "revoke", "bf", "--id", &extra],
+        vec!["cert", &bigfix_url],
+        vec!["trust", "bf", "--ca-cert", ca.to_str().unwrap()],
+        vec!["renew", "bf"],
     ] {
         outputs.push(s.cli(&args, None).ok());
         secrets.extend(s.stored_secrets());
