@@ -388,27 +388,34 @@ fn check_exact(
     Ok(())
 }
 
-/// How one account trusts its server: the system's roots plus the account's own CA
-/// file (whose certificates may also be the server's own, self-signed), or exactly
-/// one pinned certificate. Handshake signatures are always verified against the
-/// presented certificate's key, so only its holder can answer.
+/// How one connection decides whether to trust the server's certificate. Handshake
+/// signatures are always verified against the presented certificate's key, so only
+/// its holder can answer, whatever the rule.
 #[derive(Debug)]
 struct AccountTrust {
-    /// The chain check against the roots (none for a pinned account).
-    chain: Option<Arc<rustls::client::WebPkiServerVerifier>>,
-    /// The certificates of the account's CA file, by DER: one of them presented as the
-    /// server's own is trusted as such.
-    exact: Vec<Vec<u8>>,
-    pin: Option<String>,
+    rule: Rule,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+#[derive(Debug)]
+enum Rule {
+    /// The system's roots plus the account's CA file, whose certificates may also be
+    /// the server's own (self-signed): one of them presented as such is trusted.
+    Roots {
+        chain: Arc<rustls::client::WebPkiServerVerifier>,
+        exact: Vec<Vec<u8>>,
+    },
+    /// Exactly one certificate, by the SHA-256 of its DER.
+    Pinned(String),
+    /// Trusts nothing: keeps the presented certificate and ends the handshake, so
+    /// nothing is sent (what `tokenkeeper cert` uses to show a fingerprint).
+    Record(Mutex<Option<Vec<u8>>>),
+}
+
 impl AccountTrust {
-    fn pinned(pin: String) -> Self {
+    fn new(rule: Rule) -> Self {
         Self {
-            chain: None,
-            exact: Vec::new(),
-            pin: Some(pin),
+            rule,
             algorithms: algorithms(),
         }
     }
@@ -425,12 +432,7 @@ impl AccountTrust {
             rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| Error::internal(format!("cannot set up TLS: {e}")))?;
-        Ok(Self {
-            chain: Some(chain),
-            exact,
-            pin: None,
-            algorithms: algorithms(),
-        })
+        Ok(Self::new(Rule::Roots { chain, exact }))
     }
 }
 
@@ -443,20 +445,24 @@ impl ServerCertVerifier for AccountTrust {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        if let Some(pin) = &self.pin {
-            let presented = hex::encode(Sha256::digest(end_entity.as_ref()));
-            return if &presented == pin {
-                Ok(ServerCertVerified::assertion())
-            } else {
-                Err(refuse(
-                    "it is not the certificate pinned for this account".into(),
-                    UntrustedKind::NotPinned,
-                    end_entity,
-                ))
-            };
-        }
-        let Some(chain) = &self.chain else {
-            return Err(rustls::Error::General("no trust configured".into()));
+        let (chain, exact) = match &self.rule {
+            Rule::Record(seen) => {
+                *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(end_entity.to_vec());
+                return Err(rustls::Error::General("certificate recorded".into()));
+            }
+            Rule::Pinned(pin) => {
+                let presented = hex::encode(Sha256::digest(end_entity.as_ref()));
+                return if &presented == pin {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(refuse(
+                        "it is not the certificate pinned for this account".into(),
+                        UntrustedKind::NotPinned,
+                        end_entity,
+                    ))
+                };
+            }
+            Rule::Roots { chain, exact } => (chain, exact),
         };
         let refused = match chain.verify_server_cert(
             end_entity,
@@ -468,11 +474,7 @@ impl ServerCertVerifier for AccountTrust {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
-        if self
-            .exact
-            .iter()
-            .any(|c| c.as_slice() == end_entity.as_ref())
-        {
+        if exact.iter().any(|c| c.as_slice() == end_entity.as_ref()) {
             return match check_exact(end_entity, server_name, now) {
                 Ok(()) => Ok(ServerCertVerified::assertion()),
                 Err((reason, kind)) => Err(refuse(reason, kind, end_entity)),
@@ -480,50 +482,6 @@ impl ServerCertVerifier for AccountTrust {
         }
         let (reason, kind) = in_words(&refused, &server_name.to_str());
         Err(refuse(reason, kind, end_entity))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// Records the certificate a server presents and then refuses it, so that nothing is
-/// ever sent to that server: what `tokenkeeper cert` uses to show a fingerprint.
-#[derive(Debug)]
-struct CertificateRecorder {
-    seen: Mutex<Option<Vec<u8>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for CertificateRecorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(end_entity.to_vec());
-        Err(rustls::Error::General("certificate recorded".into()))
     }
 
     fn verify_tls12_signature(
@@ -558,20 +516,16 @@ pub async fn certificate_sha256(url: &str) -> Result<String> {
             "{url} does not use TLS: nothing to pin"
         )));
     }
-    let recorder = Arc::new(CertificateRecorder {
-        seen: Mutex::new(None),
-        algorithms: algorithms(),
-    });
+    let recorder = Arc::new(AccountTrust::new(Rule::Record(Mutex::new(None))));
     let client = base_builder()
         .use_preconfigured_tls(tls_with(recorder.clone())?)
         .build()
         .map_err(|e| Error::internal(format!("cannot build an HTTP client: {e}")))?;
     let outcome = client.head(&url).send().await;
-    let seen = recorder
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .take();
+    let seen = match &recorder.rule {
+        Rule::Record(seen) => seen.lock().unwrap_or_else(|p| p.into_inner()).take(),
+        _ => None,
+    };
     match (seen, outcome) {
         (Some(der), _) => Ok(hex::encode(Sha256::digest(&der))),
         (None, Err(e)) => Err(transport_error(&url, &e)),
@@ -630,7 +584,7 @@ fn pem_certificates(pem: &str) -> std::result::Result<Vec<CertificateDer<'static
 
 fn build_client(account: &Account) -> Result<Client> {
     let trust = if let Some(pin) = account.setting(PIN_SETTING) {
-        AccountTrust::pinned(normalize_pin(pin)?)
+        AccountTrust::new(Rule::Pinned(normalize_pin(pin)?))
     } else {
         let cas = match &account.ca_cert_pem {
             Some(pem) => pem_certificates(pem).map_err(|e| {
@@ -671,6 +625,11 @@ pub struct Answer {
 /// Sends a request and reads the answer, mapping transport failures to errors that
 /// name `endpoint` and say what to check.
 pub async fn send(request: RequestBuilder, endpoint: &str) -> Result<Answer> {
+    // The fuzzing and replay seam: a thread that armed `canned` is answered from it,
+    // never from the network. Unarmed (always, in the product): one thread-local check.
+    if crate::canned::is_armed() {
+        return crate::canned::answer(request, endpoint);
+    }
     let mut response = request
         .send()
         .await
@@ -715,12 +674,6 @@ fn too_large(endpoint: &str) -> Error {
     ))
 }
 
-fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
-    let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !chain.iter().any(|c: &String| c.contains(&text)) {
 /// The certificate refusal behind a transport error, where there is one: rustls's
 /// error sits in the chain, inside one or more `io::Error`s (whose `source` skips
 /// what they wrap), so both ways down are searched.
@@ -778,10 +731,16 @@ fn untrusted_error(endpoint: &str, u: &Untrusted) -> Error {
     ))
 }
 
-            chain.push(text);
+fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
     if let Some(u) = untrusted_in(e) {
         return untrusted_error(endpoint, &u);
     }
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !chain.iter().any(|c: &String| c.contains(&text)) {
+            chain.push(text);
         }
         source = s.source();
     }
@@ -884,12 +843,6 @@ mod tests {
             .contains("plain http"));
         assert!(normalize_base_url("ts.example.com").is_err());
         assert!(normalize_base_url("https://u:p@ts.example.com").is_err());
-    }
-
-    #[test]
-    fn only_web_addresses_are_opened_in_the_browser() {
-        assert!(is_browser_safe(
-            "https://auth.biganimal.com/activate?user_code=A-B"
         // A password with no user name was once accepted and stored in clear.
         let e = normalize_base_url("https://:hunter2-canary@ts.example.com").unwrap_err();
         assert!(e.message().contains("password"), "{e}");
@@ -942,6 +895,12 @@ mod tests {
     fn authorization_headers_are_sensitive() {
         assert!(authorization("Bearer abc").unwrap().is_sensitive());
         assert!(authorization("bad\nvalue").is_err());
+    }
+
+    #[test]
+    fn only_web_addresses_are_opened_in_the_browser() {
+        assert!(is_browser_safe(
+            "https://auth.biganimal.com/activate?user_code=A-B"
         ));
         assert!(is_browser_safe("http://127.0.0.1:4000/device"));
         assert!(!is_browser_safe("http://auth.example.com/activate"));
