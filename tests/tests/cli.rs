@@ -41,7 +41,11 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
     let second = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
     assert_ne!(second, first);
     assert_eq!(sb.truesight_about(&second), 200);
-    assert!(sb.requests(TOKEN_POST) >= 2);
+    assert_eq!(
+        sb.requests(TOKEN_POST),
+        2,
+        "the sign-in and one renewal reached the vendor"
+    );
 
     let header = s.cli(&["token", "ts", "--header"], None).ok().stdout;
     assert!(header.starts_with("authToken _"), "{header}");
@@ -412,6 +416,9 @@ fn concurrent_processes_renew_once_and_share_the_result() {
     let due = expires - 10_000 + 100;
     std::thread::sleep(Duration::from_millis((due - now_ms()).max(0) as u64));
     let before = sb.requests(TOKEN_POST);
+    // TrueSight answers the renewal five seconds late: the lease is held that long,
+    // so all five are running while it is (none can come after the renewal ended).
+    sb.fault("/truesight/tsws/api/v10.1/token", "delay");
     let handles: Vec<_> = (0..5)
         .map(|_| {
             let mut cmd = s.command(tokenkeeper_e2e::bin("tokenkeeper"));
@@ -419,10 +426,20 @@ fn concurrent_processes_renew_once_and_share_the_result() {
             std::thread::spawn(move || tokenkeeper_e2e::run(cmd, None))
         })
         .collect();
-    let tokens: Vec<String> = handles
+    let runs: Vec<tokenkeeper_e2e::Run> = handles
         .into_iter()
-        .map(|h| h.join().unwrap().ok().stdout)
+        .map(|h| h.join().unwrap().ok())
         .collect();
+    // Each waited for the one renewal held open at the vendor, rather than renewing
+    // again or printing the old token at once.
+    for run in &runs {
+        assert!(
+            run.took >= Duration::from_millis(4500),
+            "every process waited for the renewal in flight: this one took {:?}",
+            run.took
+        );
+    }
+    let tokens: Vec<String> = runs.into_iter().map(|r| r.stdout).collect();
     assert!(
         tokens.iter().all(|t| t == &tokens[0]),
         "all five got the same token: {tokens:?}"
@@ -440,39 +457,37 @@ fn concurrent_processes_renew_once_and_share_the_result() {
 fn secrets_are_never_taken_from_argv() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
-    let out = s.cli(
-        &[
-            "add",
-            "ts",
-            "--vendor",
-            "truesight",
-            "--url",
-            &sb.url("truesight"),
-            "--username",
-            "demo",
-            "--tenant",
-            "BmcRealm",
-            "--password",
-            PW,
-        ],
-        None,
-    );
-    assert_eq!(out.code, 2, "no --password flag exists: {}", out.stderr);
-    let out = s.cli(
-        &[
-            "add",
-            "ts",
-            "--vendor",
-            "truesight",
-            "--url",
-            &sb.url("truesight"),
-            "--username",
-            "demo",
-            "--tenant",
-            "BmcRealm",
-        ],
-        None,
-    );
+    let url = sb.url("truesight");
+    let base = [
+        "add",
+        "ts",
+        "--vendor",
+        "truesight",
+        "--url",
+        url.as_str(),
+        "--username",
+        "demo",
+        "--tenant",
+        "BmcRealm",
+    ];
+    // Any flag that would carry a secret is unknown: clap's usage error names it
+    // (exit 2 alone would not tell it from any other parse error).
+    for flag in ["--password", "--secret", "--token", "--api-key"] {
+        let mut args = base.to_vec();
+        args.extend([flag, PW]);
+        let out = s.cli(&args, None);
+        assert_eq!(out.code, 2, "no {flag} flag exists: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("unexpected argument '{flag}' found")),
+            "{flag}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains(PW), "{flag}: the secret is not echoed");
+        let listed = s.cli(&["list", "--json"], None).ok().json();
+        assert_eq!(listed, json!([]), "{flag}: nothing was added");
+    }
+    let out = s.cli(&base, None);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--secret-stdin"), "{}", out.stderr);
 }
