@@ -13,14 +13,8 @@ use tokenkeeper_e2e::{Display, Running, Sandbox, Session};
 fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     let s = Session::start();
     let display = Display::start();
-    let _dunst = Running(
-        s.command("dunst")
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(s.root.path().join("dunst.log")).unwrap())
-            .spawn()
-            .expect("dunst"),
-    );
+    // Identical notifications are not stacked: a repeated alert would show twice.
+    let _dunst = s.start_dunst(&display);
     let sb = Sandbox::start(&["--bigid-session-ttl", "8"]);
     let user_token = sb.bigid_user_token(3, true);
     s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
@@ -38,7 +32,7 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     // Sessions of 8 s renew meanwhile; nothing more is shown.
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
-        // At most one: a dunstctl that failed this once reads as none shown.
+        // At most one (a failing dunstctl fails the test).
         let now = s.notifications_shown();
         assert!(
             now.len() <= 1,
@@ -110,14 +104,7 @@ fn an_alert_no_server_took_is_shown_once_a_server_answers() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    let _dunst = Running(
-        s.command("dunst")
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dunst"),
-    );
+    let _dunst = s.start_dunst(&display);
     let first = s.wait_for_notifications(1, Duration::from_secs(40));
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first[0].0, "Sign-in due soon");
