@@ -34,6 +34,10 @@ fn a_second_start_hands_over_to_the_running_app_and_exits() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
+    assert!(
+        !tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper"),
+        "started in the tray: no window yet"
+    );
     let second = start(&[]);
     let out = tokenkeeper_e2e::finish(second, Duration::from_secs(15));
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -45,7 +49,21 @@ fn a_second_start_hands_over_to_the_running_app_and_exits() {
     );
     assert!(
         first.0.try_wait().unwrap().is_none(),
-        "the first instance runs on, without a window (in the tray)"
+        "the first instance runs on"
+    );
+    // The hand-over shows the first instance's window.
+    tokenkeeper_e2e::wait_for(
+        "the first instance to show its window",
+        Duration::from_secs(20),
+        || tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper"),
+    );
+    // A third start, with the window already shown, hands over too.
+    let third = tokenkeeper_e2e::finish(start(&[]), Duration::from_secs(15));
+    assert_eq!(third.code, 0, "{}", third.stderr);
+    assert!(third.stderr.contains("already running"), "{}", third.stderr);
+    assert!(
+        first.0.try_wait().unwrap().is_none(),
+        "the first instance still runs"
     );
 
     // A socket left by an app killed with -9 does not block the next start.

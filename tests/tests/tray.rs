@@ -357,10 +357,10 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
         !headline.enabled,
         "the headline is not an action: {entries:?}"
     );
-    assert!(
-        labels.iter().any(|l| l.starts_with("ut: sign in within")),
-        "{labels:?}"
-    );
+    // The user token runs out in 3 days less the seconds since: "2 days" (whole days
+    // left), and the password account has no human deadline to list.
+    let deadlines: Vec<&&str> = labels.iter().filter(|l| l.contains(": sign in")).collect();
+    assert_eq!(deadlines, [&"ut: sign in within 2 days"], "{labels:?}");
     for action in ["Renew now", "Show", "Quit"] {
         assert!(labels.contains(&action), "{labels:?}");
     }
@@ -374,9 +374,18 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     // "Renew now" renews at once, and a refusal shows.
     sb.admin("/bigid/revoke-user-tokens", json!({}));
     let refreshes = || sb.requests("GET /bigid/api/v1/refresh-access-token");
-    let before = refreshes();
+    let ts_renewals = || sb.requests("POST /truesight/tsws/api/v10.1/token");
+    let (before, ts_before) = (refreshes(), ts_renewals());
+    let ts_token = s.account_secrets("ts")["access_token"].clone();
     tray.click("Renew now");
     tokenkeeper_e2e::wait_for("Renew now to reach BigID", WAIT, || refreshes() > before);
+    // Every account, not only the one due: TrueSight renewed too.
+    tokenkeeper_e2e::wait_for("Renew now to reach TrueSight", WAIT, || {
+        ts_renewals() > ts_before
+    });
+    tokenkeeper_e2e::wait_for("the renewed TrueSight token stored", WAIT, || {
+        s.account_secrets("ts")["access_token"] != ts_token
+    });
     tokenkeeper_e2e::wait_for("the tray to say a sign-in is needed", WAIT, || {
         tray.entries()
             .iter()
