@@ -251,6 +251,10 @@ fn parse_method(s: &str) -> std::result::Result<Method, String> {
 }
 
 fn main() -> ExitCode {
+    // Before anything secret is in memory: no core dump, no same-user ptrace.
+    if let Err(e) = tokenkeeper_core::process::forbid_core_dumps() {
+        let _ = writeln!(std::io::stderr(), "tokenkeeper: {e}");
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -9,6 +9,7 @@ pub mod forms;
 pub mod http;
 pub mod ipc_types;
 pub mod model;
+pub mod process;
 pub mod secret;
 pub mod secret_store;
 pub mod vault;
