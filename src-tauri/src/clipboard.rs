@@ -1,6 +1,11 @@
 //! Copying a token: it goes from the keyring to the system clipboard inside this
 //! process (the webview never sees it), and is cleared after the admin's timeout
-//! unless something else was copied over it meanwhile.
+//! unless something else was copied over it meanwhile, and at the latest when the app
+//! quits.
+//!
+//! Clearing overwrites the clipboard with nothing rather than giving it up: when a
+//! clipboard's owner gives it up or goes away, clipboard managers (GNOME's mutter
+//! among them) put back the last contents they saw, which would be the token.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +17,8 @@ use tokenkeeper_core::{Error, Secret};
 /// serves the contents, so closing it would take them away.
 pub struct Clipboard {
     board: Mutex<Option<arboard::Clipboard>>,
+    /// The digest of the token last copied, until it is cleared.
+    copied: Mutex<Option<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for Clipboard {
@@ -28,6 +35,46 @@ impl Clipboard {
     pub fn new() -> Self {
         Self {
             board: Mutex::new(None),
+            copied: Mutex::new(None),
+        }
+    }
+
+    fn copied(&self) -> std::sync::MutexGuard<'_, Option<[u8; 32]>> {
+        self.copied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Clears the clipboard if it still holds the token copied as `copied`; whether
+    /// it did.
+    fn clear_if_still(&self, copied: [u8; 32]) -> Result<bool, Error> {
+        let still_ours = self
+            .with(|b| b.get_text())
+            .is_ok_and(|now| digest(&now) == copied);
+        if still_ours {
+            self.with(|b| {
+                use arboard::SetExtLinux;
+                b.set().exclude_from_history().text(String::new())
+            })?;
+        }
+        let mut last = self.copied();
+        if *last == Some(copied) {
+            *last = None;
+        }
+        Ok(still_ours)
+    }
+
+    /// On quit: clears the clipboard if it still holds the token copied last, so
+    /// that it does not outlive the app. Blocks (the clipboard is read and written).
+    pub fn clear_on_quit(&self) {
+        let Some(copied) = *self.copied() else {
+            return;
+        };
+        match self.clear_if_still(copied) {
+            // Clipboard managers copy a new clipboard when told its owner changed:
+            // a moment for them to take the empty one before this process, and with it
+            // the clipboard, is gone.
+            Ok(true) => std::thread::sleep(Duration::from_millis(200)),
+            Ok(false) => {}
+            Err(e) => eprintln!("tokenkeeper-desktop: {e}"),
         }
     }
 
@@ -59,17 +106,13 @@ impl Clipboard {
                 .text(token.expose().to_string())
         })?;
         let copied = digest(token.expose());
+        *self.copied() = Some(copied);
         let me = self.clone();
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(clear_after).await;
             let _ = tokio::task::spawn_blocking(move || {
-                let still_ours = me
-                    .with(|b| b.get_text())
-                    .is_ok_and(|now| digest(&now) == copied);
-                if still_ours {
-                    if let Err(e) = me.with(|b| b.clear()) {
-                        eprintln!("tokenkeeper-desktop: {e}");
-                    }
+                if let Err(e) = me.clear_if_still(copied) {
+                    eprintln!("tokenkeeper-desktop: {e}");
                 }
             })
             .await;

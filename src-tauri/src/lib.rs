@@ -85,6 +85,30 @@ impl Shell {
     }
 }
 
+/// SIGTERM (logout, `kill`), SIGINT and SIGHUP end the app as Quit does, so that what
+/// Quit tidies (the clipboard) is tidied then too; if that takes over 5 s, it ends
+/// anyway.
+fn quit_on_signals(app: tauri::AppHandle) {
+    use tokio::signal::unix::{signal, SignalKind};
+    tauri::async_runtime::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+        app.exit(0);
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        std::process::exit(0);
+    });
+}
+
 pub fn run() {
     let args = Args::parse();
     if let Some(choice) = &args.start_at_login {
@@ -104,9 +128,26 @@ pub fn run() {
     }
     let dir = match (&args.data_dir, args.sandbox) {
         (Some(d), _) => d.clone(),
-        (None, true) => vault::default_dir().with_file_name("tokenkeeper-sandbox"),
+        (None, true) => sandbox_mode::default_dir(),
         (None, false) => vault::default_dir(),
     };
+    if args.sandbox {
+        // Demo accounts never go into a real vault.
+        if let Err(e) = sandbox_mode::prepare_dir(&dir, args.data_dir.is_some()) {
+            let _ = std::io::Write::write_fmt(
+                &mut std::io::stderr(),
+                format_args!("tokenkeeper-desktop: {e}\n"),
+            );
+            std::process::exit(2);
+        }
+        let _ = std::io::Write::write_fmt(
+            &mut std::io::stderr(),
+            format_args!(
+                "tokenkeeper-desktop: sandbox mode: demo vault in {}\n",
+                dir.display()
+            ),
+        );
+    }
     let listener = match single_instance::claim(&dir) {
         Ok(single_instance::Instance::First(l)) => Some(l),
         Ok(single_instance::Instance::Handed) => {
@@ -133,6 +174,7 @@ pub fn run() {
         sign_ins: sign_ins::SignIns::default(),
         pending_account: Mutex::new(None),
     });
+    let shell_at_exit = shell.clone();
     let result = tauri::Builder::default()
         .manage(shell.clone())
         .invoke_handler(tauri::generate_handler![
@@ -175,19 +217,21 @@ pub fn run() {
                 sandbox_mode::start(shell.clone());
             }
             background::start(app.handle().clone(), shell.clone());
+            quit_on_signals(app.handle().clone());
             Ok(())
         })
         .build(tauri::generate_context!());
     let result = result.map(|app| {
-        app.run(|_, event| {
+        app.run(move |_, event| match event {
             // Closing the window destroys it (and its webview processes); the app
             // stays in the tray, renewing and alerting, until Quit.
-            if let tauri::RunEvent::ExitRequested {
+            tauri::RunEvent::ExitRequested {
                 code: None, api, ..
-            } = event
-            {
-                api.prevent_exit();
-            }
+            } => api.prevent_exit(),
+            // Quit (the tray), or a signal: a token copied from the app does not
+            // outlive it on the clipboard.
+            tauri::RunEvent::Exit => shell_at_exit.clipboard.clear_on_quit(),
+            _ => {}
         })
     });
     if let Err(e) = result {

@@ -210,7 +210,42 @@ impl Notifier {
     }
 }
 
+/// The body as the server should read it: servers with the `body-markup`
+/// capability parse the body as markup (a subset of XML), so vendor text such as
+/// `<a href=...>` or `&` would be taken as tags and entities. The Desktop
+/// Notifications spec asks for `&`, `<` and `>` to be escaped; quotes are escaped too,
+/// since some servers hand the body to a full XML parser. Servers without markup
+/// show the body as it is, so it is left alone for them.
+fn body_for(body: &str, markup: bool) -> String {
+    if !markup {
+        return body.to_string();
+    }
+    let mut out = String::with_capacity(body.len());
+    for c in body.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether the server reads bodies as markup; when it does not say, it is assumed to
+/// (escaped text on a plain server shows entities; raw text on a markup server can be
+/// taken for tags).
+fn server_reads_markup(conn: &Connection) -> bool {
+    let caps: Result<(Vec<String>,), dbus::Error> = conn
+        .with_proxy(DEST, PATH, CALL_TIMEOUT)
+        .method_call(DEST, "GetCapabilities", ());
+    caps.map_or(true, |(caps,)| caps.iter().any(|c| c == "body-markup"))
+}
+
 fn notify(conn: &Connection, n: &Notice) -> Result<u32, String> {
+    let body = body_for(&n.body, server_reads_markup(conn));
     let mut hints = PropMap::new();
     // 2 = critical: stays until dismissed; 1 = normal.
     hints.insert(
@@ -231,7 +266,7 @@ fn notify(conn: &Connection, n: &Notice) -> Result<u32, String> {
                 0u32,
                 "dialog-password",
                 n.summary.as_str(),
-                n.body.as_str(),
+                body.as_str(),
                 actions,
                 hints,
                 -1i32,
@@ -243,4 +278,26 @@ fn notify(conn: &Connection, n: &Notice) -> Result<u32, String> {
             e.message().unwrap_or("unknown error")
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_for;
+
+    #[test]
+    fn vendor_text_is_escaped_for_servers_that_read_markup() {
+        let vendor = r#"Denied: <a href="https://evil.example/">sign in here</a> & <b>'now'</b>"#;
+        let body = body_for(vendor, true);
+        assert_eq!(
+            body,
+            "Denied: &lt;a href=&quot;https://evil.example/&quot;&gt;sign in here&lt;/a&gt; \
+             &amp; &lt;b&gt;&apos;now&apos;&lt;/b&gt;"
+        );
+        assert!(!body.contains('<') && !body.contains('>') && !body.contains('"'));
+        // An entity in the vendor's text stays text.
+        assert_eq!(body_for("&lt;", true), "&amp;lt;");
+        // Plain servers show the text as it is.
+        assert_eq!(body_for(vendor, false), vendor);
+        assert_eq!(body_for("ok – ünïcode", true), "ok – ünïcode");
+    }
 }

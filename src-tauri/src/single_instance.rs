@@ -1,11 +1,27 @@
 //! One app per vault: a second start hands over to the running one (which shows its
 //! window) and exits, so two engines never run side by side and a click in the
 //! launcher brings the window back. The meeting point is a Unix socket named after
-//! the vault's keyring service, in the user's runtime folder.
+//! the vault's keyring service, in a folder only this user can enter:
+//! `$XDG_RUNTIME_DIR` when it is what the XDG spec promises (ours, mode 0700, not a
+//! symlink), else a folder of our own, `tokenkeeper-run` beside the default vault
+//! folder, that we create 0700 and check the same way. Never a predictable name in a
+//! shared folder such as /tmp, where another user could take the name first.
+//!
+//! The socket is 0600, and each side checks the other's user with `SO_PEERCRED`: only
+//! a process of this user may ask the app to show its window, and a start only hands
+//! over to an app of its own user. A client that connects and never writes is given
+//! up on after a second, so it cannot stop later starts from being heard.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long the app waits for a connected client's request.
+const REQUEST_WAIT: Duration = Duration::from_secs(1);
+/// How long a second start waits for the running app to answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
 /// What a start found.
 pub enum Instance {
@@ -15,49 +31,337 @@ pub enum Instance {
     Handed,
 }
 
-fn socket_path(dir: &Path) -> PathBuf {
-    let runtime = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
+fn my_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}
+
+/// Whether `path` is a real folder (not a symlink) of ours that no one else may
+/// enter; why not, in words.
+fn check_private(path: &Path) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!("{} is a symlink", path.display()));
+    }
+    if !meta.is_dir() {
+        return Err(format!("{} is not a folder", path.display()));
+    }
+    if meta.uid() != my_uid() {
+        return Err(format!(
+            "{} belongs to user {}, not to this user ({})",
+            path.display(),
+            meta.uid(),
+            my_uid()
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is open to others (mode {mode:o}, not 700)",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Creates `path` as a 0700 folder (or takes the one there) and checks that it is
+/// ours and private; a folder of ours left open to others is closed again.
+fn private_folder(path: &Path) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_dir() && meta.uid() == my_uid() && meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    check_private(path).map_err(|why| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the folder for the app's socket is not private: {why}"),
+        )
+    })
+}
+
+/// The socket's folder: `runtime` (`$XDG_RUNTIME_DIR`) when it is private, else
+/// `fallback`, made private.
+fn socket_folder(runtime: Option<&Path>, fallback: &Path) -> std::io::Result<PathBuf> {
+    if let Some(r) = runtime.filter(|r| r.is_absolute()) {
+        match check_private(r) {
+            Ok(()) => return Ok(r.to_path_buf()),
+            Err(why) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "tokenkeeper-desktop: not using XDG_RUNTIME_DIR: {why}; using {}",
+                    fallback.display()
+                );
+            }
+        }
+    }
+    private_folder(fallback)?;
+    Ok(fallback.to_path_buf())
+}
+
+fn socket_path(dir: &Path) -> std::io::Result<PathBuf> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    let fallback = tokenkeeper_core::vault::default_dir().with_file_name("tokenkeeper-run");
+    let folder = socket_folder(runtime.as_deref(), &fallback)?;
     let service = tokenkeeper_core::vault::service_name_for(dir);
     let tag = service.rsplit('/').next().unwrap_or("default").to_string();
-    runtime.join(format!("tokenkeeper-{tag}.sock"))
+    Ok(folder.join(format!("tokenkeeper-{tag}.sock")))
+}
+
+/// Whether the process at the other end of `stream` runs as this user.
+fn same_user(stream: &UnixStream) -> bool {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    getsockopt(stream, PeerCredentials).is_ok_and(|c| c.uid() == my_uid())
+}
+
+fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
 }
 
 pub fn claim(dir: &Path) -> std::io::Result<Instance> {
-    let path = socket_path(dir);
-    match UnixListener::bind(&path) {
+    claim_at(&socket_path(dir)?)
+}
+
+fn claim_at(path: &Path) -> std::io::Result<Instance> {
+    match bind(path) {
         Ok(l) => return Ok(Instance::First(l)),
         Err(e) if e.kind() != std::io::ErrorKind::AddrInUse => return Err(e),
         Err(_) => {}
     }
-    match UnixStream::connect(&path) {
+    match UnixStream::connect(path) {
         Ok(mut s) => {
+            if !same_user(&s) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("{} is served by another user's process", path.display()),
+                ));
+            }
+            s.set_write_timeout(Some(ANSWER_WAIT))?;
+            s.set_read_timeout(Some(ANSWER_WAIT))?;
             s.write_all(b"show\n")?;
-            // Wait for the answer, so the caller exits only once it was heard.
+            // Wait for the answer, so the caller exits only once it was heard (or the
+            // running app is too busy to say so).
             let mut ok = [0u8; 3];
             let _ = s.read(&mut ok);
             Ok(Instance::Handed)
         }
         Err(_) => {
             // A socket left by an app that died: take its place.
-            std::fs::remove_file(&path)?;
-            Ok(Instance::First(UnixListener::bind(&path)?))
+            std::fs::remove_file(path)?;
+            Ok(Instance::First(bind(path)?))
         }
     }
 }
 
-/// Calls `show` for each later start, from a thread of its own.
+/// Calls `show` for each later start of this user, from a thread of its own.
 pub fn serve(listener: UnixListener, show: impl Fn() + Send + 'static) {
     let _ = std::thread::Builder::new()
         .name("single-instance".into())
         .spawn(move || {
-            for mut stream in listener.incoming().flatten() {
-                let mut line = [0u8; 5];
-                if stream.read_exact(&mut line).is_ok() && &line == b"show\n" {
-                    show();
-                    let _ = stream.write_all(b"ok\n");
-                }
+            for stream in listener.incoming().flatten() {
+                answer(stream, &show);
             }
         });
+}
+
+/// One connection: `show\n` from a process of this user, read within
+/// `REQUEST_WAIT`; anything else is closed unanswered.
+fn answer(mut stream: UnixStream, show: &impl Fn()) {
+    if !same_user(&stream) {
+        return;
+    }
+    if stream.set_read_timeout(Some(REQUEST_WAIT)).is_err()
+        || stream.set_write_timeout(Some(REQUEST_WAIT)).is_err()
+    {
+        return;
+    }
+    let mut line = [0u8; 5];
+    if stream.read_exact(&mut line).is_ok() && &line == b"show\n" {
+        show();
+        let _ = stream.write_all(b"ok\n");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().mode() & 0o777
+    }
+
+    fn counting_server(path: &Path) -> Arc<AtomicUsize> {
+        let shown = Arc::new(AtomicUsize::new(0));
+        let Instance::First(l) = claim_at(path).unwrap() else {
+            panic!("the first claim listens")
+        };
+        let counter = shown.clone();
+        serve(l, move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        shown
+    }
+
+    fn wait_for(what: &str, ok: impl Fn() -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !ok() {
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_private_runtime_dir_holds_the_socket_and_the_socket_is_0600() {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        std::fs::DirBuilder::new().mode(0o700).create(&run).unwrap();
+        let fallback = t.path().join("data/tokenkeeper-run");
+        assert_eq!(socket_folder(Some(&run), &fallback).unwrap(), run);
+        assert!(!fallback.exists(), "no fallback folder when not needed");
+        let sock = run.join("x.sock");
+        let _first = claim_at(&sock).unwrap();
+        assert_eq!(mode(&sock), 0o600);
+    }
+
+    #[test]
+    fn without_a_private_runtime_dir_a_private_folder_of_ours_is_made() {
+        let t = tempfile::tempdir().unwrap();
+        let fallback = t.path().join("data/tokenkeeper-run");
+        assert_eq!(socket_folder(None, &fallback).unwrap(), fallback);
+        assert_eq!(mode(&fallback), 0o700);
+        // A runtime dir open to others is not used.
+        let open = t.path().join("open");
+        std::fs::DirBuilder::new()
+            .mode(0o777)
+            .create(&open)
+            .unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert_eq!(socket_folder(Some(&open), &fallback).unwrap(), fallback);
+        // Ours but left open: closed again.
+        std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(socket_folder(None, &fallback).unwrap(), fallback);
+        assert_eq!(mode(&fallback), 0o700);
+    }
+
+    #[test]
+    fn a_symlinked_or_foreign_folder_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let elsewhere = t.path().join("elsewhere");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&elsewhere)
+            .unwrap();
+        let link = t.path().join("tokenkeeper-run");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let e = socket_folder(None, &link).unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        // A symlinked runtime dir is not used either.
+        let fallback = t.path().join("fallback");
+        assert_eq!(socket_folder(Some(&link), &fallback).unwrap(), fallback);
+
+        if my_uid() == 0 {
+            let foreign = t.path().join("foreign");
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&foreign)
+                .unwrap();
+            std::os::unix::fs::chown(&foreign, Some(65534), Some(65534)).unwrap();
+            let e = socket_folder(None, &foreign).unwrap_err();
+            assert!(e.to_string().contains("belongs to user 65534"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_client_that_never_writes_does_not_stop_the_next_start_from_being_heard() {
+        let t = tempfile::tempdir().unwrap();
+        let sock = t.path().join("x.sock");
+        let shown = counting_server(&sock);
+        let _silent = UnixStream::connect(&sock).unwrap();
+        let started = Instant::now();
+        assert!(matches!(claim_at(&sock).unwrap(), Instance::Handed));
+        wait_for("the second start to be heard", || {
+            shown.load(Ordering::SeqCst) == 1
+        });
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    /// Not a test on its own: what `a_process_of_another_user_is_not_heard` runs as
+    /// another user, to connect and ask for the window.
+    #[test]
+    fn connect_as_told() {
+        let Some(path) = std::env::var_os("TK_SINGLE_INSTANCE_CONNECT") else {
+            return;
+        };
+        let mut s = UnixStream::connect(path).expect("connect");
+        // The app may already have closed it.
+        let _ = s.write_all(b"show\n");
+        let mut answer = Vec::new();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let _ = s.read_to_end(&mut answer);
+        assert!(answer.is_empty(), "answered {answer:?}");
+    }
+
+    #[test]
+    fn a_process_of_another_user_is_not_heard() {
+        if my_uid() != 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: needs root to run a client as another user"
+            );
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        // A folder anyone may enter and a socket anyone may open, so that only the
+        // peer check stands between another user and the window.
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let sock = t.path().join("x.sock");
+        let shown = counting_server(&sock);
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+
+        use std::os::unix::process::CommandExt;
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "single_instance::tests::connect_as_told",
+                "--nocapture",
+            ])
+            .env("TK_SINGLE_INSTANCE_CONNECT", &sock)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            shown.load(Ordering::SeqCst),
+            0,
+            "another user's start was heard"
+        );
+
+        // This user's start still is.
+        assert!(matches!(claim_at(&sock).unwrap(), Instance::Handed));
+        wait_for("this user's start to be heard", || {
+            shown.load(Ordering::SeqCst) == 1
+        });
+    }
 }
