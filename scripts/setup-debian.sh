@@ -72,4 +72,15 @@ if [ -f tests/oidc/package.json ] && { [ ! -d tests/oidc/node_modules ] || [ tes
   log "installing the OAuth test server's npm packages"
   (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# `./dev fuzz` only (not `./dev test`): a nightly toolchain and cargo-fuzz.
+if [ "${1:-}" = "--fuzz" ]; then
+  if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    log "installing the nightly Rust toolchain (for cargo-fuzz)"
+    rustup toolchain install nightly --profile minimal
+  fi
+  if ! command -v cargo-fuzz >/dev/null; then
+    log "installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+  fi
+fi
 log "ready"

@@ -2,10 +2,14 @@
 //! thin layers over `Vault`; nothing here depends on tauri.
 
 pub mod browser;
+#[doc(hidden)]
+pub mod canned;
 pub mod clock;
 pub mod engine;
 pub mod error;
 pub mod forms;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod ipc_types;
 pub mod model;
