@@ -390,6 +390,26 @@ impl Browser {
         self.texts("body").join("\n")
     }
 
+    /// Everything the page holds that a secret could sit in: the rendered text, the
+    /// whole document's HTML (attributes, hidden elements, templates) and the current
+    /// value of every input, select and text area (a value typed or set by script is
+    /// not in the HTML).
+    pub fn page_everything(&self) -> String {
+        let found = self.execute(
+            "const values = Array.from(document.querySelectorAll('input, textarea, select'))\
+               .map(e => e.value);\
+             return [document.body.innerText, document.documentElement.outerHTML]\
+               .concat(values).join('\\n');",
+            json!([]),
+        );
+        let found = found
+            .as_str()
+            .unwrap_or_else(|| panic!("the page's content: {found}"))
+            .to_string();
+        assert!(found.contains("<html"), "the document's HTML was read");
+        format!("{}\n{found}", self.page_text())
+    }
+
     /// Runs an async script; `args[last]` is the callback.
     pub fn execute_async(&self, script: &str) -> Value {
         self.execute_async_with(script, json!([]))

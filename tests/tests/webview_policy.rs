@@ -165,6 +165,29 @@ fn the_capabilities_grant_exactly_our_commands() {
         "classify every command here (does it answer with a secret?)"
     );
 
+    // Any answer can carry a secret, whatever its type (a summary, a number, an
+    // error): the window test's canary sweep calls every command but the one that
+    // reveals, and searches what each answers.
+    let ui = read("tests/tests/ui.rs");
+    let sweep = &ui[ui
+        .find("// CANARY SWEEP")
+        .expect("the canary sweep in ui.rs")..];
+    let sweep = &sweep[..sweep
+        .find("for (command, args, succeeds) in sweep")
+        .expect("its loop")];
+    let swept: BTreeSet<String> = quoted_names(sweep)
+        .into_iter()
+        .filter(|n| declared.contains(n))
+        .collect();
+    let unswept: Vec<&String> = declared
+        .iter()
+        .filter(|n| !swept.contains(*n) && !REVEALS.contains(&n.as_str()))
+        .collect();
+    assert!(
+        unswept.is_empty(),
+        "commands whose answers the canary sweep never searches: {unswept:?}"
+    );
+
     // Each command's answer type, read from its signature: only reveal_token's is a
     // bare String that could be a token.
     let commands = read("src-tauri/src/commands.rs");

@@ -102,9 +102,44 @@ fn sandbox_mode_shows_a_working_demo_account() {
     );
     assert!(app.page_text().contains("Sandbox mode"));
     app.screenshot(&tokenkeeper_e2e::screenshot_path("sandbox.png"));
-    app.close();
-    // The CLI sees the demo vault too, and its token works against the sandbox.
+    // The CLI sees the demo vault too, and its token works against the sandbox the
+    // app runs (while it runs: the stand-ins live in the app).
     let list = s.cli(&["list", "--json"], None).ok().json();
+    let demo = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "truesight-demo")
+        .expect("truesight-demo listed")
+        .clone();
+    let base = demo["base_url"].as_str().expect("base_url");
+    let token = s
+        .cli(&["token", "truesight-demo"], None)
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(!token.is_empty(), "a demo token");
+    let about = |authorization: &str| {
+        reqwest::blocking::Client::new()
+            .get(format!("{base}/tsws/api/v10.1/about"))
+            .header("Authorization", authorization)
+            .send()
+            .expect("the app's TrueSight stand-in")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        about(&format!("authToken {token}")),
+        200,
+        "the demo token works at {base}"
+    );
+    assert_eq!(
+        about("authToken _not-a-token"),
+        401,
+        "and the stand-in does check tokens"
+    );
+    app.close();
     let names: Vec<&str> = list
         .as_array()
         .unwrap()
