@@ -1,12 +1,17 @@
 //! The installable package: the .deb that Tauri's bundler made (`./dev deb`; `./dev
-//! test` makes one from the debug build first) is installed with dpkg into a scratch
-//! root, and what it installed is checked: the desktop app, its menu entry and icons,
-//! and the `tokenkeeper` CLI, which then works against a real keyring.
+//! test` makes one from the debug build first). Every shared library its programs
+//! link against comes from a package its `Depends` field pulls in; it is installed
+//! for real with `apt-get install ./x.deb` (which resolves those dependencies) and
+//! removed again at the end, and what it installed is checked: the desktop app, which
+//! starts and maps its window, its menu entry and icons, and the `tokenkeeper` CLI,
+//! which then works against a real keyring.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use tokenkeeper_e2e::Session;
+use tokenkeeper_e2e::{Display, Session};
 
 fn newest_deb() -> PathBuf {
     let target = tokenkeeper_e2e::bin_dir();
@@ -54,39 +59,222 @@ fn field(entry: &str, key: &str) -> String {
         .to_string()
 }
 
+/// Runs a command as root: directly when the tests run as root (CI), else through
+/// `sudo -n`.
+fn as_root(program: &str, args: &[&str]) -> std::process::Output {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let mut cmd = if root {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", program]);
+        c
+    };
+    cmd.args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+/// The package names a control field (`Depends`) lists, alternatives included,
+/// without versions or architectures.
+fn package_names(field: &str) -> BTreeSet<String> {
+    field
+        .split([',', '|'])
+        .filter_map(|d| d.split_whitespace().next())
+        .map(|d| d.split(':').next().unwrap().to_string())
+        .filter(|d| !d.is_empty())
+        .collect()
+}
+
+/// `packages` and everything they depend on (Depends and Pre-Depends, recursively),
+/// as apt knows it.
+fn dependency_closure(packages: &BTreeSet<String>) -> BTreeSet<String> {
+    let mut args = vec![
+        "depends",
+        "--recurse",
+        "--no-recommends",
+        "--no-suggests",
+        "--no-conflicts",
+        "--no-breaks",
+        "--no-replaces",
+        "--no-enhances",
+    ];
+    args.extend(packages.iter().map(String::as_str));
+    let out = Command::new("apt-cache")
+        .args(&args)
+        .output()
+        .expect("apt-cache");
+    assert!(out.status.success(), "apt-cache {args:?}");
+    let mut closure = packages.clone();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line
+            .trim()
+            .trim_start_matches('|')
+            .trim_start_matches("PreDepends:")
+            .trim_start_matches("Depends:")
+            .trim()
+            .trim_matches(|c| c == '<' || c == '>');
+        if let Some(name) = name.split_whitespace().next() {
+            closure.insert(name.split(':').next().unwrap().to_string());
+        }
+    }
+    closure
+}
+
+/// The libraries `binary` names itself (its ELF NEEDED entries), each with the
+/// path the dynamic linker resolves it to.
+fn needed_libraries(binary: &Path) -> Vec<(String, String)> {
+    let dynamic = Command::new("readelf")
+        .args(["-d"])
+        .arg(binary)
+        .output()
+        .expect("readelf (binutils)");
+    let needed: Vec<String> = String::from_utf8_lossy(&dynamic.stdout)
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| {
+            l.split('[')
+                .nth(1)
+                .map(|n| n.trim_end_matches(']').to_string())
+        })
+        .collect();
+    assert!(!needed.is_empty(), "{} links no library?", binary.display());
+    let ldd = Command::new("ldd").arg(binary).output().expect("ldd");
+    let ldd = String::from_utf8_lossy(&ldd.stdout).to_string();
+    needed
+        .into_iter()
+        .map(|lib| {
+            let path =
+                ldd.lines()
+                    .find_map(|l| match l.trim().split_once(" => ") {
+                        Some((name, rest)) => (name == lib)
+                            .then(|| rest.split(" (").next().unwrap().trim().to_string()),
+                        // The dynamic linker is listed by its path alone.
+                        None => {
+                            let path = l.split_whitespace().next()?;
+                            path.ends_with(&format!("/{lib}")).then(|| path.to_string())
+                        }
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("ldd does not resolve {lib} of {}:\n{ldd}", binary.display())
+                    });
+            assert!(
+                path.starts_with('/'),
+                "{lib} of {} is not found: {path}",
+                binary.display()
+            );
+            (lib, path)
+        })
+        .collect()
+}
+
+/// The package that owns `path` (resolving /lib vs /usr/lib on a merged /usr).
+fn owner(path: &str) -> String {
+    let real = std::fs::canonicalize(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_string());
+    let candidates = [
+        path.to_string(),
+        real.clone(),
+        real.strip_prefix("/usr").unwrap_or(&real).to_string(),
+        format!("/usr{path}"),
+        path.strip_prefix("/usr").unwrap_or(path).to_string(),
+    ];
+    for candidate in candidates {
+        let out = Command::new("dpkg")
+            .args(["-S", &candidate])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let package = text.split(':').next().unwrap().trim().to_string();
+            return package;
+        }
+    }
+    panic!("no package owns {path} ({real})")
+}
+
+/// Removes the installed package when the test ends, however it ends.
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let out = as_root("apt-get", &["remove", "-y", "tokenkeeper"]);
+        if !out.status.success() {
+            eprintln!(
+                "apt-get remove tokenkeeper: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
 #[test]
 fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
     let deb = newest_deb();
     let deb = deb.to_str().unwrap();
-    let info = Command::new("dpkg-deb").args(["-f", deb]).output().unwrap();
-    let info = String::from_utf8_lossy(&info.stdout).to_string();
-    assert!(info.contains("Package: tokenkeeper\n"), "{info}");
+    let field_of = |key: &str| {
+        let out = Command::new("dpkg-deb")
+            .args(["-f", deb, key])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(field_of("Package"), "tokenkeeper");
+    let depends = package_names(&field_of("Depends"));
     for dep in [
         "libwebkit2gtk-4.1-0",
         "libgtk-3-0",
         "libayatana-appindicator3-1",
     ] {
-        assert!(info.contains(dep), "depends on {dep}: {info}");
+        assert!(depends.contains(dep), "Depends lists {dep}: {depends:?}");
     }
 
-    // Install into a scratch root with its own dpkg database.
-    let root = tempfile::tempdir().unwrap();
-    let r = root.path();
-    std::fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
-    std::fs::create_dir_all(r.join("var/lib/dpkg/updates")).unwrap();
-    std::fs::write(r.join("var/lib/dpkg/status"), "").unwrap();
-    let root_arg = format!("--root={}", r.display());
-    dpkg(&[
-        &root_arg,
-        "--force-not-root",
-        "--force-depends",
-        "--force-script-chrootless",
-        "-i",
-        deb,
-    ]);
-    let status = dpkg(&[&root_arg, "-s", "tokenkeeper"]);
+    // Every library the programs link against comes with what Depends pulls in.
+    let unpacked = tempfile::tempdir().unwrap();
+    let out = Command::new("dpkg-deb")
+        .args(["-x", deb])
+        .arg(unpacked.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dpkg-deb -x");
+    let closure = dependency_closure(&depends);
+    let mut uncovered = Vec::new();
+    for name in ["tokenkeeper", "tokenkeeper-desktop"] {
+        let binary = unpacked.path().join("usr/bin").join(name);
+        for (lib, path) in needed_libraries(&binary) {
+            let package = owner(&path);
+            if !closure.contains(&package) {
+                uncovered.push(format!("{name}: {lib} ({path}, from {package})"));
+            }
+        }
+    }
+    assert!(
+        uncovered.is_empty(),
+        "libraries no package in Depends brings: {uncovered:?}; Depends: {depends:?}"
+    );
+
+    // Installed for real: apt resolves the dependencies (and would fetch what is
+    // missing); the package is removed again when the test ends.
+    let out = as_root(
+        "apt-get",
+        &["install", "-y", "--no-install-recommends", deb],
+    );
+    let _installed = Installed;
+    assert!(
+        out.status.success(),
+        "apt-get install {deb}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = dpkg(&["-s", "tokenkeeper"]);
     assert!(status.contains("Status: install ok installed"), "{status}");
-    let files = dpkg(&[&root_arg, "-L", "tokenkeeper"]);
+    let r = Path::new("/");
+    let files = dpkg(&["-L", "tokenkeeper"]);
     for want in [
         "/usr/bin/tokenkeeper-desktop",
         "/usr/bin/tokenkeeper",
@@ -153,5 +341,29 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
     assert!(
         !tokenkeeper_e2e::files_under(&s.data_dir).is_empty(),
         "the vault was written where the session says"
+    );
+
+    // The installed app starts as the menu entry starts it and maps its window.
+    let display = Display::start();
+    let mut app = s.command(bin("tokenkeeper-desktop"));
+    app.args(
+        exec.split_whitespace()
+            .skip(1)
+            .filter(|a| !a.starts_with('%')),
+    )
+    .env("DISPLAY", &display.name)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut app = tokenkeeper_e2e::Running(app.spawn().expect("the installed app"));
+    tokenkeeper_e2e::wait_for(
+        "the installed app's window to map",
+        Duration::from_secs(30),
+        || {
+            assert!(
+                app.0.try_wait().expect("try_wait").is_none(),
+                "the installed app exited"
+            );
+            tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
+        },
     );
 }
