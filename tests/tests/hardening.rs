@@ -613,8 +613,7 @@ fn issuers_that_point_elsewhere_are_refused_before_anything_is_sent() {
         assert!(r.stderr.contains(says), "{what}: {}", r.stderr);
         let after = sb.stats()["requests"].clone();
         assert_eq!(
-            after[format!("POST /oidc/device/auth")],
-            before[format!("POST /oidc/device/auth")],
+            after["POST /oidc/device/auth"], before["POST /oidc/device/auth"],
             "{what}: no device code was asked for"
         );
     }
