@@ -643,10 +643,6 @@ async fn bigfix_command(vault: &Vault, command: BigfixCommand) -> Result<ExitCod
             ))
         }
         BigfixCommand::Revoke { name, id } => {
-            vault.bigfix_revoke(&name, id).await?;
-            output::text(&format!("revoked token {id}\n"))
-        }
-        BigfixCommand::Rotate { name } => {
             let in_use = vault.bigfix_tracked(&name)?.filter(|t| t.id == id);
             if let Some(t) = &in_use {
                 // Said before it happens: the account's scripts lose this token.
@@ -657,6 +653,10 @@ async fn bigfix_command(vault: &Vault, command: BigfixCommand) -> Result<ExitCod
                     t.name
                 );
             }
+            vault.bigfix_revoke(&name, id).await?;
+            output::text(&format!("revoked token {id}\n"))
+        }
+        BigfixCommand::Rotate { name } => {
             let summary = vault.bigfix_rotate(&name).await?;
             output::text(&format!(
                 "rotated the token of '{}'{}\n",
