@@ -382,11 +382,31 @@ impl Session {
         .0
     }
 
+    /// Writes the sandbox's BigFix CA into this session; the file's path.
+    pub fn sandbox_bigfix_ca(&self, sb: &Sandbox) -> PathBuf {
+        self.write_file(
+            "bigfix-ca.pem",
+            sb.urls["bigfix_ca_pem"].as_str().expect("bigfix CA"),
+        )
+    }
+
+    /// Adds a BigFix account at the sandbox for its `admin` operator, trusting the
+    /// sandbox's CA.
+    pub fn add_sandbox_bigfix(&self, sb: &Sandbox, name: &str) -> Run {
+        let ca = self.sandbox_bigfix_ca(sb);
+        self.add_bigfix(
+            name,
+            &sb.url("bigfix"),
+            "admin",
+            "admin-password",
+            &["--ca-cert", ca.to_str().expect("path")],
+        )
+    }
+
     /// Adds one signed-in account of every vendor (BigAnimal and OIDC approved in the
     /// browser); each account's name with the path prefix its renewal calls first.
     pub fn add_every_vendor(&self, sb: &Sandbox) -> Vec<(&'static str, &'static str)> {
         let s = self;
-        let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
         let add = |args: &[&str], secret: &str| s.cli(args, Some(secret)).ok();
         add(
             &[
@@ -402,22 +422,7 @@ impl Session {
             ],
             "bigid-password",
         );
-        add(
-            &[
-                "add",
-                "bf",
-                "--vendor",
-                "bigfix",
-                "--url",
-                &sb.url("bigfix"),
-                "--username",
-                "admin",
-                "--ca-cert",
-                ca.to_str().unwrap(),
-                "--secret-stdin",
-            ],
-            "admin-password",
-        );
+        s.add_sandbox_bigfix(sb, "bf").ok();
         add(
             &[
                 "add",

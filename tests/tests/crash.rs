@@ -318,17 +318,9 @@ fn renewals_killed_at_random_moments_lose_nothing() {
     // Auth0's reuse interval: a client that died after the issuer rotated the
     // refresh token but before the answer was stored may present the old one again.
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-reuse-interval", "60"]);
-    let ca = s.write_file("ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
     s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
         .ok();
-    s.add_bigfix(
-        "bf",
-        &sb.url("bigfix"),
-        "admin",
-        "admin-password",
-        &["--ca-cert", ca.to_str().unwrap()],
-    )
-    .ok();
+    s.add_sandbox_bigfix(&sb, "bf").ok();
     s.add_biganimal(&sb, "ba").ok();
     let key = vault_key(&s);
     assert_eq!(integrity(&s, &key), "ok");

@@ -299,15 +299,8 @@ fn a_revoked_bigfix_token_in_use_is_replaced_with_the_stored_password() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     let url = sb.url("bigfix");
-    let ca = s.write_file("ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
-    s.add_bigfix(
-        "bf",
-        &url,
-        "admin",
-        "admin-password",
-        &["--ca-cert", ca.to_str().unwrap()],
-    )
-    .ok();
+    s.add_sandbox_bigfix(&sb, "bf").ok();
+    let ca = s.sandbox_bigfix_ca(&sb);
     let first = s.cli(&["token", "bf"], None).ok().stdout.trim().to_string();
 
     // 1. Through Tokenkeeper: it says what will happen before it happens.
@@ -506,15 +499,7 @@ fn a_zero_or_past_lifetime_renews_no_more_often_than_the_floor() {
                "patch": {"Expiration": 1}}),
     );
     s.add_biganimal(&sb, "ba").ok();
-    let ca = s.write_file("ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
-    s.add_bigfix(
-        "bf",
-        &sb.url("bigfix"),
-        "admin",
-        "admin-password",
-        &["--ca-cert", ca.to_str().unwrap()],
-    )
-    .ok();
+    s.add_sandbox_bigfix(&sb, "bf").ok();
     let ba_before = sb.requests("POST /biganimal-auth/oauth/token");
     let bf_before = sb.requests("POST /api/token");
     let floor_s = 5;
