@@ -580,10 +580,10 @@ fn issuers_that_point_elsewhere_are_refused_before_anything_is_sent() {
     let mut cases = Vec::new();
     let mut other_issuer = good.clone();
     other_issuer["issuer"] = json!("https://login.example.com");
-    cases.push(("another issuer", other_issuer, "describes the issuer"));
+    cases.push(("another issuer", other_issuer, "describes another issuer"));
     let mut no_issuer = good.clone();
     no_issuer.as_object_mut().unwrap().remove("issuer");
-    cases.push(("no issuer", no_issuer, "describes the issuer"));
+    cases.push(("no issuer", no_issuer, "describes another issuer"));
     let mut elsewhere = good.clone();
     elsewhere["token_endpoint"] = json!("https://collector.example.net/token");
     cases.push(("a token endpoint elsewhere", elsewhere, "on this machine"));
@@ -596,6 +596,12 @@ fn issuers_that_point_elsewhere_are_refused_before_anything_is_sent() {
         let r = add(&format!("o{i}"));
         assert_eq!(r.code, 5, "{what}: {}", r.stderr);
         assert!(r.stderr.contains(says), "{what}: {}", r.stderr);
+        // The document's own words are not quoted (a hostile one could carry anything).
+        assert!(
+            !r.stderr.contains("example.com") && !r.stderr.contains("example.net"),
+            "{what}: {}",
+            r.stderr
+        );
         let after = sb.stats()["requests"].clone();
         assert_eq!(
             after["POST /oidc/device/auth"], before["POST /oidc/device/auth"],

@@ -110,12 +110,15 @@ fn site(url: &Url) -> Option<String> {
 /// Checks an endpoint an issuer (or a vendor's portal) named before anything secret
 /// is sent to it: https (plain http only between two loopback addresses), never this
 /// machine for an issuer elsewhere, and on the issuer's own domain.
+///
+/// The reason never quotes `endpoint`: it is the vendor's text, and the message it
+/// goes into is for the admin (a hostile document could carry anything).
 pub fn bound_to(issuer: &str, endpoint: &str) -> std::result::Result<(), String> {
     let (Ok(i), Ok(e)) = (Url::parse(issuer), Url::parse(endpoint)) else {
-        return Err(format!("'{}' is not a URL", without_credentials(endpoint)));
+        return Err("it is not a URL".into());
     };
     if !e.username().is_empty() || e.password().is_some() {
-        return Err("the address carries credentials before '@'".into());
+        return Err("it carries credentials before '@'".into());
     }
     let local_issuer = is_loopback(&i);
     match (e.scheme(), is_loopback(&e)) {
@@ -123,26 +126,23 @@ pub fn bound_to(issuer: &str, endpoint: &str) -> std::result::Result<(), String>
         ("https" | "http", true) if local_issuer => return Ok(()),
         (_, true) => {
             return Err(format!(
-                "'{endpoint}' is on this machine, but the issuer {issuer} is not"
+                "it is on this machine, but the issuer {issuer} is not"
             ))
         }
         ("http", false) => {
-            return Err(format!(
-                "'{endpoint}' uses plain http: secrets would cross the network unencrypted"
-            ))
+            return Err("it uses plain http: secrets would cross the network unencrypted".into())
         }
-        (other, false) => return Err(format!("'{endpoint}' has scheme '{other}'")),
+        (_, false) => return Err("it is not an https address".into()),
     }
     if local_issuer {
         return Err(format!(
-            "'{endpoint}' is elsewhere, but the issuer {issuer} is on this machine"
+            "it is elsewhere, but the issuer {issuer} is on this machine"
         ));
     }
     if site(&i) != site(&e) {
         return Err(format!(
-            "'{endpoint}' is on {}, not on the issuer's domain ({}); Tokenkeeper sends tokens \
-             only to the issuer's own domain",
-            e.host_str().unwrap_or("?"),
+            "it is not on the issuer's domain ({}); Tokenkeeper sends tokens only to the \
+             issuer's own domain",
             site(&i).unwrap_or_default()
         ));
     }

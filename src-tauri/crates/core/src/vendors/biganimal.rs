@@ -81,13 +81,13 @@ impl BigAnimal {
             return Err(answer.unexpected());
         }
         let p: Provider = answer.json()?;
+        // The portal's words are not quoted: a hostile answer could carry anything.
         http::normalize_base_url(&p.issuer_uri)
-            .map_err(|e| e.message().to_string())
+            .map_err(|_| "it is not an https address of a server".to_string())
             .and_then(|_| http::bound_to(&call.account.base_url, &p.issuer_uri))
             .map_err(|why| {
                 Error::vendor(format!(
-                    "{endpoint} named an issuer Tokenkeeper will not use: {}",
-                    crate::secret::quote_vendor(&why, std::iter::empty(), 300)
+                    "{endpoint} named an issuer Tokenkeeper will not use: {why}"
                 ))
             })?;
         Ok(p)
