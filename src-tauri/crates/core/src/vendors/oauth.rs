@@ -145,7 +145,9 @@ pub async fn start(call: &Call<'_>, req: &DeviceRequest<'_>) -> Result<DeviceCod
     if let Some(aud) = req.audience {
         form.push(("audience", aud));
     }
-    let endpoint = format!("{} at {}", req.issuer_label, req.device_endpoint);
+    // Named without the address: it came from the issuer's document, whose words are
+    // never quoted to the admin (a hostile one could carry anything).
+    let endpoint = format!("the device endpoint of {}", req.issuer_label);
     let answer = http::send(call.http.post(req.device_endpoint).form(&form), &endpoint).await?;
     if !answer.status.is_success() {
         return Err(oauth_error(call, &answer, "asking for a device code", &[]));
@@ -192,7 +194,7 @@ pub async fn poll(call: &Call<'_>, code: &DeviceCode, issuer_label: &str) -> Res
     let name = call.name();
     let left = (code.expires_at - Utc::now()).to_std().unwrap_or_default();
     let deadline = tokio::time::Instant::now() + left;
-    let endpoint = format!("{issuer_label} at {}", code.token_endpoint);
+    let endpoint = format!("the token endpoint of {issuer_label}");
     let mut interval = code.interval;
     loop {
         if tokio::time::Instant::now() + interval > deadline {
@@ -255,7 +257,7 @@ pub async fn refresh(
         ("client_id", client_id),
         ("refresh_token", refresh_token.expose()),
     ];
-    let endpoint = format!("{issuer_label} at {token_endpoint}");
+    let endpoint = format!("the token endpoint of {issuer_label}");
     let answer = http::send(call.http.post(token_endpoint).form(&form), &endpoint).await?;
     if !answer.status.is_success() {
         let name = call.name();
