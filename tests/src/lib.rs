@@ -403,6 +403,27 @@ impl Session {
         )
     }
 
+    /// Adds an account at the sandbox's generic OIDC issuer, approving its browser
+    /// sign-in; the finished `tokenkeeper add`.
+    pub fn add_sandbox_oidc(&self, sb: &Sandbox, name: &str) -> Run {
+        let issuer = sb.url("oidc");
+        self.device_sign_in(
+            sb,
+            &[
+                "add",
+                name,
+                "--vendor",
+                "oidc",
+                "--url",
+                &issuer,
+                "--client-id",
+                "tokenkeeper-sandbox",
+            ],
+            true,
+        )
+        .0
+    }
+
     /// Adds one signed-in account of every vendor (BigAnimal and OIDC approved in the
     /// browser); each account's name with the path prefix its renewal calls first.
     pub fn add_every_vendor(&self, sb: &Sandbox) -> Vec<(&'static str, &'static str)> {
@@ -440,22 +461,7 @@ impl Session {
         s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
             .ok();
         s.add_biganimal(sb, "ba").ok();
-        s.device_sign_in(
-            sb,
-            &[
-                "add",
-                "oi",
-                "--vendor",
-                "oidc",
-                "--url",
-                &sb.url("oidc"),
-                "--client-id",
-                "tokenkeeper-sandbox",
-            ],
-            true,
-        )
-        .0
-        .ok();
+        s.add_sandbox_oidc(sb, "oi").ok();
         // (account, the path prefix its renewal calls first)
         vec![
             ("bid", "/bigid/"),
@@ -772,13 +778,7 @@ impl Sandbox {
 
     /// How many requests the sandbox served for `"METHOD /path"`.
     pub fn requests(&self, key: &str) -> u64 {
-        let stats: Value = self
-            .http
-            .get(format!("{}/stats", self.url("admin")))
-            .send()
-            .and_then(|r| r.json())
-            .expect("stats");
-        stats["requests"][key].as_u64().unwrap_or(0)
+        self.stats()["requests"][key].as_u64().unwrap_or(0)
     }
 
     /// The sandbox's counters.

@@ -403,21 +403,7 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     }
     let run = s.add_biganimal(&sb, "ba");
     outputs.push(run.ok());
-    let (run, _) = s.device_sign_in(
-        &sb,
-        &[
-            "add",
-            "oi",
-            "--vendor",
-            "oidc",
-            "--url",
-            &sb.url("oidc"),
-            "--client-id",
-            "tokenkeeper-sandbox",
-        ],
-        true,
-    );
-    outputs.push(run.ok());
+    outputs.push(s.add_sandbox_oidc(&sb, "oi").ok());
     secrets.extend(s.stored_secrets());
 
     let names = ["ts", "bid", "bidut", "bf", "imk", "imp", "ba", "oi"];
