@@ -178,38 +178,42 @@ impl Vault {
     /// `token` (or the engine, at once) makes a new one with the stored password: the
     /// password still works, so no human is needed.
     pub async fn bigfix_revoke(&self, name: &str, id: u64) -> Result<()> {
-        let tracked = self
-            .with_inventory(name, async |inv, tracked| {
-                inv.revoke(id).await?;
-                Ok(tracked)
-            })
+        self.with_inventory(name, async |inv, _| inv.revoke(id).await)
             .await?;
-        let (account, meta) = self.bigfix_account(name)?;
-        let now = self.now();
-        if let (Some(r), Some(mut meta)) = (tracked.filter(|r| r.id == id), meta) {
-            meta.expires_at = Some(now);
-            self.db.put_token_meta(
-                &account.id,
-                &meta,
-                (
-                    "revoke",
-                    "ok",
-                    &format!(
-                        "revoked token '{}' (id {id}), the one in use: a new one is made with the \
-                         stored password when a token is next needed",
-                        r.name
-                    ),
+        // Marked under the lease, from the token in use as stored now: a renewal that
+        // rotated meanwhile tracks another token, which stays as it is.
+        let (account, _) = self.bigfix_account(name)?;
+        let holder = self.take_lease(&account).await?;
+        self.holding_lease(&account.id, &holder, async {
+            let (account, meta) = self.bigfix_account(name)?;
+            let now = self.now();
+            let in_use = TokenRef::of(meta.as_ref()).filter(|r| r.id == id);
+            match (in_use, meta) {
+                (Some(r), Some(mut meta)) => {
+                    meta.expires_at = Some(now);
+                    self.db.put_token_meta(
+                        &account.id,
+                        &meta,
+                        (
+                            "revoke",
+                            "ok",
+                            &format!(
+                                "revoked token '{}' (id {id}), the one in use: a new one is made \
+                                 with the stored password when a token is next needed",
+                                r.name
+                            ),
+                        ),
+                        now,
+                    )
+                }
+                _ => self.db.record_event(
+                    &account.id,
+                    ("revoke", "ok", &format!("token id {id}")),
+                    now,
                 ),
-                now,
-            )?;
-        } else {
-            self.db.record_event(
-                &account.id,
-                ("revoke", "ok", &format!("token id {id}")),
-                now,
-            )?;
-        }
-        Ok(())
+            }
+        })
+        .await
     }
 
     /// Rotates the account's token: a new one, stored, then the old one revoked.
