@@ -510,13 +510,9 @@ fn run(vendor: Vendor, data: &[u8], inline_types: bool) {
         fails: flags & flag::SINK_FAILS != 0,
         ..Recorder::default()
     };
-    let call = Call {
-        account: &account,
-        http: &CLIENT,
-        now,
-        previous: previous.as_ref(),
-        sink: &sink,
-    };
+    let call = Call::new(&account, &CLIENT, now)
+        .after(previous.as_ref())
+        .rotating_into(&sink);
     let Some(flow) = vendors::flow_for(vendor) else {
         return;
     };

@@ -4,13 +4,15 @@
 
 use chrono::{TimeZone, Utc};
 
-use super::{flow_for, summarize, KeyringSink, Vault};
+use super::lease::KeyringSink;
+use super::listing::summarize;
+use super::{flow_for, Vault};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::model::{Account, AccountSummary, TokenMeta, Vendor};
 use crate::secret::SecretBundle;
 use crate::vendors::bigfix::{BigFix, BigFixToken, Inventory, TokenRef};
-use crate::vendors::{Call, NoAccountYet};
+use crate::vendors::Call;
 
 /// Which token a call is about.
 #[derive(Debug, Clone)]
@@ -40,13 +42,7 @@ impl Vault {
         let (account, meta) = self.bigfix_account(name)?;
         let bundle: SecretBundle = self.read_secrets(&account.id).await?;
         let client = http::client_for(&account)?;
-        let call = Call {
-            account: &account,
-            http: &client,
-            now: self.now(),
-            previous: meta.as_ref(),
-            sink: &NoAccountYet,
-        };
+        let call = Call::new(&account, &client, self.now()).after(meta.as_ref());
         let inventory = Inventory::new(&call, &bundle).map_err(|e| e.for_account(name))?;
         f(&inventory, TokenRef::of(meta.as_ref()))
             .await
@@ -107,13 +103,9 @@ impl Vault {
         let client = http::client_for(&account)?;
         let now = self.now();
         let sink = KeyringSink::new(self, &account, Some(holder));
-        let call = Call {
-            account: &account,
-            http: &client,
-            now,
-            previous: meta.as_ref(),
-            sink: &sink,
-        };
+        let call = Call::new(&account, &client, now)
+            .after(meta.as_ref())
+            .rotating_into(&sink);
         let issued = BigFix::issue_new(&call, &bundle, Some(token_name), Some(days))
             .await
             .map_err(|e| e.for_account(name))?;

@@ -3,7 +3,9 @@
 //! proves the handshake first. A new address or user is not sent the stored secrets
 //! by a renewal: the account needs the admin's own sign-in first.
 
-use super::{check_setting, flow_for, summarize, Vault};
+use super::add::check_setting;
+use super::listing::summarize;
+use super::{flow_for, Vault};
 use crate::error::{Error, Result};
 use crate::forms::AccountEdit;
 use crate::http;

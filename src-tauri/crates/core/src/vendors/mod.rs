@@ -156,15 +156,18 @@ pub trait RotationSink: Send + Sync {
     async fn store_rotated(&self, rotated: &[(SecretKind, Secret)]) -> Result<()>;
 }
 
-/// A sink for flows that cannot rotate anything yet (an account being added).
+/// The sink of a call that must not rotate anything (an account being added, a token
+/// check, a sign-out): a vendor that rotates a secret there is answered with an
+/// error rather than have the secret dropped.
 #[derive(Debug)]
-pub struct NoAccountYet;
+pub struct RotationRefused;
 
 #[async_trait]
-impl RotationSink for NoAccountYet {
+impl RotationSink for RotationRefused {
     async fn store_rotated(&self, _rotated: &[(SecretKind, Secret)]) -> Result<()> {
         Err(Error::internal(
-            "a vendor rotated a secret before the account existed",
+            "a vendor rotated a secret in a call that stores none (adding, checking or \
+             signing out)",
         ))
     }
 }
@@ -188,7 +191,28 @@ impl std::fmt::Debug for Call<'_> {
     }
 }
 
-impl Call<'_> {
+impl<'a> Call<'a> {
+    /// A call for `account` at `now`, with no token before it and no rotation stored.
+    pub fn new(account: &'a Account, http: &'a reqwest::Client, now: DateTime<Utc>) -> Self {
+        Self {
+            account,
+            http,
+            now,
+            previous: None,
+            sink: &RotationRefused,
+        }
+    }
+
+    /// The token facts before this call (to carry deadlines across renewals).
+    pub fn after(self, previous: Option<&'a TokenMeta>) -> Self {
+        Self { previous, ..self }
+    }
+
+    /// Where secrets the vendor rotates mid-flow are stored at once.
+    pub fn rotating_into(self, sink: &'a dyn RotationSink) -> Self {
+        Self { sink, ..self }
+    }
+
     pub fn name(&self) -> &str {
         &self.account.name
     }
