@@ -1,5 +1,6 @@
 // The one module that talks to the desktop shell. Everything else imports from here,
-// so the rest of the UI never touches @tauri-apps/* and stays testable in a browser.
+// so the rest of the UI never touches @tauri-apps/* and stays testable in a browser;
+// code that takes `shell` or `events` as a parameter is tested with stand-ins for them.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
@@ -16,17 +17,10 @@ import type {
   SignInOutcome,
   VendorForm,
 } from "./generated/ipc";
+import { ShellError } from "./shellError";
 
 export type * from "./generated/ipc";
-
-/** An error from the shell: `code` is set only where the UI acts on it. */
-export class ShellError extends Error {
-  code: string | null;
-  constructor(e: IpcError) {
-    super(e.message);
-    this.code = e.code;
-  }
-}
+export { ShellError };
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {

@@ -105,3 +105,32 @@ export function vendorsOf(list: readonly AccountSummary[], forms: readonly Vendo
   for (const a of list) if (!map.has(a.vendor)) map.set(a.vendor, a.vendor_name);
   return [...map].map(([id, name]) => ({ id, name })).sort((a, b) => collator.compare(a.name, b.name));
 }
+
+/** Whether two copies of an account say the same: every field equal, lists element by element. */
+export function sameSummary(a: AccountSummary, b: AccountSummary): boolean {
+  const keys = Object.keys(a) as (keyof AccountSummary)[];
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((k) => {
+    const x = a[k];
+    const y = b[k];
+    if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((v, i) => v === y[i]);
+    return x === y;
+  });
+}
+
+/**
+ * A fresh listing, sorted by urgency, that keeps what did not change: the previous list itself
+ * when nothing did, else a new list that reuses the previous object of every unchanged account
+ * (so its row, its search text and an open details pane are left alone).
+ */
+export function mergeListing(previous: readonly AccountSummary[], fresh: readonly AccountSummary[]): AccountSummary[] {
+  const sorted = sortByUrgency(fresh);
+  if (sorted.length === previous.length && sorted.every((a, i) => sameSummary(a, previous[i]))) {
+    return previous as AccountSummary[];
+  }
+  const before = new Map(previous.map((a) => [a.id, a]));
+  return sorted.map((a) => {
+    const old = before.get(a.id);
+    return old && sameSummary(old, a) ? old : a;
+  });
+}
