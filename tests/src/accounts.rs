@@ -123,7 +123,7 @@ impl Session {
 
     /// A BigAnimal account at the sandbox's portal, approving its browser sign-in;
     /// the finished `tokenkeeper add`.
-    pub fn add_biganimal(&self, sb: &Sandbox, name: &str) -> Run {
+    pub fn add_sandbox_biganimal(&self, sb: &Sandbox, name: &str) -> Run {
         let portal = sb.url("biganimal");
         self.device_sign_in(sb, &add_args(name, "biganimal", &portal, &[]), true)
             .0
@@ -149,7 +149,7 @@ impl Session {
         self.add_sandbox_bigfix(sb, "bf").ok();
         self.add_sandbox_immuta(sb, "im").ok();
         self.add_sandbox_truesight(sb, "ts").ok();
-        self.add_biganimal(sb, "ba").ok();
+        self.add_sandbox_biganimal(sb, "ba").ok();
         self.add_sandbox_oidc(sb, "oi").ok();
         // (account, the path prefix its renewal calls first)
         vec![

@@ -2,11 +2,10 @@
 //! (mapped? closed as a window manager would), the desktop app started on it, and
 //! where screenshots of it go.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-use crate::process::{bin, bin_dir, Running};
+use crate::process::{bin, bin_dir, first_line, Running};
 use crate::session::Session;
 
 /// An X server with no screen, for the real window.
@@ -34,10 +33,7 @@ impl Display {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb (install xvfb: ./scripts/setup-debian.sh)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("Xvfb's display number");
+        let line = first_line(&mut child, "Xvfb's display number");
         let n: u32 = line
             .trim()
             .parse()

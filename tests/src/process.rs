@@ -2,7 +2,7 @@
 //! end with its output kept, stopping one when a test ends however it ends, waiting
 //! for a condition, and the tree of processes one started.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -113,6 +113,16 @@ pub fn finish(mut child: Child, timeout: Duration) -> Run {
         }
     }
     Run::from_output(child.wait_with_output().expect("wait"), start)
+}
+
+/// The first line that `child` (started with its stdout piped) prints: a daemon
+/// saying where it listens. `what` names the line in a failure.
+pub fn first_line(child: &mut Child, what: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    line
 }
 
 /// A process killed when the test ends, however it ends.

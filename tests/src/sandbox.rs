@@ -1,13 +1,12 @@
 //! The sandbox vendors (`tokenkeeper-sandbox`) as a process on loopback, and its admin
 //! API: fault injection, device-code approval, counters, and what it issued.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::process::bin;
+use crate::process::{bin, first_line};
 
 /// The sandbox vendors, as a separate process on loopback.
 #[derive(Debug)]
@@ -25,10 +24,7 @@ impl Sandbox {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("sandbox");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("sandbox's first line");
+        let line = first_line(&mut child, "sandbox's first line");
         let urls: Value = serde_json::from_str(&line).expect("sandbox URLs as JSON");
         Sandbox {
             child,
@@ -165,6 +161,18 @@ impl Sandbox {
             .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("PEM"))
             .build()
             .expect("client")
+    }
+
+    /// Calls BigFix's `/api/login` with a token, trusting the sandbox's CA; returns
+    /// the HTTP status.
+    pub fn bigfix_login(&self, token: &str) -> u16 {
+        self.bigfix_client()
+            .get(format!("{}/api/login", self.url("bigfix")))
+            .bearer_auth(token)
+            .send()
+            .expect("BigFix login")
+            .status()
+            .as_u16()
     }
 
     /// Calls TrueSight's authenticated `about` with a token; returns the HTTP status.

@@ -2,14 +2,14 @@
 //! gnome-keyring (unlocked with a throwaway password), the vault's folder, the one
 //! environment every process of the session runs with, and `tokenkeeper` run in it.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::process::{bin, run, wait_for, Run};
+use crate::process::{bin, first_line, run, wait_for, Run};
 
 /// A private session: its own HOME and XDG folders, D-Bus session bus and
 /// gnome-keyring, unlocked with a throwaway password.
@@ -71,10 +71,7 @@ impl Session {
             .stderr(Stdio::null())
             .spawn()
             .expect("dbus-daemon (install dbus: ./scripts/setup-debian.sh)");
-        let mut line = String::new();
-        BufReader::new(dbus.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("dbus address");
+        let line = first_line(&mut dbus, "dbus address");
         let bus = line.trim().to_string();
         assert!(!bus.is_empty(), "dbus-daemon printed no address");
         let data_dir = root.path().join("vault");

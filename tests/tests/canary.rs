@@ -305,103 +305,37 @@ fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
 fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
-    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+    let ca = s.sandbox_bigfix_ca(&sb);
     let user_token = sb.bigid_user_token(30, true);
     let mut outputs: Vec<Run> = Vec::new();
     let mut secrets: BTreeSet<String> = BTreeSet::new();
 
-    let with_secret: Vec<(Vec<String>, &str)> = vec![
-        (
-            vec![
-                "bid",
-                "--vendor",
-                "bigid",
-                "--url",
-                &sb.url("bigid"),
-                "--username",
-                "bigid",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            "bigid-password",
-        ),
-        (
-            vec![
-                "bidut",
-                "--vendor",
-                "bigid",
-                "--url",
-                &sb.url("bigid"),
-                "--method",
-                "user-token",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            &user_token,
-        ),
-        (
-            vec![
-                "bf",
-                "--vendor",
-                "bigfix",
-                "--url",
-                &sb.url("bigfix"),
-                "--username",
-                "admin",
-                "--ca-cert",
-                ca.to_str().unwrap(),
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            "admin-password",
-        ),
-        (
-            vec![
-                "imk",
-                "--vendor",
-                "immuta",
-                "--url",
-                &sb.url("immuta"),
-                "--method",
-                "api-key",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            "immuta-demo-apikey",
-        ),
-        (
-            vec![
-                "imp",
-                "--vendor",
-                "immuta",
-                "--url",
-                &sb.url("immuta"),
-                "--username",
-                "immuta-user",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-            "immuta-password",
-        ),
-    ];
     let conn = {
-        s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-            .ok();
+        s.add_sandbox_truesight(&sb, "ts").ok();
         hold_database(&s)
     };
-    for (args, secret) in &with_secret {
-        let mut full = vec!["add"];
-        full.extend(args.iter().map(String::as_str));
-        full.push("--secret-stdin");
-        outputs.push(s.cli(&full, Some(secret)).ok());
+    let immuta = sb.url("immuta");
+    // Every account that signs in with a secret; what each stored is planted too.
+    let with_secret: [&dyn Fn() -> Run; 5] = [
+        &|| s.add_sandbox_bigid(&sb, "bid"),
+        &|| s.add_bigid_user_token("bidut", &sb.url("bigid"), &user_token),
+        &|| s.add_sandbox_bigfix(&sb, "bf"),
+        &|| {
+            s.add_with_secret(
+                "imk",
+                "immuta",
+                &immuta,
+                "immuta-demo-apikey",
+                &["--method", "api-key"],
+            )
+        },
+        &|| s.add_sandbox_immuta(&sb, "imp"),
+    ];
+    for add in with_secret {
+        outputs.push(add().ok());
         secrets.extend(s.stored_secrets());
     }
-    let run = s.add_biganimal(&sb, "ba");
+    let run = s.add_sandbox_biganimal(&sb, "ba");
     outputs.push(run.ok());
     outputs.push(s.add_sandbox_oidc(&sb, "oi").ok());
     secrets.extend(s.stored_secrets());
@@ -491,19 +425,12 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     // Failures, whose messages quote what the vendor said.
     sb.fault("/immuta/", "status500");
     outputs.push(s.cli(&["renew", "imp"], None));
-    outputs.push(s.cli(
-        &[
-            "add",
-            "bad",
-            "--vendor",
-            "immuta",
-            "--url",
-            &sb.url("immuta"),
-            "--method",
-            "api-key",
-            "--secret-stdin",
-        ],
-        Some("CANARY-WRONG-KEY-1234"),
+    outputs.push(s.add_with_secret(
+        "bad",
+        "immuta",
+        &immuta,
+        "CANARY-WRONG-KEY-1234",
+        &["--method", "api-key"],
     ));
     sb.admin("/oauth/revoke-all", json!({}));
     outputs.push(s.cli(&["renew", "ba"], None));

@@ -5,25 +5,27 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokenkeeper_e2e::{Sandbox, Session};
+use tokenkeeper_e2e::{now_ms, Sandbox, Session};
 
 const PW: &str = "demo-password";
 
-fn add_demo(s: &Session, sb: &Sandbox, name: &str) {
-    s.add_truesight(name, &sb.url("truesight"), "demo", PW, &[])
-        .ok();
-}
-
 const TOKEN_POST: &str = "POST /truesight/tsws/api/v10.1/token";
+
+/// A session, the sandbox started with `sandbox_args`, and the stand-in's `demo`
+/// user signed in as the TrueSight account `ts`.
+fn session_with_ts(sandbox_args: &[&str]) -> (Session, Sandbox) {
+    let s = Session::start();
+    let sb = Sandbox::start(sandbox_args);
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    (s, sb)
+}
 
 #[test]
 fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt() {
-    let s = Session::start();
-    let sb = Sandbox::start(&["--truesight-token-ttl", "2"]);
-    add_demo(&s, &sb, "ts");
+    let (s, sb) = session_with_ts(&["--truesight-token-ttl", "2"]);
     assert_eq!(sb.requests(TOKEN_POST), 1);
 
-    let first = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    let first = s.token("ts");
     assert!(first.starts_with('_'), "a TrueSight authToken: {first}");
     assert_eq!(
         sb.truesight_about(&first),
@@ -38,7 +40,7 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
         "the first token has expired"
     );
     // stdin is closed: no prompt is possible, the stored password renews it.
-    let second = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    let second = s.token("ts");
     assert_ne!(second, first);
     assert_eq!(sb.truesight_about(&second), 200);
     assert_eq!(
@@ -65,9 +67,7 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
 
 #[test]
 fn a_valid_token_is_reused_without_calling_the_vendor() {
-    let s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (s, sb) = session_with_ts(&[]);
     let a = s.cli(&["token", "ts"], None).ok().stdout;
     let b = s.cli(&["token", "ts"], None).ok().stdout;
     assert_eq!(a, b);
@@ -85,19 +85,10 @@ fn a_valid_token_is_reused_without_calling_the_vendor() {
     );
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 #[test]
 fn exec_hands_the_token_to_the_command_and_returns_its_exit_code() {
-    let s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
-    let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    let (s, _sb) = session_with_ts(&[]);
+    let token = s.token("ts");
     let out = s
         .cli(
             &[
@@ -123,7 +114,7 @@ fn exec_hands_the_token_to_the_command_and_returns_its_exit_code() {
 fn wrong_password_is_refused_and_nothing_is_stored() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "good");
+    s.add_sandbox_truesight(&sb, "good").ok();
     let service = s.service();
     let before = s.keyring_items(&service);
     let out = s.add_truesight("bad", &sb.url("truesight"), "demo", "not-the-password", &[]);
@@ -144,16 +135,7 @@ fn wrong_password_is_refused_and_nothing_is_stored() {
         before,
         "no secret stored for a refused account"
     );
-    let names: Vec<String> = s
-        .cli(&["list", "--json"], None)
-        .ok()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names, ["good"]);
+    assert_eq!(s.account_names(), ["good"]);
     s.cli(&["token", "good"], None).ok();
 }
 
@@ -178,9 +160,7 @@ fn a_user_without_api_access_gets_its_own_message() {
 
 #[test]
 fn unreachable_url_html_page_truncated_500_and_hung_server_are_clear_and_change_nothing() {
-    let s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (s, sb) = session_with_ts(&[]);
     let token = s.cli(&["token", "ts"], None).ok().stdout;
 
     let dead = s.add_truesight("dead", "http://127.0.0.1:9", "demo", PW, &[]);
@@ -229,9 +209,7 @@ fn unreachable_url_html_page_truncated_500_and_hung_server_are_clear_and_change_
 
 #[test]
 fn a_changed_password_needs_a_human_then_login_with_the_new_one_fixes_it() {
-    let s = Session::start();
-    let sb = Sandbox::start(&["--truesight-token-ttl", "1"]);
-    add_demo(&s, &sb, "ts");
+    let (s, sb) = session_with_ts(&["--truesight-token-ttl", "1"]);
     sb.admin(
         "/truesight/users",
         json!({"username": "demo", "password": "changed-pw", "tenant": "BmcRealm"}),
@@ -266,16 +244,14 @@ fn a_changed_password_needs_a_human_then_login_with_the_new_one_fixes_it() {
 
 #[test]
 fn remove_logs_out_at_the_vendor_and_deletes_the_secrets() {
-    let s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (s, sb) = session_with_ts(&[]);
     let service = s.service();
     assert_eq!(
         s.keyring_items(&service).len(),
         2,
         "the vault key and one item for the account"
     );
-    let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    let token = s.token("ts");
     let out = s.cli(&["remove", "ts"], None).ok();
     assert!(out.stdout.contains("logged out"), "{}", out.stdout);
     assert_eq!(sb.truesight_about(&token), 401, "the token no longer works");
@@ -295,9 +271,7 @@ const KEYRING_ANSWER: Duration = Duration::from_secs(5);
 
 #[test]
 fn a_locked_keyring_is_a_clear_error_within_its_deadline_and_loses_nothing() {
-    let mut s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (mut s, _sb) = session_with_ts(&[]);
     let token = s.cli(&["token", "ts"], None).ok().stdout;
     s.lock_keyring();
     for args in [vec!["list"], vec!["token", "ts"]] {
@@ -335,9 +309,7 @@ fn no_keyring_at_all_is_a_clear_error() {
 
 #[test]
 fn a_vault_whose_key_is_wrong_is_refused_and_never_overwritten() {
-    let s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (s, _sb) = session_with_ts(&[]);
     let service = s.service();
     let db = s.data_dir.join("vault.db");
     // Settle the WAL into the file so the comparison sees everything.
@@ -373,9 +345,7 @@ fn a_vault_whose_key_is_wrong_is_refused_and_never_overwritten() {
 
 #[test]
 fn two_vaults_never_share_secrets() {
-    let s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (s, sb) = session_with_ts(&[]);
     let other = s.root.path().join("other-vault");
     let other_dir = other.display().to_string();
     s.add_truesight(
@@ -403,16 +373,10 @@ fn concurrent_processes_renew_once_and_share_the_result() {
     // due at once, and the renewed token stays fresh for 10 s however slowly the
     // last of them starts.
     let sb = Sandbox::start(&["--truesight-token-ttl", "20"]);
-    add_demo(&s, &sb, "ts");
+    s.add_sandbox_truesight(&sb, "ts").ok();
     let expires = s.cli(&["list", "--json"], None).ok().json()[0]["expires_at_ms"]
         .as_i64()
         .expect("expires_at_ms");
-    let now_ms = || {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-    };
     let due = expires - 10_000 + 100;
     std::thread::sleep(Duration::from_millis((due - now_ms()).max(0) as u64));
     let before = sb.requests(TOKEN_POST);
@@ -494,9 +458,7 @@ fn secrets_are_never_taken_from_argv() {
 
 #[test]
 fn a_crashed_keyring_is_a_clear_error_and_the_account_survives_its_restart() {
-    let mut s = Session::start();
-    let sb = Sandbox::start(&[]);
-    add_demo(&s, &sb, "ts");
+    let (mut s, _sb) = session_with_ts(&[]);
     let token = s.cli(&["token", "ts"], None).ok().stdout;
     // The daemon dies; D-Bus may start a fresh one, which comes up locked.
     s.stop_keyring();

@@ -318,10 +318,9 @@ fn renewals_killed_at_random_moments_lose_nothing() {
     // Auth0's reuse interval: a client that died after the issuer rotated the
     // refresh token but before the answer was stored may present the old one again.
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-reuse-interval", "60"]);
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
+    s.add_sandbox_truesight(&sb, "ts").ok();
     s.add_sandbox_bigfix(&sb, "bf").ok();
-    s.add_biganimal(&sb, "ba").ok();
+    s.add_sandbox_biganimal(&sb, "ba").ok();
     let key = vault_key(&s);
     assert_eq!(integrity(&s, &key), "ok");
 
@@ -346,12 +345,12 @@ fn renewals_killed_at_random_moments_lose_nothing() {
     }
 
     // Each account's token works at its vendor.
-    let ts = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    let ts = s.token("ts");
     assert_eq!(sb.truesight_about(&ts), 200);
-    let ba = s.cli(&["token", "ba"], None).ok().stdout.trim().to_string();
+    let ba = s.token("ba");
     let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
     assert_eq!(sb.get_status(&projects, &format!("Bearer {ba}")), 200);
-    let bf = s.cli(&["token", "bf"], None).ok().stdout.trim().to_string();
+    let bf = s.token("bf");
     let login = sb
         .bigfix_client()
         .get(format!("{}/api/login", sb.url("bigfix")))
@@ -391,7 +390,7 @@ fn a_strict_issuer_loses_the_refresh_token_only_to_kills_before_the_keyring_writ
     let mut rng = Lcg(seed ^ 0x5eed);
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
-    s.add_biganimal(&sb, "ba").ok();
+    s.add_sandbox_biganimal(&sb, "ba").ok();
     let key = vault_key(&s);
     let f = kill_renewals(
         &s,

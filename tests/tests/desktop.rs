@@ -1,7 +1,6 @@
 //! The desktop app as a resident process: one per vault (a second start hands over
 //! and exits), and it keeps running in the tray without a window.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokenkeeper_e2e::{bin, Display, Running, Session};
@@ -10,15 +9,7 @@ use tokenkeeper_e2e::{bin, Display, Running, Session};
 fn a_second_start_hands_over_to_the_running_app_and_exits() {
     let s = Session::start();
     let display = Display::start();
-    let start = |extra: &[&str]| {
-        s.command(bin("tokenkeeper-desktop"))
-            .args(extra)
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tokenkeeper-desktop")
-    };
+    let start = |extra: &[&str]| s.spawn_desktop(&display, extra);
     let mut first = Running(start(&["--tray"]));
     // The first instance is up once its socket exists.
     let run_dir = s.root.path().join("run");

@@ -24,14 +24,10 @@ fn list(s: &Session) -> Value {
 }
 
 fn last_error(s: &Session, name: &str) -> String {
-    let listed = s.cli(&["list", "--json"], None).ok().json();
-    let a = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .unwrap();
-    a["last_error"].as_str().unwrap_or_default().to_string()
+    s.account(name)["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]
@@ -157,22 +153,11 @@ fn a_certificate_that_changed_under_an_account_is_refused_and_nothing_is_lost() 
     let port = free_port().to_string();
     let sb = Sandbox::start(&["--bigfix-port", &port]);
     let url = sb.url("bigfix");
-    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+    let ca = s.sandbox_bigfix_ca(&sb);
     let pin = sb.urls["bigfix_cert_sha256"].as_str().unwrap().to_string();
     let add = |name: &str, trust: &[&str]| {
-        let mut args = vec![
-            "add",
-            name,
-            "--vendor",
-            "bigfix",
-            "--url",
-            &url,
-            "--username",
-            "admin",
-            "--secret-stdin",
-        ];
-        args.extend_from_slice(trust);
-        s.cli(&args, Some("admin-password")).ok();
+        s.add_bigfix(name, &url, "admin", "admin-password", trust)
+            .ok();
     };
     add("by-ca", &["--ca-cert", ca.to_str().unwrap()]);
     add("by-pin", &["--pin-sha256", &pin]);

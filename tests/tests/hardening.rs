@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokenkeeper_e2e::{finish, free_port, Display, Sandbox, Session};
+use tokenkeeper_e2e::{add_args, finish, free_port, Display, Sandbox, Session};
 
 /// One way admins make a server certificate, with `openssl` as they would.
 #[derive(Debug, Clone, Copy)]
@@ -215,12 +215,7 @@ fn bigfix_signs_in_with_each_kind_of_certificate_admins_make_and_a_changed_one_i
             &["--ca-cert", certs.trust.to_str().unwrap()],
         );
         assert_eq!(add.code, 0, "{kind:?}: {}", add.stderr);
-        let token = s
-            .cli(&["token", &name], None)
-            .ok()
-            .stdout
-            .trim()
-            .to_string();
+        let token = s.token(&name);
         assert!(
             bigfix_accepts(&url, &certs.trust, &token),
             "{kind:?}: BigFix accepts the token"
@@ -301,7 +296,7 @@ fn a_revoked_bigfix_token_in_use_is_replaced_with_the_stored_password() {
     let url = sb.url("bigfix");
     s.add_sandbox_bigfix(&sb, "bf").ok();
     let ca = s.sandbox_bigfix_ca(&sb);
-    let first = s.cli(&["token", "bf"], None).ok().stdout.trim().to_string();
+    let first = s.token("bf");
 
     // 1. Through Tokenkeeper: it says what will happen before it happens.
     let id = tracked_id(&s, "bf");
@@ -411,7 +406,7 @@ fn fault(sb: &Sandbox, fault: Value) {
 fn absurd_numbers_in_a_rotating_answer_neither_panic_nor_lose_the_refresh_token() {
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
-    s.add_biganimal(&sb, "ba").ok();
+    s.add_sandbox_biganimal(&sb, "ba").ok();
     let token_path = "/biganimal-auth/oauth/token";
     for (what, patch) in [
         (
@@ -498,7 +493,7 @@ fn a_zero_or_past_lifetime_renews_no_more_often_than_the_floor() {
         json!({"path_prefix": "/api/token", "kind": "rewrite", "count": 10_000,
                "patch": {"Expiration": 1}}),
     );
-    s.add_biganimal(&sb, "ba").ok();
+    s.add_sandbox_biganimal(&sb, "ba").ok();
     s.add_sandbox_bigfix(&sb, "bf").ok();
     let ba_before = sb.requests("POST /biganimal-auth/oauth/token");
     let bf_before = sb.requests("POST /api/token");
@@ -561,20 +556,8 @@ fn issuers_that_point_elsewhere_are_refused_before_anything_is_sent() {
         )
     };
     let add = |name: &str| {
-        let child = s.spawn_cli(
-            &[],
-            &[
-                "add",
-                name,
-                "--vendor",
-                "oidc",
-                "--url",
-                &issuer,
-                "--client-id",
-                "tokenkeeper-sandbox",
-                "--no-browser",
-            ],
-        );
+        let flags = ["--client-id", "tokenkeeper-sandbox", "--no-browser"];
+        let child = s.spawn_cli(&[], &add_args(name, "oidc", &issuer, &flags));
         finish(child, Duration::from_secs(30))
     };
     let mut cases = Vec::new();
@@ -615,17 +598,10 @@ fn issuers_that_point_elsewhere_are_refused_before_anything_is_sent() {
         json!({"path_prefix": "/biganimal/api/v3/auth/provider", "kind": "rewrite",
                "patch": {"issuerUri": "https://auth.example.net"}}),
     );
+    let portal = sb.url("biganimal");
     let child = s.spawn_cli(
         &[],
-        &[
-            "add",
-            "ba",
-            "--vendor",
-            "biganimal",
-            "--url",
-            &sb.url("biganimal"),
-            "--no-browser",
-        ],
+        &add_args("ba", "biganimal", &portal, &["--no-browser"]),
     );
     let r = finish(child, Duration::from_secs(30));
     assert_eq!(r.code, 5, "{}", r.stderr);

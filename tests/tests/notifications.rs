@@ -79,8 +79,7 @@ fn an_alert_no_server_took_is_shown_once_a_server_answers() {
         .ok();
     let log = s.root.path().join("desktop.log");
     let _app = Running(
-        s.command(tokenkeeper_e2e::bin("tokenkeeper-desktop"))
-            .env("DISPLAY", &display.name)
+        s.desktop_command(&display, &[])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

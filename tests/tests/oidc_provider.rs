@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokenkeeper_e2e::{finish, user_code, Session};
+use tokenkeeper_e2e::{add_args, finish, user_code, Session};
 
 fn oidc_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc")
@@ -97,16 +97,12 @@ fn sign_in(s: &Session, server: &OidcServer, args: &[&str], approve: bool) -> to
 fn device_sign_in_and_two_rotations_against_oidc_provider() {
     let s = Session::start();
     let server = OidcServer::start();
-    let add = [
-        "add",
+    let add = add_args(
         "corp",
-        "--vendor",
         "oidc",
-        "--url",
         &server.issuer,
-        "--client-id",
-        "tokenkeeper-test",
-    ];
+        &["--client-id", "tokenkeeper-test"],
+    );
 
     // Denied in the browser: a clear error, and nothing is stored.
     let denied = sign_in(&s, &server, &add, false);
@@ -122,12 +118,7 @@ fn device_sign_in_and_two_rotations_against_oidc_provider() {
     assert_eq!(added.code, 0, "{}", added.stderr);
 
     let first = s.account_secrets("corp");
-    let access_1 = s
-        .cli(&["token", "corp"], None)
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let access_1 = s.token("corp");
     assert!(!access_1.is_empty());
 
     let mut refresh_tokens = vec![first["refresh_token"]
@@ -148,12 +139,7 @@ fn device_sign_in_and_two_rotations_against_oidc_provider() {
             "renewal {round} stored a rotated refresh token"
         );
         refresh_tokens.push(refresh);
-        let access = s
-            .cli(&["token", "corp"], None)
-            .ok()
-            .stdout
-            .trim()
-            .to_string();
+        let access = s.token("corp");
         assert!(
             !access_tokens.contains(&access),
             "renewal {round} issued a new access token"

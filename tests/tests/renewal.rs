@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tokenkeeper_e2e::{Sandbox, Session};
+use tokenkeeper_e2e::{now_ms, Sandbox, Session};
 
 /// `tokenkeeper watch --json`, its events collected as they come.
 struct Watch {
@@ -91,13 +91,6 @@ fn alerts(events: &[Value]) -> Vec<Value> {
         .collect()
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// `issued`: the tokens a vendor issued to one account (`issued_at_ms`,
 /// `expires_at_ms`). From the first one issued after `from_ms` on (the watch's own
 /// renewals), each token was issued before the one before it expired, and the last
@@ -153,9 +146,8 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
         "1",
     ]);
     // TrueSight last: its 6-second token must not run out while BigAnimal signs in.
-    s.add_biganimal(&sb, "ba").ok();
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
+    s.add_sandbox_biganimal(&sb, "ba").ok();
+    s.add_sandbox_truesight(&sb, "ts").ok();
     let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
     let (ts_item, ba_item) = (s.account_item("ts"), s.account_item("ba"));
 

@@ -45,24 +45,10 @@ fn wait_socket(dir: &Path) -> PathBuf {
     found.unwrap()
 }
 
-fn start_desktop(s: &Session, display: &Display, args: &[&str], env: &[(&str, &str)]) -> Running {
-    Running(
-        s.command(bin("tokenkeeper-desktop"))
-            .args(args)
-            .env("DISPLAY", &display.name)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokenkeeper-desktop"),
-    )
-}
-
 /// A second start, which must hand over to the running app and exit 0 quickly.
 fn second_start_hands_over(s: &Session, display: &Display, env: &[(&str, &str)], unset: &[&str]) {
-    let mut cmd = s.command(bin("tokenkeeper-desktop"));
-    cmd.env("DISPLAY", &display.name)
-        .envs(env.iter().copied())
+    let mut cmd = s.desktop_command(display, &[]);
+    cmd.envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     for k in unset {
@@ -79,7 +65,7 @@ fn the_instance_socket_is_private_and_a_client_that_never_writes_blocks_no_hando
     let s = Session::start();
     let display = Display::start();
     let run = s.root.path().join("run");
-    let _first = start_desktop(&s, &display, &["--tray"], &[]);
+    let _first = s.start_desktop(&display, &["--tray"]);
     let sock = wait_socket(&run);
     assert_eq!(mode(&run), 0o700, "the runtime folder is private");
     assert_eq!(mode(&sock), 0o600, "the socket is the user's alone");
@@ -101,10 +87,8 @@ fn without_a_runtime_folder_the_socket_is_in_a_private_folder_of_ours_not_in_tmp
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let tmpdir = tmp.display().to_string();
     let env = [("TMPDIR", tmpdir.as_str())];
-    let mut cmd = s.command(bin("tokenkeeper-desktop"));
-    cmd.args(["--tray"])
-        .env("DISPLAY", &display.name)
-        .env("TMPDIR", &tmp)
+    let mut cmd = s.desktop_command(&display, &["--tray"]);
+    cmd.env("TMPDIR", &tmp)
         .env_remove("XDG_RUNTIME_DIR")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -170,6 +154,20 @@ fn nobody_folder(s: &Session, name: &str) -> PathBuf {
 
 const NOBODY: u32 = 65534;
 
+/// `prlimit --core=unlimited BINARY ARGS` as the user "nobody", quiet: the binary
+/// starts with core files allowed, so only its own defence keeps it undumpable.
+fn as_nobody_with_core_files(binary: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("prlimit");
+    cmd.arg("--core=unlimited")
+        .arg(binary)
+        .args(args)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
 #[test]
 fn the_cli_and_the_app_cannot_be_dumped_and_write_no_core_files() {
     if !running_as_root() {
@@ -187,15 +185,8 @@ fn the_cli_and_the_app_cannot_be_dumped_and_write_no_core_files() {
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("https://127.0.0.1:{}/", server.local_addr().unwrap().port());
     let cli = Running(
-        Command::new("prlimit")
-            .arg("--core=unlimited")
-            .arg(bin("tokenkeeper"))
-            .args(["cert", &url])
+        as_nobody_with_core_files(&bin("tokenkeeper"), &["cert", &url])
             .env("TOKENKEEPER_HTTP_TIMEOUT", "30")
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("prlimit (util-linux)"),
     );
@@ -215,10 +206,7 @@ fn the_cli_and_the_app_cannot_be_dumped_and_write_no_core_files() {
     let home = nobody_folder(&s, "nobody");
     let run = nobody_folder(&s, "nobody-run");
     let app = Running(
-        Command::new("prlimit")
-            .arg("--core=unlimited")
-            .arg(bin("tokenkeeper-desktop"))
-            .arg("--tray")
+        as_nobody_with_core_files(&bin("tokenkeeper-desktop"), &["--tray"])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", &home)
@@ -226,10 +214,6 @@ fn the_cli_and_the_app_cannot_be_dumped_and_write_no_core_files() {
             .env("TOKENKEEPER_DATA_DIR", home.join("vault"))
             .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
             .env("DISPLAY", &display.name)
-            .uid(NOBODY)
-            .gid(NOBODY)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .expect("prlimit (util-linux)"),
     );
@@ -253,48 +237,24 @@ fn sandbox_mode_refuses_a_real_vault_and_leaves_its_accounts_alone() {
     let display = Display::start();
     // A real vault (the session's, TOKENKEEPER_DATA_DIR) with an account whose name a
     // demo account also has.
-    let added = s.cli(
-        &[
-            "add",
-            "truesight-demo",
-            "--vendor",
-            "truesight",
-            "--url",
-            "https://truesight.example.com",
-            "--username",
-            "admin",
-            "--tenant",
-            "Corp",
-            "--secret-stdin",
-            "--no-login",
-        ],
-        Some("the real password"),
+    let added = s.add_with_secret(
+        "truesight-demo",
+        "truesight",
+        "https://truesight.example.com",
+        "the real password",
+        &["--username", "admin", "--tenant", "Corp", "--no-login"],
     );
     assert_eq!(added.code, 0, "{}", added.stderr);
     let url_of = |s: &Session| {
-        s.cli(&["list", "--json"], None)
-            .ok()
-            .json()
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["name"] == "truesight-demo")
-            .map(|a| a["base_url"].as_str().unwrap_or_default().to_string())
+        s.account("truesight-demo")["base_url"]
+            .as_str()
             .unwrap_or_default()
+            .to_string()
     };
     assert_eq!(url_of(&s), "https://truesight.example.com");
 
     // Given by the environment, and by --data-dir.
-    let start = |extra: &[&str]| {
-        s.command(bin("tokenkeeper-desktop"))
-            .arg("--sandbox")
-            .args(extra)
-            .env("DISPLAY", &display.name)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tokenkeeper-desktop")
-    };
+    let start = |extra: &[&str]| s.spawn_desktop(&display, &[&["--sandbox"], extra].concat());
     let vault = s.data_dir.display().to_string();
     for extra in [vec![], vec!["--data-dir", vault.as_str()]] {
         let out = tokenkeeper_e2e::finish(start(&extra), WAIT);
@@ -311,16 +271,11 @@ fn sandbox_mode_refuses_a_real_vault_and_leaves_its_accounts_alone() {
         "https://truesight.example.com",
         "the real account still points at its server"
     );
-    let names: Vec<String> = s
-        .cli(&["list", "--json"], None)
-        .ok()
-        .json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(names, ["truesight-demo"], "no demo account was added");
+    assert_eq!(
+        s.account_names(),
+        ["truesight-demo"],
+        "no demo account was added"
+    );
 }
 
 /// Reads the clipboard of `display` with xclip: the text, or None when no one
@@ -374,15 +329,14 @@ fn app_pid(s: &Session) -> u32 {
 fn a_token_copied_from_the_app_does_not_outlive_it_on_the_clipboard() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
+    s.add_sandbox_truesight(&sb, "ts").ok();
     let display = Display::start();
     let driver = Driver::start(&s, &display.name, &[]);
     let app = driver.launch(&bin("tokenkeeper-desktop"), &[]);
     app.wait_text("[data-name='ts']", WAIT);
     let answer = app.invoke("copy_token", json!({"name": "ts"}));
     assert!(!answer.starts_with("ERR"), "{answer}");
-    let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    let token = s.token("ts");
     tokenkeeper_e2e::wait_for("the token on the clipboard", WAIT, || {
         clipboard(&display.name).as_deref() == Some(token.as_str())
     });

@@ -12,7 +12,7 @@ fn the_app_and_four_cli_processes_renew_a_rotating_account_once() {
     let s = Session::start();
     let display = Display::start();
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "20"]);
-    s.add_biganimal(&sb, "ba").ok();
+    s.add_sandbox_biganimal(&sb, "ba").ok();
     let first = s.account_secrets("ba")["access_token"].clone();
     let refreshes = || sb.stats()["oauth"]["refreshes"].as_u64().unwrap();
     let token_calls = || sb.requests("POST /biganimal-auth/oauth/token");

@@ -323,8 +323,7 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     // One account fine, one whose user token runs out in 3 days: "due soon".
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
+    s.add_sandbox_truesight(&sb, "ts").ok();
     let user_token = sb.bigid_user_token(3, true);
     s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
         .ok();

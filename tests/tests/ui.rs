@@ -83,12 +83,7 @@ impl Window {
     }
 
     fn token(&self, name: &str) -> String {
-        self.s
-            .cli(&["token", name], None)
-            .ok()
-            .stdout
-            .trim()
-            .to_string()
+        self.s.token(name)
     }
 }
 
@@ -292,20 +287,11 @@ fn every_vendor_is_added_from_its_generated_form_and_browser_sign_ins_are_approv
     approve_opened(&w, &sb, 3, None);
 
     // What the window added is what the CLI sees, and every token works.
-    let list = w.s.cli(&["list", "--json"], None).ok().json();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["ba", "bf", "bid", "generic", "imm", "ts"]);
-    let ts = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == "ts")
-        .unwrap();
+    assert_eq!(
+        w.s.account_names(),
+        ["ba", "bf", "bid", "generic", "imm", "ts"]
+    );
+    let ts = w.s.account("ts");
     assert_eq!(ts["labels"], json!(["prod", "eu"]));
     assert_eq!(sb.truesight_about(&w.token("ts")), 200);
     assert_eq!(
@@ -870,15 +856,7 @@ fn bigfix_inventory_flags_untracked_tokens_and_renames_extends_revokes_rotates_a
     });
     assert_eq!(server(&before), Value::Null, "the old token is revoked");
     let token = w.token("bf");
-    let login_status = |token: &str| {
-        client
-            .get(format!("{url}/api/login"))
-            .bearer_auth(token)
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let login_status = |token: &str| sb.bigfix_login(token);
     let login = login_status(&token);
     assert_eq!(login, 200);
 
@@ -940,7 +918,7 @@ fn clicking_a_sign_in_notification_opens_the_account_and_starts_its_sign_in() {
     let sb = Sandbox::start(&["--oauth-access-ttl", "6"]);
     let portal = sb.url("biganimal");
     let w = Window::open_beside(|s, display| {
-        s.add_biganimal(&sb, "ba").ok();
+        s.add_sandbox_biganimal(&sb, "ba").ok();
         Some(dunst(s, display))
     });
     let app = &w.app;
@@ -1047,8 +1025,7 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
 fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
     let sb = Sandbox::start(&["--truesight-token-ttl", "8"]);
     let s = Session::start();
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
+    s.add_sandbox_truesight(&sb, "ts").ok();
     let display = Display::start();
     // Started as from the menu, not under WebDriver: closing the last window would
     // end a WebDriver session and the app with it.

@@ -7,27 +7,15 @@ use std::io::{BufRead, BufReader};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokenkeeper_e2e::{finish, user_code, Sandbox, Session};
+use tokenkeeper_e2e::{add_args, finish, now_ms, user_code, Sandbox, Session};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-fn account(s: &Session, name: &str) -> Value {
-    let list = s.cli(&["list", "--json"], None).ok().json();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["name"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no account {name} in {list}"))
-}
-
-fn token(s: &Session, name: &str) -> String {
-    s.cli(&["token", name], None).ok().stdout.trim().to_string()
+/// `tokenkeeper bigfix tokens NAME --json`: the BigFix tokens the account sees.
+fn bigfix_tokens(s: &Session, name: &str) -> Vec<Value> {
+    let listed = s
+        .cli(&["bigfix", "tokens", name, "--json"], None)
+        .ok()
+        .json();
+    listed.as_array().expect("a list of tokens").clone()
 }
 
 fn assert_near(ms: i64, expected_from_now: Duration, what: &str) {
@@ -46,118 +34,64 @@ fn bigid_password_and_user_token_sessions_use_the_bare_header() {
     let url = sb.url("bigid");
     let ds = format!("{url}/api/v1/ds-connections");
 
-    let wrong = s.cli(
-        &[
-            "add",
-            "bid",
-            "--vendor",
-            "bigid",
-            "--url",
-            &url,
-            "--username",
-            "bigid",
-            "--secret-stdin",
-        ],
-        Some("not-the-password"),
-    );
+    let wrong = s.add_bigid("bid", &url, "bigid", "not-the-password");
     assert_eq!(wrong.code, 4, "{}", wrong.stderr);
     assert!(wrong.stderr.contains("BigID refused"), "{}", wrong.stderr);
     assert!(!wrong.stderr.contains("not-the-password"));
     assert_eq!(s.cli(&["list", "--json"], None).ok().json(), json!([]));
 
-    s.cli(
-        &[
-            "add",
-            "bid",
-            "--vendor",
-            "bigid",
-            "--url",
-            &url,
-            "--username",
-            "bigid",
-            "--secret-stdin",
-        ],
-        Some("bigid-password"),
-    )
-    .ok();
-    let t = token(&s, "bid");
+    s.add_sandbox_bigid(&sb, "bid").ok();
+    let t = s.token("bid");
     assert_eq!(t.split('.').count(), 3, "a JWT session token: {t}");
     let header = s.cli(&["token", "bid", "--header"], None).ok().stdout;
     assert_eq!(header.trim(), t, "BigID takes the bare token, no Bearer");
     assert_eq!(sb.get_status(&ds, &t), 200);
     assert_eq!(sb.get_status(&ds, &format!("Bearer {t}")), 401);
     assert_near(
-        account(&s, "bid")["expires_at_ms"].as_i64().unwrap(),
+        s.account("bid")["expires_at_ms"].as_i64().unwrap(),
         Duration::from_secs(86400),
         "the JWT's exp",
     );
 
     // A user token that is a JWT: its own expiry is the human deadline.
     let jwt = sb.bigid_user_token(10, true);
-    s.cli(
-        &[
-            "add",
-            "ut",
-            "--vendor",
-            "bigid",
-            "--url",
-            &url,
-            "--method",
-            "user-token",
-            "--secret-stdin",
-        ],
-        Some(&jwt),
-    )
-    .ok();
-    let ut = account(&s, "ut");
+    s.add_bigid_user_token("ut", &url, &jwt).ok();
+    let ut = s.account("ut");
     assert_eq!(ut["renews_with"], "stored-user-token");
     assert_near(
         ut["human_deadline_ms"].as_i64().unwrap(),
         Duration::from_secs(10 * 86400),
         "the user token's exp",
     );
-    let system = token(&s, "ut");
+    let system = s.token("ut");
     assert_eq!(sb.get_status(&ds, &system), 200);
 
     // An opaque user token: the admin gives its expiry; POST when told to.
     let opaque = sb.bigid_user_token(999, false);
-    s.cli(
+    s.add_with_secret(
+        "opaque",
+        "bigid",
+        &url,
+        &opaque,
         &[
-            "add",
-            "opaque",
-            "--vendor",
-            "bigid",
-            "--url",
-            &url,
             "--method",
             "user-token",
             "--user-token-expires",
             "2029-01-31",
             "--refresh-method",
             "POST",
-            "--secret-stdin",
         ],
-        Some(&opaque),
     )
     .ok();
-    let deadline = account(&s, "opaque")["human_deadline_ms"].as_i64().unwrap();
+    let deadline = s.account("opaque")["human_deadline_ms"].as_i64().unwrap();
     assert_eq!(deadline, 1_864_598_399_000, "2029-01-31T23:59:59Z");
     assert_eq!(sb.requests("POST /bigid/api/v1/refresh-access-token"), 1);
-    let bad_date = s.cli(
-        &[
-            "add",
-            "x",
-            "--vendor",
-            "bigid",
-            "--url",
-            &url,
-            "--method",
-            "user-token",
-            "--user-token-expires",
-            "soon",
-            "--secret-stdin",
-        ],
-        Some(&opaque),
+    let bad_date = s.add_with_secret(
+        "x",
+        "bigid",
+        &url,
+        &opaque,
+        &["--method", "user-token", "--user-token-expires", "soon"],
     );
     assert_eq!(bad_date.code, 2, "{}", bad_date.stderr);
 
@@ -167,7 +101,7 @@ fn bigid_password_and_user_token_sessions_use_the_bare_header() {
     let r = s.cli(&["renew", "ut"], None);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("'ut'"), "{}", r.stderr);
-    assert_eq!(account(&s, "ut")["state"], "needs-sign-in");
+    assert_eq!(s.account("ut")["state"], "needs-sign-in");
     assert_eq!(s.account_secrets("ut")["user_token"], before["user_token"]);
 }
 
@@ -176,21 +110,12 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     let url = sb.url("bigfix");
-    let ca = s.write_file("bigfix-ca.pem", sb.urls["bigfix_ca_pem"].as_str().unwrap());
+    let ca = s.sandbox_bigfix_ca(&sb);
     let ca = ca.to_str().unwrap();
     let add = |name: &str, user: &str, pw: &str, extra: &[&str]| {
         s.add_bigfix(name, &url, user, pw, extra)
     };
-    let client = sb.bigfix_client();
-    let login_status = |t: &str| {
-        client
-            .get(format!("{url}/api/login"))
-            .bearer_auth(t)
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
-    };
+    let login_status = |t: &str| sb.bigfix_login(t);
 
     // The self-signed certificate is refused until the account trusts its CA.
     let untrusted = add("bf", "admin", "admin-password", &[]);
@@ -208,23 +133,20 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
     assert_eq!(s.cli(&["list", "--json"], None).ok().json(), json!([]));
 
     add("bf", "admin", "admin-password", &["--ca-cert", ca]).ok();
-    let first = token(&s, "bf");
+    let first = s.token("bf");
     assert_eq!(
         login_status(&first),
         200,
         "BigFix accepts the created token"
     );
-    let listed = s
-        .cli(&["bigfix", "tokens", "bf", "--json"], None)
-        .ok()
-        .json();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let listed = bigfix_tokens(&s, "bf");
+    assert_eq!(listed.len(), 1);
     let tracked = &listed[0];
     assert_eq!(tracked["tracked"], true);
     // The list answer is in microseconds, the single-token one in milliseconds.
     let exp = tracked["expires_at_ms"].as_i64().unwrap();
     assert_near(exp, Duration::from_secs(30 * 86400), "a 30-day token");
-    assert_eq!(account(&s, "bf")["expires_at_ms"].as_i64().unwrap(), exp);
+    assert_eq!(s.account("bf")["expires_at_ms"].as_i64().unwrap(), exp);
     let id = tracked["id"].as_u64().unwrap();
     let by_id = s
         .cli(
@@ -258,20 +180,12 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
         None,
     )
     .ok();
-    let second = token(&s, "bf");
+    let second = s.token("bf");
     assert_ne!(second, first);
     assert_eq!(login_status(&second), 200);
-    assert!(account(&s, "bf")["expires_at_ms"].is_null());
-    let listed = s
-        .cli(&["bigfix", "tokens", "bf", "--json"], None)
-        .ok()
-        .json();
-    let untracked: Vec<&Value> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["tracked"] == false)
-        .collect();
+    assert!(s.account("bf")["expires_at_ms"].is_null());
+    let listed = bigfix_tokens(&s, "bf");
+    let untracked: Vec<&Value> = listed.iter().filter(|t| t["tracked"] == false).collect();
     assert_eq!(
         untracked.len(),
         1,
@@ -331,7 +245,7 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
 
     // Rotate: a new token in use, the old one revoked on the server.
     s.cli(&["bigfix", "rotate", "bf"], None).ok();
-    let third = token(&s, "bf");
+    let third = s.token("bf");
     assert_ne!(third, second);
     assert_eq!(login_status(&third), 200);
     assert_eq!(
@@ -339,11 +253,8 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
         401,
         "the rotated-out token is revoked"
     );
-    let listed = s
-        .cli(&["bigfix", "tokens", "bf", "--json"], None)
-        .ok()
-        .json();
-    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let listed = bigfix_tokens(&s, "bf");
+    assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["tracked"], true);
 
     // A wrong password: BigFix's 401 becomes a clear refusal; nothing is stored.
@@ -381,7 +292,7 @@ fn bigfix_tokens_are_created_tracked_rotated_and_managed_over_tls_with_the_accou
     let fp = fp.lines().next().unwrap().to_string();
     assert_eq!(fp, sb.urls["bigfix_cert_sha256"].as_str().unwrap());
     add("pinned", "admin", "admin-password", &["--pin-sha256", &fp]).ok();
-    assert_eq!(login_status(&token(&s, "pinned")), 200);
+    assert_eq!(login_status(&s.token("pinned")), 200);
     let bad = add(
         "badpin",
         "admin",
@@ -413,11 +324,7 @@ fn biganimal_device_sign_in_exchanges_the_token_and_rotates_refresh_tokens_witho
     let portal = sb.url("biganimal");
     let projects = format!("{portal}/api/v3/projects");
 
-    let (run, opened) = s.device_sign_in(
-        &sb,
-        &["add", "ba", "--vendor", "biganimal", "--url", &portal],
-        true,
-    );
+    let (run, opened) = s.device_sign_in(&sb, &add_args("ba", "biganimal", &portal, &[]), true);
     let run = run.ok();
     assert!(opened.contains("/activate?user_code="), "{opened}");
     assert!(
@@ -425,9 +332,9 @@ fn biganimal_device_sign_in_exchanges_the_token_and_rotates_refresh_tokens_witho
         "the code is shown: {}",
         run.stderr
     );
-    let first = token(&s, "ba");
+    let first = s.token("ba");
     assert_eq!(sb.get_status(&projects, &format!("Bearer {first}")), 200);
-    let ba = account(&s, "ba");
+    let ba = s.account("ba");
     assert_eq!(ba["renews_with"], "refresh-token");
     assert_near(
         ba["expires_at_ms"].as_i64().unwrap(),
@@ -445,7 +352,7 @@ fn biganimal_device_sign_in_exchanges_the_token_and_rotates_refresh_tokens_witho
     let mut last = first;
     for _ in 0..3 {
         s.cli(&["renew", "ba"], None).ok();
-        let t = token(&s, "ba");
+        let t = s.token("ba");
         assert_ne!(t, last);
         assert_eq!(sb.get_status(&projects, &format!("Bearer {t}")), 200);
         let r = s.account_secrets("ba")["refresh_token"].clone();
@@ -474,7 +381,7 @@ fn biganimal_device_sign_in_exchanges_the_token_and_rotates_refresh_tokens_witho
         "{}",
         revoked.stderr
     );
-    assert_eq!(account(&s, "ba")["state"], "needs-sign-in");
+    assert_eq!(s.account("ba")["state"], "needs-sign-in");
     assert_eq!(s.account_secrets("ba"), before);
     let refused = s.cli(&["token", "ba"], None);
     assert_eq!(refused.code, 3, "{}", refused.stderr);
@@ -486,9 +393,9 @@ fn biganimal_device_sign_in_exchanges_the_token_and_rotates_refresh_tokens_witho
 
     // Approved again: back to valid.
     s.device_sign_in(&sb, &["login", "ba"], true).0.ok();
-    assert_eq!(account(&s, "ba")["state"], "valid");
+    assert_eq!(s.account("ba")["state"], "valid");
     assert_eq!(
-        sb.get_status(&projects, &format!("Bearer {}", token(&s, "ba"))),
+        sb.get_status(&projects, &format!("Bearer {}", s.token("ba"))),
         200
     );
 }
@@ -500,17 +407,12 @@ fn oidc_issuer_from_discovery_with_no_browser_and_slow_down_honoured() {
     let issuer = sb.url("oidc");
     let mut child = s.spawn_cli(
         &[("BROWSER", "/bin/false")],
-        &[
-            "add",
+        &add_args(
             "generic",
-            "--vendor",
             "oidc",
-            "--url",
             &issuer,
-            "--client-id",
-            "tokenkeeper-sandbox",
-            "--no-browser",
-        ],
+            &["--client-id", "tokenkeeper-sandbox", "--no-browser"],
+        ),
     );
     // With --no-browser the address is printed; read it as the admin would.
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
@@ -540,7 +442,7 @@ fn oidc_issuer_from_discovery_with_no_browser_and_slow_down_honoured() {
         "after slow_down the client waits 1 + 5 s: {:?}",
         started.elapsed()
     );
-    let generic = account(&s, "generic");
+    let generic = s.account("generic");
     assert_eq!(generic["state"], "valid");
     let shown = s.cli(&["show", "generic", "--json"], None).ok().json();
     assert_eq!(
@@ -549,11 +451,11 @@ fn oidc_issuer_from_discovery_with_no_browser_and_slow_down_honoured() {
         "the default scope is not stored"
     );
     let me = format!("{issuer}/me");
-    let mut last = token(&s, "generic");
+    let mut last = s.token("generic");
     assert_eq!(sb.get_status(&me, &format!("Bearer {last}")), 200);
     for _ in 0..2 {
         s.cli(&["renew", "generic"], None).ok();
-        let t = token(&s, "generic");
+        let t = s.token("generic");
         assert_ne!(t, last);
         assert_eq!(sb.get_status(&me, &format!("Bearer {t}")), 200);
         last = t;
@@ -563,16 +465,7 @@ fn oidc_issuer_from_discovery_with_no_browser_and_slow_down_honoured() {
     // An issuer without the device flow, and an unknown client, are clear errors.
     let unknown = s.spawn_cli(
         &[("BROWSER", "/bin/false")],
-        &[
-            "add",
-            "bad",
-            "--vendor",
-            "oidc",
-            "--url",
-            &issuer,
-            "--client-id",
-            "nobody",
-        ],
+        &add_args("bad", "oidc", &issuer, &["--client-id", "nobody"]),
     );
     let r = finish(unknown, Duration::from_secs(30));
     assert_eq!(r.code, 4, "{}", r.stderr);
@@ -585,18 +478,8 @@ fn immuta_api_key_tokens_renew_on_401_and_errors_carry_immutas_message() {
     let sb = Sandbox::start(&[]);
     let url = sb.url("immuta");
     let current = format!("{url}/bim/rpc/user/current");
-    let add = |name: &str, secret: &str, extra: &[&str]| {
-        let mut args = vec![
-            "add",
-            name,
-            "--vendor",
-            "immuta",
-            "--url",
-            &url,
-            "--secret-stdin",
-        ];
-        args.extend_from_slice(extra);
-        s.cli(&args, Some(secret))
+    let add = |name: &str, secret: &str, flags: &[&str]| {
+        s.add_with_secret(name, "immuta", &url, secret, flags)
     };
 
     let wrong = add("im", "wrong-api-key", &["--method", "api-key"]);
@@ -609,30 +492,30 @@ fn immuta_api_key_tokens_renew_on_401_and_errors_carry_immutas_message() {
     assert!(!wrong.stderr.contains("wrong-api-key"));
 
     add("im", "immuta-demo-apikey", &["--method", "api-key"]).ok();
-    let im = account(&s, "im");
+    let im = s.account("im");
     assert!(
         im["expires_at_ms"].is_null(),
         "API-key tokens carry no expiry"
     );
     assert_eq!(im["state"], "valid");
-    let t1 = token(&s, "im");
+    let t1 = s.token("im");
     assert_eq!(sb.get_status(&current, &format!("Bearer {t1}")), 200);
-    assert_eq!(token(&s, "im"), t1, "still accepted: reused");
+    assert_eq!(s.token("im"), t1, "still accepted: reused");
 
     sb.admin("/immuta/expire-tokens", json!({}));
     assert_eq!(sb.get_status(&current, &format!("Bearer {t1}")), 401);
-    let t2 = token(&s, "im");
+    let t2 = s.token("im");
     assert_ne!(t2, t1, "renewed transparently after Immuta answered 401");
     assert_eq!(sb.get_status(&current, &format!("Bearer {t2}")), 200);
     // The refused key, the sign-in, the renewal after the 401.
     assert_eq!(sb.requests("POST /immuta/bim/apikey/authenticate"), 3);
 
     add("imp", "immuta-password", &["--username", "immuta-user"]).ok();
-    let imp = account(&s, "imp");
+    let imp = s.account("imp");
     assert_eq!(imp["method"], "password");
     assert!(imp["expires_at_ms"].as_i64().unwrap() > now_ms());
     assert_eq!(
-        sb.get_status(&current, &format!("Bearer {}", token(&s, "imp"))),
+        sb.get_status(&current, &format!("Bearer {}", s.token("imp"))),
         200
     );
 
@@ -660,9 +543,8 @@ fn immuta_api_key_tokens_renew_on_401_and_errors_carry_immutas_message() {
 fn truesight_token_check_renews_a_token_the_server_dropped() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
-    s.add_truesight("ts", &sb.url("truesight"), "demo", "demo-password", &[])
-        .ok();
-    let t1 = token(&s, "ts");
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    let t1 = s.token("ts");
     // The token is logged out behind Tokenkeeper's back.
     let r = reqwest::blocking::Client::new()
         .delete(format!("{}/tsws/api/v10.1/token", sb.url("truesight")))
@@ -671,7 +553,7 @@ fn truesight_token_check_renews_a_token_the_server_dropped() {
         .unwrap();
     assert!(r.status().is_success());
     assert_eq!(
-        token(&s, "ts"),
+        s.token("ts"),
         t1,
         "without --check the stored token is trusted"
     );
@@ -694,16 +576,10 @@ fn a_device_code_nobody_approves_expires_with_a_clear_error_and_waits_for_login(
     let s = Session::start();
     let sb = Sandbox::start(&["--device-interval", "1"]);
     let browser = s.browser();
+    let portal = sb.url("biganimal");
     let child = s.spawn_cli(
         &[browser.env()],
-        &[
-            "add",
-            "late",
-            "--vendor",
-            "biganimal",
-            "--url",
-            &sb.url("biganimal"),
-        ],
+        &add_args("late", "biganimal", &portal, &[]),
     );
     let url = browser.wait_url(Duration::from_secs(20));
     assert!(url.contains("user_code="), "{url}");
@@ -718,9 +594,9 @@ fn a_device_code_nobody_approves_expires_with_a_clear_error_and_waits_for_login(
         run.stderr
     );
     // The account waits for a sign-in; no secret was stored.
-    assert_eq!(account(&s, "late")["state"], "needs-sign-in");
+    assert_eq!(s.account("late")["state"], "needs-sign-in");
     assert!(s.stored_secrets().is_empty());
     // A new code, approved in time, signs it in.
     s.device_sign_in(&sb, &["login", "late"], true).0.ok();
-    assert_eq!(account(&s, "late")["state"], "valid");
+    assert_eq!(s.account("late")["state"], "valid");
 }

@@ -34,12 +34,7 @@ fn the_window_lists_what_the_cli_wrote_counts_down_live_and_leaks_nothing() {
         .ok();
     };
     add("ts-window");
-    let token = s
-        .cli(&["token", "ts-window"], None)
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let token = s.token("ts-window");
 
     let display = Display::start();
     let driver = Driver::start(&s, &display.name, &[]);
@@ -104,21 +99,14 @@ fn sandbox_mode_shows_a_working_demo_account() {
     app.screenshot(&tokenkeeper_e2e::screenshot_path("sandbox.png"));
     // The CLI sees the demo vault too, and its token works against the sandbox the
     // app runs (while it runs: the stand-ins live in the app).
-    let list = s.cli(&["list", "--json"], None).ok().json();
+    let list = s.accounts();
     let demo = list
-        .as_array()
-        .unwrap()
         .iter()
         .find(|a| a["name"] == "truesight-demo")
         .expect("truesight-demo listed")
         .clone();
     let base = demo["base_url"].as_str().expect("base_url");
-    let token = s
-        .cli(&["token", "truesight-demo"], None)
-        .ok()
-        .stdout
-        .trim()
-        .to_string();
+    let token = s.token("truesight-demo");
     assert!(!token.is_empty(), "a demo token");
     let about = |authorization: &str| {
         reqwest::blocking::Client::new()
@@ -140,12 +128,7 @@ fn sandbox_mode_shows_a_working_demo_account() {
         "and the stand-in does check tokens"
     );
     app.close();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = list.iter().map(|a| a["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
         [

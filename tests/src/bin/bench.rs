@@ -509,14 +509,7 @@ fn memory() {
     let display = Display::start();
     let sb = Sandbox::start(&[]);
     for i in 0..20 {
-        s.add_truesight(
-            &format!("ts{i}"),
-            &sb.url("truesight"),
-            "demo",
-            "demo-password",
-            &[],
-        )
-        .ok();
+        s.add_sandbox_truesight(&sb, &format!("ts{i}")).ok();
     }
     let app = |extra: &[&str]| {
         let mut c = s.command(bin("tokenkeeper-desktop"));
