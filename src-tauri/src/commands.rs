@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tauri::{AppHandle, State};
 use tokenkeeper_core::forms::{self, AccountEdit, AccountForm, VendorForm};
-use tokenkeeper_core::model::{AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Preferences};
+use tokenkeeper_core::ipc_types::{AppInfo, DeviceSignIn};
+use tokenkeeper_core::model::{AccountDetail, AccountSummary, Preferences};
 use tokenkeeper_core::vendors::bigfix::BigFixToken;
 use tokenkeeper_core::{Error, IpcError, Secret, SignOut};
 

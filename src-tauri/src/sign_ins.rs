@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter};
-use tokenkeeper_core::model::{DeviceSignIn, SignInOutcome};
+use tokenkeeper_core::ipc_types::{DeviceSignIn, SignInOutcome};
 use tokenkeeper_core::vendors::DevicePrompt;
 use tokenkeeper_core::{browser, Error, Result};
 use tokio::sync::oneshot;

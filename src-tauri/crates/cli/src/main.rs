@@ -11,10 +11,11 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 use tokenkeeper_core::clock::SystemClock;
 use tokenkeeper_core::engine::{Engine, EngineEvent, EventSink, Policy};
+use tokenkeeper_core::fields::{FieldKey, NewAccount};
 use tokenkeeper_core::http;
 use tokenkeeper_core::model::{Method, Vendor};
-use tokenkeeper_core::vault::{self, NewAccount, SignOut};
-use tokenkeeper_core::vendors::{bigfix, DevicePrompt, FieldKey};
+use tokenkeeper_core::vault::{self, SignOut};
+use tokenkeeper_core::vendors::{bigfix, DevicePrompt};
 use tokenkeeper_core::{
     Error, ErrorKind, Result, Secret, SecretKind, TokenOptions, TokenQuery, Vault,
 };

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::fields::{FieldKey, MethodSpec, NewAccount};
 use crate::model::{Method, Vendor};
-use crate::vault::NewAccount;
-use crate::vendors::{self, FieldKey, MethodSpec};
+use crate::vendors;
 
 /// One vendor's sign-in methods, as the add form offers them.
 #[derive(Debug, Clone, Serialize, TS)]

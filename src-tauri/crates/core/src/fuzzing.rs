@@ -26,8 +26,8 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::canned::{self, Canned};
 use crate::error::{Error, Result};
+use crate::http::canned::{self, Canned};
 use crate::http::Answer;
 use crate::model::{Account, Method, RenewsWith, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};

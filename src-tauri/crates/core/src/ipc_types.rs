@@ -1,18 +1,47 @@
-//! The TypeScript types of everything that crosses IPC to the window, generated from
-//! the Rust types and committed at `ui/src/ipc/generated/ipc.ts`. A test fails when
+//! What crosses IPC to the window: the types only the window uses, and the
+//! TypeScript of every type that crosses, generated from the Rust types and committed at `ui/src/ipc/generated/ipc.ts`. A test fails when
 //! the committed file is stale; `TOKENKEEPER_UPDATE_IPC=1` rewrites it.
 
+use serde::Serialize;
 use ts_rs::TS;
 
 use crate::engine::{Alert, AlertKind, EngineEvent};
 use crate::error::IpcError;
+use crate::fields::FieldKey;
 use crate::forms::{AccountEdit, AccountForm, FormField, MethodForm, VendorForm};
 use crate::model::{
-    AccountDetail, AccountSummary, AppInfo, DeviceSignIn, Event, Method, Preferences, RenewsWith,
-    SignInOutcome, TokenState, Vendor,
+    AccountDetail, AccountSummary, Event, Method, Preferences, RenewsWith, TokenState, Vendor,
 };
 use crate::vendors::bigfix::BigFixToken;
-use crate::vendors::{DevicePrompt, FieldKey};
+use crate::vendors::DevicePrompt;
+
+/// What the window needs to know about the app itself.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct AppInfo {
+    pub version: String,
+    /// Running against the built-in sandbox vendors with a demo vault.
+    pub sandbox: bool,
+    pub data_dir: String,
+}
+
+/// A browser sign-in the window started: the code to show, and whether the browser
+/// opened (if not, the admin opens `browser_url` by hand).
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct DeviceSignIn {
+    pub prompt: DevicePrompt,
+    pub browser_opened: bool,
+    pub browser_error: Option<String>,
+}
+
+/// How a sign-in the window started in the background ended.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SignInOutcome {
+    pub account: String,
+    pub ok: bool,
+    /// What happened, to show as it is: the vendor's refusal, an expired code.
+    pub message: String,
+    pub code: Option<String>,
+}
 
 /// The generated file's text.
 pub fn typescript() -> String {

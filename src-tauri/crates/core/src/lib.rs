@@ -2,11 +2,10 @@
 //! thin layers over `Vault`; nothing here depends on tauri.
 
 pub mod browser;
-#[doc(hidden)]
-pub mod canned;
 pub mod clock;
 pub mod engine;
 pub mod error;
+pub mod fields;
 pub mod forms;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -19,6 +18,10 @@ pub mod secret_store;
 pub mod vault;
 pub mod vendors;
 
+#[doc(hidden)]
+pub use http::canned;
+
 pub use error::{Error, ErrorKind, IpcError, Result};
+pub use fields::NewAccount;
 pub use secret::{Secret, SecretBundle, SecretKind};
-pub use vault::{FreshToken, NewAccount, SignOut, TokenOptions, TokenQuery, Vault};
+pub use vault::{FreshToken, SignOut, TokenOptions, TokenQuery, Vault};

@@ -450,15 +450,6 @@ mod tests {
     }
 }
 
-/// What the window needs to know about the app itself.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct AppInfo {
-    pub version: String,
-    /// Running against the built-in sandbox vendors with a demo vault.
-    pub sandbox: bool,
-    pub data_dir: String,
-}
-
 /// The admin's preferences, set in the window's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct Preferences {
@@ -479,23 +470,4 @@ impl Default for Preferences {
             start_at_login: false,
         }
     }
-}
-
-/// A browser sign-in the window started: the code to show, and whether the browser
-/// opened (if not, the admin opens `browser_url` by hand).
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct DeviceSignIn {
-    pub prompt: crate::vendors::DevicePrompt,
-    pub browser_opened: bool,
-    pub browser_error: Option<String>,
-}
-
-/// How a sign-in the window started in the background ended.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct SignInOutcome {
-    pub account: String,
-    pub ok: bool,
-    /// What happened, to show as it is: the vendor's refusal, an expired code.
-    pub message: String,
-    pub code: Option<String>,
 }

@@ -1,4 +1,4 @@
-//! The fuzzing and replay seam. [`crate::http::send`] is the single place every
+//! The fuzzing and replay seam. [`super::send`] is the single place every
 //! vendor answer enters the core; a thread that has armed this module gets its
 //! answers from a queue of canned ones instead of the network, so a fuzzer (or a
 //! replay test) can drive any status, content type and body into each vendor's
@@ -14,8 +14,8 @@ use std::collections::VecDeque;
 use reqwest::header::HeaderValue;
 use reqwest::{RequestBuilder, StatusCode};
 
+use super::{Answer, MAX_BODY};
 use crate::error::{Error, Result};
-use crate::http::{Answer, MAX_BODY};
 
 /// One answer as a vendor might send it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,9 @@
 //! a switch that turns verification off), deadlines, a cap on answer size, and
 //! errors that tell the admin what the vendor actually sent back.
 
+#[doc(hidden)]
+pub mod canned;
+
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
@@ -627,8 +630,8 @@ pub struct Answer {
 pub async fn send(request: RequestBuilder, endpoint: &str) -> Result<Answer> {
     // The fuzzing and replay seam: a thread that armed `canned` is answered from it,
     // never from the network. Unarmed (always, in the product): one thread-local check.
-    if crate::canned::is_armed() {
-        return crate::canned::answer(request, endpoint);
+    if canned::is_armed() {
+        return canned::answer(request, endpoint);
     }
     let mut response = request
         .send()

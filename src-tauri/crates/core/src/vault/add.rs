@@ -7,29 +7,11 @@ use super::listing::summarize;
 use super::sign_in::apply_issued;
 use super::{flow_for, item_for, Vault};
 use crate::error::{Error, Result};
+use crate::fields::{FieldKey, MethodSpec, NewAccount};
 use crate::http;
-use crate::model::{Account, AccountSummary, Method, Vendor};
+use crate::model::{Account, AccountSummary, Vendor};
 use crate::secret::{Secret, SecretBundle};
-use crate::vendors::{self, Call, FieldKey, MethodSpec};
-
-/// An account as the admin describes it when adding it.
-#[derive(Debug, Clone, Default)]
-pub struct NewAccount {
-    pub name: String,
-    pub vendor: Option<Vendor>,
-    pub base_url: String,
-    pub method: Option<Method>,
-    pub username: Option<String>,
-    pub tenant: Option<String>,
-    pub iam_id: Option<String>,
-    pub client_id: Option<String>,
-    pub ca_cert_pem: Option<String>,
-    /// The SHA-256 of the one certificate the server may present (instead of a CA).
-    pub pin_sha256: Option<String>,
-    /// The vendor's other fields (scope, token lifetime, …), as the admin typed them.
-    pub settings: Vec<(FieldKey, String)>,
-    pub labels: Vec<String>,
-}
+use crate::vendors::{self, Call};
 
 impl Vault {
     /// The sign-in methods and fields of a vendor, for forms and validation.

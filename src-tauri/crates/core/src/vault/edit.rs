@@ -7,10 +7,11 @@ use super::add::check_setting;
 use super::listing::summarize;
 use super::{flow_for, Vault};
 use crate::error::{Error, Result};
+use crate::fields::FieldKey;
 use crate::forms::AccountEdit;
 use crate::http;
 use crate::model::AccountSummary;
-use crate::vendors::{self, FieldKey};
+use crate::vendors;
 
 impl Vault {
     /// Holds the account's lease, so that a renewal in flight finishes first and cannot
@@ -106,10 +107,10 @@ mod tests {
 
     use super::*;
     use crate::clock::SystemClock;
+    use crate::fields::NewAccount;
     use crate::model::{RenewsWith, TokenMeta, TokenState, Vendor};
     use crate::secret::Secret;
     use crate::secret_store::MemoryKeyring;
-    use crate::vault::NewAccount;
 
     async fn vault_with_signed_in_account(dir: &std::path::Path) -> Vault {
         let vault = Vault::open_with(

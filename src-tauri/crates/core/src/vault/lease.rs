@@ -263,9 +263,9 @@ mod lease_tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::error::ErrorKind;
+    use crate::fields::NewAccount;
     use crate::model::Vendor;
     use crate::secret_store::MemoryKeyring;
-    use crate::vault::NewAccount;
 
     async fn vault_with_account(
         dir: &Path,

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-pub use add::NewAccount;
 pub use bigfix_tokens::TokenQuery;
 pub use database::{Database, KEY_ITEM};
 pub use remove::SignOut;

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::oauth::{self, DeviceRequest, Granted};
-use super::{required, Call, DeviceCode, Field, FieldKey, Issued, MethodSpec, VendorFlow};
+use super::{required, Call, DeviceCode, Issued, VendorFlow};
 use crate::error::{Error, Result};
+use crate::fields::{Field, FieldKey, MethodSpec};
 use crate::http;
 use crate::model::{Method, RenewsWith, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};

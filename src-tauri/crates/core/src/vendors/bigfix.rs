@@ -12,8 +12,9 @@ use reqwest::{Method as HttpMethod, StatusCode};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::{required, Call, Field, FieldKey, Issued, MethodSpec, VendorFlow};
+use super::{required, Call, Issued, VendorFlow};
 use crate::error::{Error, Result};
+use crate::fields::{Field, FieldKey, MethodSpec};
 use crate::http::{self, Answer};
 use crate::model::{Method, RenewsWith, TokenMeta, Vendor};
 use crate::secret::{quote_vendor, Secret, SecretBundle, SecretKind};

@@ -8,8 +8,9 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Call, Field, FieldKey, Issued, MethodSpec, VendorFlow};
+use super::{Call, Issued, VendorFlow};
 use crate::error::{Error, Result};
+use crate::fields::{Field, FieldKey, MethodSpec};
 use crate::http::{self, Answer};
 use crate::model::{Method, RenewsWith, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};
