@@ -6,12 +6,13 @@ mod background;
 mod clipboard;
 mod commands;
 mod notifications;
+#[cfg(feature = "sandbox")]
 mod sandbox_mode;
 mod sign_ins;
 mod single_instance;
 mod tray;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
@@ -27,7 +28,9 @@ struct Args {
     /// The vault's folder (default: the platform's data folder).
     #[arg(long, env = "TOKENKEEPER_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Start the built-in sandbox vendors and a demo vault of their accounts.
+    /// Start the built-in sandbox vendors and a demo vault of their accounts (in a
+    /// build with the `sandbox` feature, as `./dev sandbox` makes; the installed app
+    /// has none).
     #[arg(long)]
     sandbox: bool,
     /// Start in the tray without opening the window (as at login).
@@ -109,6 +112,35 @@ fn quit_on_signals(app: tauri::AppHandle) {
     });
 }
 
+/// Sandbox mode's vault folder (`given`, else its own), made ready: demo accounts
+/// never go into a real vault.
+#[cfg(feature = "sandbox")]
+fn sandbox_dir(given: Option<&Path>) -> Result<PathBuf, String> {
+    let dir = given.map_or_else(sandbox_mode::default_dir, Path::to_path_buf);
+    sandbox_mode::prepare_dir(&dir, given.is_some())?;
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!(
+            "tokenkeeper-desktop: sandbox mode: demo vault in {}\n",
+            dir.display()
+        ),
+    );
+    Ok(dir)
+}
+
+/// A build without the `sandbox` feature (the installed app) has no stand-ins to
+/// start: `--sandbox` is refused with where to find them.
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_dir(_given: Option<&Path>) -> Result<PathBuf, String> {
+    Err(NO_SANDBOX.to_string())
+}
+
+/// What a build without the `sandbox` feature says to `--sandbox`.
+#[cfg(not(feature = "sandbox"))]
+const NO_SANDBOX: &str = "this build has no sandbox mode: the stand-in vendors and the \
+    demo vault come only with the `sandbox` feature, which the installed app leaves out. \
+    To try Tokenkeeper against them, run ./dev sandbox in a source checkout.";
+
 pub fn run() {
     let args = Args::parse();
     if let Some(choice) = &args.start_at_login {
@@ -126,28 +158,20 @@ pub fn run() {
         }
         return;
     }
-    let dir = match (&args.data_dir, args.sandbox) {
-        (Some(d), _) => d.clone(),
-        (None, true) => sandbox_mode::default_dir(),
-        (None, false) => vault::default_dir(),
-    };
-    if args.sandbox {
-        // Demo accounts never go into a real vault.
-        if let Err(e) = sandbox_mode::prepare_dir(&dir, args.data_dir.is_some()) {
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("tokenkeeper-desktop: {e}\n"),
-            );
-            std::process::exit(2);
+    let dir = if args.sandbox {
+        match sandbox_dir(args.data_dir.as_deref()) {
+            Ok(dir) => dir,
+            Err(e) => {
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("tokenkeeper-desktop: {e}\n"),
+                );
+                std::process::exit(2);
+            }
         }
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!(
-                "tokenkeeper-desktop: sandbox mode: demo vault in {}\n",
-                dir.display()
-            ),
-        );
-    }
+    } else {
+        args.data_dir.clone().unwrap_or_else(vault::default_dir)
+    };
     let listener = match single_instance::claim(&dir) {
         Ok(single_instance::Instance::First(l)) => Some(l),
         Ok(single_instance::Instance::Handed) => {
@@ -213,6 +237,7 @@ pub fn run() {
             if !args.tray {
                 tray::show_window(app.handle());
             }
+            #[cfg(feature = "sandbox")]
             if shell.sandbox {
                 sandbox_mode::start(shell.clone());
             }

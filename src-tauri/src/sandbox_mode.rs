@@ -1,6 +1,7 @@
 //! Sandbox mode: the vendor stand-ins run inside the app on loopback, and a demo vault
 //! (its own folder and keyring service) holds accounts that sign in to them, so a
-//! newcomer sees every flow work without a vendor account.
+//! newcomer sees every flow work without a vendor account. Built only with the
+//! `sandbox` feature (`./dev sandbox`, the tests): the installed app has none of it.
 //!
 //! Sandbox mode writes demo accounts into its vault and, on each start, points them at
 //! this run's stand-ins on loopback. So it must never run on a real vault: its folder
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokenkeeper_core::model::Vendor;
-use tokenkeeper_core::vendors::FieldKey;
+use tokenkeeper_core::fields::FieldKey;
 use tokenkeeper_core::{NewAccount, Secret, Vault};
 use tokenkeeper_sandbox::{bigfix, bigid, immuta, truesight, Urls};
 

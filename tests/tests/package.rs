@@ -4,7 +4,8 @@
 //! for real with `apt-get install ./x.deb` (which resolves those dependencies) and
 //! removed again at the end, and what it installed is checked: the desktop app, which
 //! starts and maps its window, its menu entry and icons, and the `tokenkeeper` CLI,
-//! which then works against a real keyring.
+//! which then works against a real keyring. The packaged app has no sandbox mode:
+//! none of the stand-in vendors' code is in it, and it says so to `--sandbox`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,22 @@ fn newest_deb() -> PathBuf {
         deb.display()
     );
     deb
+}
+
+/// The .deb's files, unpacked into a scratch folder.
+fn unpack(deb: &str) -> tempfile::TempDir {
+    let unpacked = tempfile::tempdir().unwrap();
+    let out = Command::new("dpkg-deb")
+        .args(["-x", deb])
+        .arg(unpacked.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dpkg-deb -x: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    unpacked
 }
 
 fn dpkg(args: &[&str]) -> String {
@@ -235,13 +252,7 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
     }
 
     // Every library the programs link against comes with what Depends pulls in.
-    let unpacked = tempfile::tempdir().unwrap();
-    let out = Command::new("dpkg-deb")
-        .args(["-x", deb])
-        .arg(unpacked.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "dpkg-deb -x");
+    let unpacked = unpack(deb);
     let closure = dependency_closure(&depends);
     let mut uncovered = Vec::new();
     for name in ["tokenkeeper", "tokenkeeper-desktop"] {
@@ -365,5 +376,76 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
             );
             tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
         },
+    );
+}
+
+/// Text that only the sandbox crate (the stand-in vendors) puts in a binary: its
+/// unauthenticated fault-injection and admin routes, and its source folder (which
+/// panic locations name).
+const SANDBOX_MARKS: &[&str] = &[
+    "/faults/clear",
+    "/_sandbox",
+    "/bigid/revoke-user-tokens",
+    "/oauth/refresh-token-state",
+    "/immuta/expire-tokens",
+    "crates/sandbox/src/",
+];
+
+/// The marks of [`SANDBOX_MARKS`] that the file at `path` contains.
+fn sandbox_marks_in(path: &Path) -> Vec<&'static str> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // Lossy text keeps every ASCII run as it is, and std's search is fast on it.
+    let text = String::from_utf8_lossy(&bytes);
+    SANDBOX_MARKS
+        .iter()
+        .copied()
+        .filter(|mark| text.contains(mark))
+        .collect()
+}
+
+#[test]
+fn the_packaged_app_has_no_sandbox_mode() {
+    // The marks are what a binary with the stand-ins holds: the stand-ins' own
+    // program has every one of them.
+    let standins = tokenkeeper_e2e::bin("tokenkeeper-sandbox");
+    assert_eq!(
+        sandbox_marks_in(&standins),
+        SANDBOX_MARKS,
+        "{} lacks some marks: they no longer tell the stand-ins' code",
+        standins.display()
+    );
+
+    let deb = newest_deb();
+    let unpacked = unpack(deb.to_str().unwrap());
+    let app = unpacked.path().join("usr/bin/tokenkeeper-desktop");
+    let found = sandbox_marks_in(&app);
+    assert!(
+        found.is_empty(),
+        "the packaged app holds the stand-ins' code (built with the sandbox feature?): {found:?}"
+    );
+
+    // Asked for sandbox mode, it says this build has none and where to get it, and
+    // exits with an error (before any window or vault: a private session all the same).
+    let s = Session::start();
+    let mut app = tokenkeeper_e2e::Running(
+        s.command(&app)
+            .arg("--sandbox")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the packaged app"),
+    );
+    tokenkeeper_e2e::wait_for(
+        "the packaged app to answer --sandbox",
+        Duration::from_secs(30),
+        || app.0.try_wait().expect("try_wait").is_some(),
+    );
+    let status = app.0.wait().unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(&mut app.0.stderr.take().unwrap(), &mut said).unwrap();
+    assert_eq!(status.code(), Some(2), "--sandbox is refused: {said}");
+    assert!(
+        said.contains("this build has no sandbox mode") && said.contains("./dev sandbox"),
+        "says why and where sandbox mode is: {said}"
     );
 }
