@@ -172,8 +172,8 @@ pub fn detail(d: &AccountDetail, now: DateTime<Utc>) -> String {
         out.push_str(&format!(
             "  {}  {} {}{detail}\n",
             local(e.at_ms),
-            e.kind,
-            e.outcome
+            e.kind.id(),
+            e.outcome.id()
         ));
     }
     out

@@ -8,7 +8,7 @@ use ts_rs::TS;
 
 use crate::fields::{FieldKey, MethodSpec, NewAccount};
 use crate::model::{Method, Vendor};
-use crate::vendors;
+use crate::vendors::{self, VendorFlow};
 
 /// One vendor's sign-in methods, as the add form offers them.
 #[derive(Debug, Clone, Serialize, TS)]
@@ -99,17 +99,6 @@ fn method_label(method: Method) -> &'static str {
     }
 }
 
-fn url_hint(vendor: Vendor) -> &'static str {
-    match vendor {
-        Vendor::Bigid => "https://bigid.example.com",
-        Vendor::Bigfix => "https://bigfix.example.com:52311",
-        Vendor::Biganimal => "https://portal.biganimal.com",
-        Vendor::Immuta => "https://example.immuta.com",
-        Vendor::Truesight => "https://truesight.example.com",
-        Vendor::Oidc => "https://issuer.example.com",
-    }
-}
-
 fn method_form(spec: &MethodSpec) -> MethodForm {
     MethodForm {
         method: spec.method,
@@ -129,19 +118,22 @@ fn method_form(spec: &MethodSpec) -> MethodForm {
     }
 }
 
+/// The add form of one vendor's flow.
+pub fn vendor_form(flow: &dyn VendorFlow) -> VendorForm {
+    VendorForm {
+        vendor: flow.vendor(),
+        vendor_name: flow.vendor().display_name().to_string(),
+        methods: flow.methods().iter().map(method_form).collect(),
+        url_hint: flow.url_hint().to_string(),
+    }
+}
+
 /// Every vendor's form, in the order the window offers them.
 pub fn vendor_forms() -> Vec<VendorForm> {
     Vendor::ALL
         .iter()
-        .filter_map(|&vendor| {
-            let flow = vendors::flow_for(vendor)?;
-            Some(VendorForm {
-                vendor,
-                vendor_name: vendor.display_name().to_string(),
-                methods: flow.methods().iter().map(method_form).collect(),
-                url_hint: url_hint(vendor).to_string(),
-            })
-        })
+        .filter_map(|&vendor| vendors::flow_for(vendor))
+        .map(vendor_form)
         .collect()
 }
 

@@ -10,7 +10,8 @@ use crate::error::IpcError;
 use crate::fields::FieldKey;
 use crate::forms::{AccountEdit, AccountForm, FormField, MethodForm, VendorForm};
 use crate::model::{
-    AccountDetail, AccountSummary, Event, Method, Preferences, RenewsWith, TokenState, Vendor,
+    AccountDetail, AccountSummary, Event, EventKind, Method, Outcome, Preferences, RenewsWith,
+    TokenState, Vendor,
 };
 use crate::vendors::bigfix::BigFixToken;
 use crate::vendors::DevicePrompt;
@@ -52,6 +53,8 @@ pub fn typescript() -> String {
         TokenState::decl(),
         FieldKey::decl(),
         AccountSummary::decl(),
+        EventKind::decl(),
+        Outcome::decl(),
         Event::decl(),
         AccountDetail::decl(),
         AppInfo::decl(),

@@ -354,8 +354,130 @@ pub struct AccountSummary {
 pub struct Event {
     #[ts(type = "number")]
     pub at_ms: i64,
-    pub kind: String,
-    pub outcome: String,
+    pub kind: EventKind,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+/// What an entry of an account's history is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    /// The account was added (signed in or not).
+    Added,
+    /// A sign-in that worked and stored a token.
+    SignedIn,
+    /// A sign-in under way or that did not work.
+    SignIn,
+    Renewed,
+    /// A renewal that did not work.
+    Renewal,
+    /// The vendor was asked whether the token still works.
+    Check,
+    /// A BigFix token made, changed or revoked through its API.
+    Created,
+    Updated,
+    Revoke,
+    Edited,
+    /// A desktop alert about a deadline.
+    Alert,
+}
+
+/// How a history entry ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Ok,
+    Started,
+    Cancelled,
+    /// The vendor no longer accepts the token.
+    Invalid,
+    Failed,
+    /// The vendor refused the credentials: a human must sign in.
+    Refused,
+    /// An alert was shown.
+    Raised,
+    /// Done, but the account needs the admin's sign-in before it renews again.
+    NeedsSignIn,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::Added,
+        EventKind::SignedIn,
+        EventKind::SignIn,
+        EventKind::Renewed,
+        EventKind::Renewal,
+        EventKind::Check,
+        EventKind::Created,
+        EventKind::Updated,
+        EventKind::Revoke,
+        EventKind::Edited,
+        EventKind::Alert,
+    ];
+
+    /// Its text in the database, the CLI and IPC.
+    pub fn id(self) -> &'static str {
+        match self {
+            EventKind::Added => "added",
+            EventKind::SignedIn => "signed-in",
+            EventKind::SignIn => "sign-in",
+            EventKind::Renewed => "renewed",
+            EventKind::Renewal => "renewal",
+            EventKind::Check => "check",
+            EventKind::Created => "created",
+            EventKind::Updated => "updated",
+            EventKind::Revoke => "revoke",
+            EventKind::Edited => "edited",
+            EventKind::Alert => "alert",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.id() == s)
+    }
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 8] = [
+        Outcome::Ok,
+        Outcome::Started,
+        Outcome::Cancelled,
+        Outcome::Invalid,
+        Outcome::Failed,
+        Outcome::Refused,
+        Outcome::Raised,
+        Outcome::NeedsSignIn,
+    ];
+
+    /// Its text in the database, the CLI and IPC.
+    pub fn id(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Started => "started",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Invalid => "invalid",
+            Outcome::Failed => "failed",
+            Outcome::Refused => "refused",
+            Outcome::Raised => "raised",
+            Outcome::NeedsSignIn => "needs-sign-in",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            // Written so by versions before the outcome was typed.
+            "needs sign-in" => Some(Outcome::NeedsSignIn),
+            _ => Self::ALL.into_iter().find(|o| o.id() == s),
+        }
+    }
+}
+
+/// A history entry before it is recorded: what happened, how it ended, and the words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub kind: EventKind,
+    pub outcome: Outcome,
     pub detail: String,
 }
 
@@ -433,6 +555,19 @@ mod tests {
         let mut refused = m;
         refused.needs_human = true;
         assert_eq!(refused.state(t0), TokenState::NeedsSignIn);
+    }
+
+    #[test]
+    fn event_kinds_and_outcomes_read_back_as_serde_writes_them() {
+        for k in EventKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.id());
+            assert_eq!(EventKind::parse(k.id()), Some(k));
+        }
+        for o in Outcome::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.id());
+            assert_eq!(Outcome::parse(o.id()), Some(o));
+        }
+        assert_eq!(EventKind::parse("renewed-by-a-newer-version"), None);
     }
 
     #[test]

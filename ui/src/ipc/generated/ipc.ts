@@ -17,7 +17,11 @@ export type AccountSummary = { id: string, name: string, vendor: Vendor, vendor_
  */
 expires_at_ms: number | null, human_deadline_ms: number | null, renews_with: RenewsWith | null, last_error: string | null, };
 
-export type Event = { at_ms: number, kind: string, outcome: string, detail: string, };
+export type EventKind = "added" | "signed-in" | "sign-in" | "renewed" | "renewal" | "check" | "created" | "updated" | "revoke" | "edited" | "alert";
+
+export type Outcome = "ok" | "started" | "cancelled" | "invalid" | "failed" | "refused" | "raised" | "needs-sign-in";
+
+export type Event = { at_ms: number, kind: EventKind, outcome: Outcome, detail: string, };
 
 export type AccountDetail = { summary: AccountSummary, tenant: string | null, iam_id: string | null, client_id: string | null, trusts_custom_ca: boolean, 
 /**

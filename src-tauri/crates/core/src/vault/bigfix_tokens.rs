@@ -9,7 +9,7 @@ use super::listing::summarize;
 use super::{flow_for, Vault};
 use crate::error::{Error, Result};
 use crate::http;
-use crate::model::{Account, AccountSummary, TokenMeta, Vendor};
+use crate::model::{Account, AccountSummary, EventKind, Outcome, TokenMeta, Vendor};
 use crate::secret::SecretBundle;
 use crate::vendors::bigfix::{BigFix, BigFixToken, Inventory, TokenRef};
 use crate::vendors::Call;
@@ -110,7 +110,13 @@ impl Vault {
             .await
             .map_err(|e| e.for_account(name))?;
         let stored = self
-            .store_issued(&account, &mut bundle, &issued, ("created", now), holder)
+            .store_issued(
+                &account,
+                &mut bundle,
+                &issued,
+                (EventKind::Created, now),
+                holder,
+            )
             .await?;
         Ok(summarize(&account, Some(&stored), now))
     }
@@ -146,8 +152,8 @@ impl Vault {
                     &account.id,
                     &meta,
                     (
-                        "updated",
-                        "ok",
+                        EventKind::Updated,
+                        Outcome::Ok,
                         &format!("token '{}' updated", updated.name),
                     ),
                     self.now(),
@@ -187,8 +193,8 @@ impl Vault {
                         &account.id,
                         &meta,
                         (
-                            "revoke",
-                            "ok",
+                            EventKind::Revoke,
+                            Outcome::Ok,
                             &format!(
                                 "revoked token '{}' (id {id}), the one in use: a new one is made \
                                  with the stored password when a token is next needed",
@@ -200,7 +206,7 @@ impl Vault {
                 }
                 _ => self.db.record_event(
                     &account.id,
-                    ("revoke", "ok", &format!("token id {id}")),
+                    (EventKind::Revoke, Outcome::Ok, &format!("token id {id}")),
                     now,
                 ),
             }

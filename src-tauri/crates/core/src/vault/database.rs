@@ -14,8 +14,11 @@ use zeroize::Zeroizing;
 
 use super::schema;
 use crate::error::{Error, Result};
-use crate::model::{Account, Event, Method, RenewsWith, TokenMeta, Vendor};
+use crate::model::{Account, Event, EventKind, Method, Outcome, RenewsWith, TokenMeta, Vendor};
 use crate::secret_store::SecretStore;
+
+/// A history entry as it is written: what, how it ended, the words.
+pub type Entry<'a> = (EventKind, Outcome, &'a str);
 
 /// The keyring item that holds the database key.
 pub const KEY_ITEM: &str = "vault-key";
@@ -137,7 +140,7 @@ impl Database {
         &self,
         a: &Account,
         meta: Option<&TokenMeta>,
-        event: (&str, &str, &str),
+        event: Entry<'_>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -190,7 +193,7 @@ impl Database {
         &self,
         a: &Account,
         edited: &[&str],
-        event: (&str, &str, &str),
+        event: Entry<'_>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -304,7 +307,7 @@ impl Database {
         &self,
         id: &str,
         meta: &TokenMeta,
-        event: (&str, &str, &str),
+        event: Entry<'_>,
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -321,7 +324,7 @@ impl Database {
         id: &str,
         needs_human: bool,
         message: &str,
-        event: (&str, &str),
+        event: (EventKind, Outcome),
         now: DateTime<Utc>,
     ) -> Result<()> {
         let mut conn = self.conn();
@@ -335,12 +338,7 @@ impl Database {
         Ok(())
     }
 
-    pub fn record_event(
-        &self,
-        id: &str,
-        event: (&str, &str, &str),
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub fn record_event(&self, id: &str, event: Entry<'_>, now: DateTime<Utc>) -> Result<()> {
         add_event(&self.conn(), id, now, event)
     }
 
@@ -380,7 +378,7 @@ impl Database {
             ),
             None => String::new(),
         };
-        add_event(&tx, id, now, ("alert", "raised", &detail))?;
+        add_event(&tx, id, now, (EventKind::Alert, Outcome::Raised, &detail))?;
         tx.commit()?;
         Ok(())
     }
@@ -391,14 +389,24 @@ impl Database {
             "SELECT at, kind, outcome, detail FROM events WHERE account_id = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![id, limit as i64], |r| {
-            Ok(Event {
-                at_ms: r.get(0)?,
-                kind: r.get(1)?,
-                outcome: r.get(2)?,
-                detail: r.get(3)?,
-            })
+            let kind: String = r.get(1)?;
+            let outcome: String = r.get(2)?;
+            Ok(EventKind::parse(&kind)
+                .zip(Outcome::parse(&outcome))
+                .map(|(kind, outcome)| Event {
+                    at_ms: r.get(0).unwrap_or_default(),
+                    kind,
+                    outcome,
+                    detail: r.get(3).unwrap_or_default(),
+                }))
         })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        // An entry a newer Tokenkeeper wrote, of a kind this one does not know, is
+        // left out of the listing (and kept in the file).
+        Ok(rows
+            .collect::<rusqlite::Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     pub fn delete_account(&self, id: &str) -> Result<()> {
@@ -551,11 +559,11 @@ fn add_event(
     conn: &Connection,
     id: &str,
     now: DateTime<Utc>,
-    (kind, outcome, detail): (&str, &str, &str),
+    (kind, outcome, detail): Entry<'_>,
 ) -> Result<()> {
     conn.execute(
         "INSERT INTO events (account_id, at, kind, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, ts(now), kind, outcome, detail],
+        params![id, ts(now), kind.id(), outcome.id(), detail],
     )?;
     Ok(())
 }
@@ -655,8 +663,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ks = MemoryKeyring::default();
         let db = Database::open(dir.path(), &ks).unwrap();
-        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
-            .unwrap();
+        db.insert_account(
+            &account("a"),
+            None,
+            (EventKind::Added, Outcome::Ok, ""),
+            Utc::now(),
+        )
+        .unwrap();
         drop(db);
         let db = Database::open(dir.path(), &ks).unwrap();
         assert_eq!(db.accounts().unwrap().len(), 1);
@@ -669,8 +682,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ks = MemoryKeyring::default();
         let db = Database::open(dir.path(), &ks).unwrap();
-        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
-            .unwrap();
+        db.insert_account(
+            &account("a"),
+            None,
+            (EventKind::Added, Outcome::Ok, ""),
+            Utc::now(),
+        )
+        .unwrap();
         drop(db);
         let before = fs::read(dir.path().join(DB_FILE)).unwrap();
         let other = MemoryKeyring::default();
@@ -752,10 +770,20 @@ mod tests {
     fn duplicate_names_are_a_usage_error() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path(), &MemoryKeyring::default()).unwrap();
-        db.insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
-            .unwrap();
+        db.insert_account(
+            &account("a"),
+            None,
+            (EventKind::Added, Outcome::Ok, ""),
+            Utc::now(),
+        )
+        .unwrap();
         let e = db
-            .insert_account(&account("a"), None, ("added", "ok", ""), Utc::now())
+            .insert_account(
+                &account("a"),
+                None,
+                (EventKind::Added, Outcome::Ok, ""),
+                Utc::now(),
+            )
             .unwrap_err();
         assert_eq!(e.kind(), crate::error::ErrorKind::Usage);
     }

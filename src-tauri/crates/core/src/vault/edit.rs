@@ -3,14 +3,13 @@
 //! proves the handshake first. A new address or user is not sent the stored secrets
 //! by a renewal: the account needs the admin's own sign-in first.
 
-use super::add::check_setting;
 use super::listing::summarize;
 use super::{flow_for, Vault};
 use crate::error::{Error, Result};
 use crate::fields::FieldKey;
 use crate::forms::AccountEdit;
 use crate::http;
-use crate::model::AccountSummary;
+use crate::model::{AccountSummary, EventKind, Outcome};
 use crate::vendors;
 
 impl Vault {
@@ -54,7 +53,7 @@ impl Vault {
                 clear(&mut account, key);
                 continue;
             }
-            check_setting(key, &value)?;
+            flow.check_setting(key, &value)?;
             key.set(&mut account, value);
         }
         let client = http::client_for(&account)?;
@@ -68,8 +67,12 @@ impl Vault {
         let now = self.now();
         // The method's own fields; trust (the pin) changes only through set_trust.
         let edited: Vec<&str> = spec.fields.iter().map(|f| f.key.id()).collect();
-        self.db
-            .update_account(&account, &edited, ("edited", "ok", "settings changed"), now)?;
+        self.db.update_account(
+            &account,
+            &edited,
+            (EventKind::Edited, Outcome::Ok, "settings changed"),
+            now,
+        )?;
         if moved && meta.is_some() {
             self.db.record_failure(
                 &account.id,
@@ -77,7 +80,7 @@ impl Vault {
                 &format!(
                     "the address or user of '{name}' changed: sign in again, so that the stored secrets go only where you confirm"
                 ),
-                ("edited", "needs sign-in"),
+                (EventKind::Edited, Outcome::NeedsSignIn),
                 now,
             )?;
         }
@@ -141,7 +144,12 @@ mod tests {
         );
         vault
             .database()
-            .put_token_meta(&account.id, &meta, ("signed-in", "ok", ""), now)
+            .put_token_meta(
+                &account.id,
+                &meta,
+                (EventKind::SignedIn, Outcome::Ok, ""),
+                now,
+            )
             .unwrap();
         vault
     }
@@ -229,7 +237,7 @@ mod tests {
             .update_account(
                 &edited,
                 &["token_duration"],
-                ("edited", "ok", ""),
+                (EventKind::Edited, Outcome::Ok, ""),
                 Utc::now(),
             )
             .unwrap();

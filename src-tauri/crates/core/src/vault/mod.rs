@@ -21,6 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
+pub use add::{account_from, method_in};
 pub use bigfix_tokens::TokenQuery;
 pub use database::{Database, KEY_ITEM};
 pub use remove::SignOut;

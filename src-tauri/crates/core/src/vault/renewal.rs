@@ -9,7 +9,7 @@ use super::listing::summarize;
 use super::{flow_for, FreshToken, Vault};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http;
-use crate::model::{Account, AccountSummary, TokenMeta, TokenState};
+use crate::model::{Account, AccountSummary, EventKind, Outcome, TokenMeta, TokenState};
 use crate::secret::{Secret, SecretKind};
 use crate::vendors::{Call, VendorFlow};
 
@@ -79,8 +79,8 @@ impl Vault {
                 self.db.record_event(
                     &account.id,
                     (
-                        "check",
-                        "invalid",
+                        EventKind::Check,
+                        Outcome::Invalid,
                         "the vendor no longer accepts the token (revoked or expired early): \
                          renewing it with what is stored",
                     ),
@@ -170,8 +170,14 @@ impl Vault {
                 // The sink may have stored rotated secrets: then start from what it
                 // wrote (under this lease nobody else wrote since).
                 let mut bundle = sink.written().unwrap_or(bundle);
-                self.store_issued(account, &mut bundle, &issued, ("renewed", now), holder)
-                    .await?;
+                self.store_issued(
+                    account,
+                    &mut bundle,
+                    &issued,
+                    (EventKind::Renewed, now),
+                    holder,
+                )
+                .await?;
                 Ok(fresh(flow, issued.token, None))
             }
             Err(e) => {
@@ -181,7 +187,7 @@ impl Vault {
                     &account.id,
                     human,
                     e.message(),
-                    ("renewal", "failed"),
+                    (EventKind::Renewal, Outcome::Failed),
                     now,
                 )?;
                 let still_valid = seen.expires_at.is_none_or(|t| t > now);

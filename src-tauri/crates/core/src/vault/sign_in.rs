@@ -8,7 +8,7 @@ use super::listing::summarize;
 use super::{flow_for, Vault};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http;
-use crate::model::{Account, AccountSummary, TokenMeta, Vendor};
+use crate::model::{Account, AccountSummary, EventKind, Outcome, TokenMeta};
 use crate::secret::{Secret, SecretBundle, SecretKind};
 use crate::vendors::{self, Call, DevicePrompt, Issued};
 
@@ -62,22 +62,18 @@ impl Vault {
             Err(e) => return Err(self.record_sign_in_failure(&account, e, given, now)?),
         };
         let stored = self
-            .store_issued(&account, &mut bundle, &issued, ("signed-in", now), holder)
+            .store_issued(
+                &account,
+                &mut bundle,
+                &issued,
+                (EventKind::SignedIn, now),
+                holder,
+            )
             .await?;
-        // BigFix: signing in again created a new token; the old one is revoked.
-        if let (Some(old), Vendor::Bigfix) =
-            (vendors::bigfix::TokenRef::of(meta.as_ref()), account.vendor)
-        {
-            if let Err(e) = flow.sign_out(&call, &bundle).await {
-                let detail = format!(
-                    "the previous token '{}' (id {}) was not revoked: {}",
-                    old.name,
-                    old.id,
-                    e.message()
-                );
-                self.db
-                    .record_event(&account.id, ("revoke", "failed", &detail), now)?;
-            }
+        // Some vendors leave the previous session alive (BigFix's old token).
+        if let Some(note) = flow.after_sign_in(&call, &bundle).await {
+            self.db
+                .record_event(&account.id, (note.kind, note.outcome, &note.detail), now)?;
         }
         Ok(summarize(&account, Some(&stored), now))
     }
@@ -93,11 +89,19 @@ impl Vault {
         let refused = e.kind() == ErrorKind::Refused;
         // A refused stored secret needs a human; a refused new one changes nothing.
         if refused && !given && self.db.token_meta(&account.id)?.is_some() {
-            self.db
-                .record_failure(&account.id, true, e.message(), ("sign-in", "refused"), now)?;
+            self.db.record_failure(
+                &account.id,
+                true,
+                e.message(),
+                (EventKind::SignIn, Outcome::Refused),
+                now,
+            )?;
         } else {
-            self.db
-                .record_event(&account.id, ("sign-in", "failed", e.message()), now)?;
+            self.db.record_event(
+                &account.id,
+                (EventKind::SignIn, Outcome::Failed, e.message()),
+                now,
+            )?;
         }
         Ok(e)
     }
@@ -110,7 +114,7 @@ impl Vault {
         account: &Account,
         bundle: &mut SecretBundle,
         issued: &Issued,
-        (kind, now): (&str, DateTime<Utc>),
+        (kind, now): (EventKind, DateTime<Utc>),
         holder: &str,
     ) -> Result<TokenMeta> {
         apply_issued(bundle, issued);
@@ -124,7 +128,7 @@ impl Vault {
             .collect::<Vec<_>>()
             .join("; ");
         self.db
-            .put_token_meta(&account.id, &meta, (kind, "ok", &note), now)?;
+            .put_token_meta(&account.id, &meta, (kind, Outcome::Ok, &note), now)?;
         Ok(meta)
     }
 
@@ -155,7 +159,11 @@ impl Vault {
         prompt(&DevicePrompt::from(&code));
         self.db.record_event(
             &account.id,
-            ("sign-in", "started", "waiting for approval in the browser"),
+            (
+                EventKind::SignIn,
+                Outcome::Started,
+                "waiting for approval in the browser",
+            ),
             now,
         )?;
         let approved = tokio::select! {
@@ -166,7 +174,7 @@ impl Vault {
                 }
                 self.db.record_event(
                     &account.id,
-                    ("sign-in", "cancelled", "the browser sign-in was cancelled"),
+                    (EventKind::SignIn, Outcome::Cancelled, "the browser sign-in was cancelled"),
                     self.now(),
                 )?;
                 return Err(Error::usage(format!(
@@ -191,8 +199,14 @@ impl Vault {
         let stored = self
             .holding_lease(&account.id, &holder, async {
                 let mut bundle = self.read_secrets(&account.id).await?;
-                self.store_issued(&account, &mut bundle, &issued, ("signed-in", now), &holder)
-                    .await
+                self.store_issued(
+                    &account,
+                    &mut bundle,
+                    &issued,
+                    (EventKind::SignedIn, now),
+                    &holder,
+                )
+                .await
             })
             .await?;
         Ok(summarize(&account, Some(&stored), now))

@@ -166,6 +166,21 @@ impl VendorFlow for BigAnimal {
         METHODS
     }
 
+    fn url_hint(&self) -> &'static str {
+        "https://portal.biganimal.com"
+    }
+
+    fn check_setting(&self, key: FieldKey, value: &str) -> Result<()> {
+        match key {
+            FieldKey::FreeTrial
+                if !matches!(value, "yes" | "no" | "true" | "false" | "1" | "0") =>
+            {
+                Err(Error::usage(format!("'{value}' is not yes or no")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn sign_in(&self, call: &Call<'_>, _secrets: &SecretBundle) -> Result<Issued> {
         let name = call.name();
         Err(Error::needs_sign_in(format!(

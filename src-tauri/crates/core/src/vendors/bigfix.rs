@@ -16,7 +16,7 @@ use super::{required, Call, Issued, VendorFlow};
 use crate::error::{Error, Result};
 use crate::fields::{Field, FieldKey, MethodSpec};
 use crate::http::{self, Answer};
-use crate::model::{Method, RenewsWith, TokenMeta, Vendor};
+use crate::model::{EventKind, Method, Note, Outcome, RenewsWith, TokenMeta, Vendor};
 use crate::secret::{quote_vendor, Secret, SecretBundle, SecretKind};
 
 /// The vendor's default lifetime for a token, in days.
@@ -368,6 +368,33 @@ impl VendorFlow for BigFix {
 
     fn methods(&self) -> &'static [MethodSpec] {
         METHODS
+    }
+
+    fn url_hint(&self) -> &'static str {
+        "https://bigfix.example.com:52311"
+    }
+
+    fn check_setting(&self, key: FieldKey, value: &str) -> Result<()> {
+        match key {
+            FieldKey::TokenDuration => parse_duration(value).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Signing in again created a new token: the one it replaces is revoked.
+    async fn after_sign_in(&self, call: &Call<'_>, secrets: &SecretBundle) -> Option<Note> {
+        let old = TokenRef::of(call.previous)?;
+        let e = self.sign_out(call, secrets).await.err()?;
+        Some(Note {
+            kind: EventKind::Revoke,
+            outcome: Outcome::Failed,
+            detail: format!(
+                "the previous token '{}' (id {}) was not revoked: {}",
+                old.name,
+                old.id,
+                e.message()
+            ),
+        })
     }
 
     async fn sign_in(&self, call: &Call<'_>, secrets: &SecretBundle) -> Result<Issued> {

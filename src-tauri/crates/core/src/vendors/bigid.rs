@@ -139,6 +139,26 @@ impl VendorFlow for BigId {
         METHODS
     }
 
+    fn url_hint(&self) -> &'static str {
+        "https://bigid.example.com"
+    }
+
+    fn check_setting(&self, key: FieldKey, value: &str) -> Result<()> {
+        match key {
+            FieldKey::UserTokenExpires => parse_expiry(value).map(drop).ok_or_else(|| {
+                Error::usage(format!(
+                    "'{value}' is not a date: give the user token's expiry as YYYY-MM-DD"
+                ))
+            }),
+            FieldKey::RefreshMethod
+                if !matches!(value.to_ascii_uppercase().as_str(), "GET" | "POST") =>
+            {
+                Err(Error::usage(format!("'{value}' is not GET or POST")))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn sign_in(&self, call: &Call<'_>, secrets: &SecretBundle) -> Result<Issued> {
         let account = call.account;
         let (token, expires, meta_base) = match account.method {

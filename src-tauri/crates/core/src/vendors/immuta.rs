@@ -125,6 +125,10 @@ impl VendorFlow for Immuta {
         METHODS
     }
 
+    fn url_hint(&self) -> &'static str {
+        "https://example.immuta.com"
+    }
+
     async fn sign_in(&self, call: &Call<'_>, secrets: &SecretBundle) -> Result<Issued> {
         let account = call.account;
         let (url, body, what, renews_with) = match account.method {

@@ -11,7 +11,7 @@ use ts_rs::TS;
 
 use crate::error::{Error, Result};
 use crate::fields::{FieldKey, MethodSpec};
-use crate::model::{Account, Method, TokenMeta, Vendor};
+use crate::model::{Account, Method, Note, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};
 
 pub mod biganimal;
@@ -159,6 +159,22 @@ pub trait VendorFlow: Send + Sync {
     fn vendor(&self) -> Vendor;
 
     fn methods(&self) -> &'static [MethodSpec];
+
+    /// What an instance URL of this vendor looks like (the add form's placeholder).
+    fn url_hint(&self) -> &'static str;
+
+    /// Checks a setting of this vendor's as the admin typed it (a date, a number of
+    /// days), before it is stored.
+    fn check_setting(&self, _key: FieldKey, _value: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// Runs after a sign-in (not a renewal) was stored, with `call.previous` the
+    /// token before it: a vendor that leaves the previous session alive ends it here.
+    /// Answers what the history should say when that did not work; the sign-in stands.
+    async fn after_sign_in(&self, _call: &Call<'_>, _secrets: &SecretBundle) -> Option<Note> {
+        None
+    }
 
     /// Signs in with what the admin gave (in `secrets`).
     async fn sign_in(&self, call: &Call<'_>, secrets: &SecretBundle) -> Result<Issued>;

@@ -147,6 +147,10 @@ impl VendorFlow for Oidc {
         METHODS
     }
 
+    fn url_hint(&self) -> &'static str {
+        "https://issuer.example.com"
+    }
+
     async fn sign_in(&self, call: &Call<'_>, _secrets: &SecretBundle) -> Result<Issued> {
         let name = call.name();
         Err(Error::needs_sign_in(format!(

@@ -87,6 +87,10 @@ impl VendorFlow for TrueSight {
         METHODS
     }
 
+    fn url_hint(&self) -> &'static str {
+        "https://truesight.example.com"
+    }
+
     async fn sign_in(&self, call: &Call<'_>, secrets: &SecretBundle) -> Result<Issued> {
         let account = call.account;
         let password = secrets.get(SecretKind::Password).ok_or_else(|| {
