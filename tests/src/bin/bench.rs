@@ -511,11 +511,7 @@ fn memory() {
     for i in 0..20 {
         s.add_sandbox_truesight(&sb, &format!("ts{i}")).ok();
     }
-    let app = |extra: &[&str]| {
-        let mut c = s.command(bin("tokenkeeper-desktop"));
-        c.args(extra).env("DISPLAY", &display.name);
-        c
-    };
+    let app = |extra: &[&str]| s.desktop_command(&display, extra);
     // The window open, then closed as a window manager's close button does.
     let (window, closed) = {
         let mut child = app(&[])
