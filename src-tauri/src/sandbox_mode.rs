@@ -15,10 +15,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokenkeeper_core::model::Vendor;
 use tokenkeeper_core::fields::FieldKey;
+use tokenkeeper_core::model::Vendor;
 use tokenkeeper_core::{NewAccount, Secret, Vault};
-use tokenkeeper_sandbox::{bigfix, bigid, immuta, truesight, Urls};
+use tokenkeeper_sandbox::Urls;
 
 use crate::Shell;
 
@@ -136,9 +136,9 @@ async fn run(shell: Arc<Shell>) -> Result<(), String> {
         urls.base
     );
     let vault = shell.vault().map_err(|e| e.to_string())?;
-    for demo in demo_accounts(&urls) {
+    for demo in demo_accounts(&urls)? {
         let name = demo.new.name.clone();
-        if let Err(e) = seed(&vault, &shell.dir, demo, &urls).await {
+        if let Err(e) = seed(&vault, &shell.dir, demo).await {
             let _ = writeln!(
                 std::io::stderr(),
                 "tokenkeeper-desktop: demo account {name}: {e}"
@@ -158,74 +158,34 @@ struct Demo {
     secret: Option<&'static str>,
 }
 
-fn demo_accounts(urls: &Urls) -> Vec<Demo> {
-    let labels = vec!["demo".to_string()];
-    vec![
-        Demo {
-            new: NewAccount {
-                name: "truesight-demo".into(),
-                vendor: Some(Vendor::Truesight),
-                base_url: urls.truesight.clone(),
-                username: Some(truesight::DEMO_USER.into()),
-                tenant: Some(truesight::DEMO_TENANT.into()),
-                labels: labels.clone(),
+/// The stand-ins' demo accounts as the vault adds them: each stand-in describes its
+/// own by ids, so nothing here knows a vendor.
+fn demo_accounts(urls: &Urls) -> Result<Vec<Demo>, String> {
+    urls.demo_accounts()
+        .into_iter()
+        .map(|d| {
+            let mut new = NewAccount {
+                name: d.name.into(),
+                vendor: Some(Vendor::parse(d.vendor).map_err(|e| e.to_string())?),
+                base_url: d.base_url,
+                ca_cert_pem: d.ca_cert_pem,
+                labels: d.labels.into_iter().map(str::to_string).collect(),
                 ..NewAccount::default()
-            },
-            secret: Some(truesight::DEMO_PASSWORD),
-        },
-        Demo {
-            new: NewAccount {
-                name: "bigid-demo".into(),
-                vendor: Some(Vendor::Bigid),
-                base_url: urls.bigid.clone(),
-                username: Some(bigid::DEMO_USER.into()),
-                labels: labels.clone(),
-                ..NewAccount::default()
-            },
-            secret: Some(bigid::DEMO_PASSWORD),
-        },
-        Demo {
-            new: NewAccount {
-                name: "bigfix-demo".into(),
-                vendor: Some(Vendor::Bigfix),
-                base_url: urls.bigfix.clone(),
-                username: Some(bigfix::ADMIN_USER.into()),
-                ca_cert_pem: Some(urls.bigfix_ca_pem.clone()),
-                settings: vec![(FieldKey::TokenDuration, "30".into())],
-                labels: vec!["demo".into(), "on-prem".into()],
-                ..NewAccount::default()
-            },
-            secret: Some(bigfix::ADMIN_PASSWORD),
-        },
-        Demo {
-            new: NewAccount {
-                name: "immuta-demo".into(),
-                vendor: Some(Vendor::Immuta),
-                base_url: urls.immuta.clone(),
-                labels: labels.clone(),
-                ..NewAccount::default()
-            },
-            secret: Some(immuta::DEMO_APIKEY),
-        },
-        Demo {
-            new: NewAccount {
-                name: "biganimal-demo".into(),
-                vendor: Some(Vendor::Biganimal),
-                base_url: urls.biganimal.clone(),
-                labels,
-                ..NewAccount::default()
-            },
-            secret: None,
-        },
-    ]
+            };
+            for (id, value) in d.fields {
+                let key = FieldKey::parse(id)
+                    .ok_or_else(|| format!("demo account {}: no field '{id}'", d.name))?;
+                new.set_field(key, value);
+            }
+            Ok(Demo {
+                new,
+                secret: d.secret,
+            })
+        })
+        .collect()
 }
 
-async fn seed(
-    vault: &Vault,
-    dir: &Path,
-    demo: Demo,
-    urls: &Urls,
-) -> Result<(), tokenkeeper_core::Error> {
+async fn seed(vault: &Vault, dir: &Path, demo: Demo) -> Result<(), tokenkeeper_core::Error> {
     let name = demo.new.name.clone();
     if !vault.contains(&name)? {
         let added = vault
@@ -255,10 +215,8 @@ async fn seed(
     // The stand-ins forget their tokens (and BigFix its certificate) when they stop:
     // point the account at this run's addresses and sign in afresh.
     vault.set_base_url(&name, &demo.new.base_url)?;
-    if demo.new.vendor == Some(Vendor::Bigfix) {
-        vault
-            .set_trust(&name, Some(urls.bigfix_ca_pem.clone()), None)
-            .await?;
+    if let Some(ca) = &demo.new.ca_cert_pem {
+        vault.set_trust(&name, Some(ca.clone()), None).await?;
     }
     match demo.secret {
         Some(_) => vault.login(&name, None).await.map(drop),
@@ -268,7 +226,50 @@ async fn seed(
 
 #[cfg(test)]
 mod tests {
+    use tokenkeeper_core::clock::{Clock, SystemClock};
+
     use super::*;
+
+    #[test]
+    fn every_stand_ins_demo_account_is_one_its_vendor_accepts() {
+        let urls = Urls {
+            base: "http://127.0.0.1:9".into(),
+            admin: "http://127.0.0.1:9/_sandbox".into(),
+            truesight: "http://127.0.0.1:9/truesight".into(),
+            bigid: "http://127.0.0.1:9/bigid".into(),
+            biganimal: "http://127.0.0.1:9/biganimal".into(),
+            oidc: "http://127.0.0.1:9/oidc".into(),
+            immuta: "http://127.0.0.1:9/immuta".into(),
+            bigfix: "https://127.0.0.1:10".into(),
+            bigfix_ca_pem: String::new(),
+            bigfix_cert_sha256: String::new(),
+        };
+        let demos = demo_accounts(&urls).unwrap();
+        let vendors: Vec<_> = demos.iter().filter_map(|d| d.new.vendor).collect();
+        assert_eq!(
+            vendors,
+            [
+                Vendor::Truesight,
+                Vendor::Bigid,
+                Vendor::Bigfix,
+                Vendor::Immuta,
+                Vendor::Biganimal
+            ]
+        );
+        for demo in demos {
+            let flow = tokenkeeper_core::vendors::flow_for(demo.new.vendor.unwrap()).unwrap();
+            let name = demo.new.name.clone();
+            let mut new = demo.new;
+            // The stand-in's CA changes each start; checked by the e2e tests.
+            new.ca_cert_pem = None;
+            let (account, spec) =
+                tokenkeeper_core::vault::account_from(flow, new, SystemClock.now()).unwrap_or_else(
+                    |e| panic!("demo account {name} is not one its vendor takes: {e}"),
+                );
+            assert_eq!(spec.secret.is_some(), demo.secret.is_some(), "{name}");
+            assert!(account.labels.contains(&"demo".to_string()), "{name}");
+        }
+    }
 
     #[test]
     fn a_given_folder_that_holds_a_vault_is_refused() {

@@ -62,7 +62,9 @@ fn main() {
 /// window lists without reading the keyring), spread over vendors, labels, states
 /// and expiries days away, so that nothing falls due while the window is measured.
 fn inner_seed(n: usize) {
-    use tokenkeeper_core::model::{Account, Method, RenewsWith, TokenMeta, Vendor};
+    use tokenkeeper_core::model::{
+        Account, EventKind, Method, Outcome, RenewsWith, TokenMeta, Vendor,
+    };
     use tokenkeeper_core::Vault;
 
     let dir = std::env::var("TOKENKEEPER_DATA_DIR").expect("data dir");
@@ -114,7 +116,12 @@ fn inner_seed(n: usize) {
         meta.needs_human = i % 50 == 0;
         vault
             .database()
-            .insert_account(&account, Some(&meta), ("added", "ok", "bench"), now)
+            .insert_account(
+                &account,
+                Some(&meta),
+                (EventKind::Added, Outcome::Ok, "bench"),
+                now,
+            )
             .expect("insert");
     }
 }

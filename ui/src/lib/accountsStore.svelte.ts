@@ -1,6 +1,7 @@
 // The accounts the window shows, kept in one place: reloaded as soon as the shell says something
-// changed (an engine event, a sign-in's outcome, the tray's "Renew now"), and polled only for what
-// no event announces, such as an account the command line added to the same vault.
+// changed (an engine event, including the engine's vault-changed when another process such as
+// the command line wrote the vault, a sign-in's outcome, the tray's "Renew now"), and polled
+// slowly only as a fallback.
 import type { AccountSummary, ShellError, events as shellEvents, shell as shellCalls } from "../ipc";
 import { mergeListing } from "./accounts";
 import { asShellError } from "./errors";
@@ -13,17 +14,17 @@ export type AccountsSource = {
   events: Pick<typeof shellEvents, "onEngineEvent" | "onAccountsChanged" | "onSignInFinished">;
 };
 
-/** A vault this big is polled less often: each listing of it costs the shell more. */
+/** Without events, a vault this big is polled less often: each listing of it costs the shell more. */
 export const BIG_VAULT = 2000;
 
 /**
- * How long a quiet list waits before asking the shell again. While the events arrive, polling
- * only catches what other processes (the CLI) wrote, which no event announces: the end-to-end
- * tests see such an account within 10 s. Without the events it is the only way to see changes.
+ * How long a quiet list waits before asking the shell again. While the events arrive they announce
+ * every change, other processes' writes included (the engine's `vault-changed`), so polling is a
+ * slow fallback. Without the events it is the only way to see changes.
  */
 export function pollInterval(count: number, listening: boolean): number {
-  if (count > BIG_VAULT) return 10_000;
-  return listening ? 5_000 : 2_000;
+  if (listening) return 30_000;
+  return count > BIG_VAULT ? 10_000 : 2_000;
 }
 
 export class AccountsStore {

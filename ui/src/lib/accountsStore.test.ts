@@ -165,12 +165,12 @@ describe("AccountsStore", () => {
     fake.current = [summary()];
     stop = store.start();
     await settle();
-    expect(await listingsAfter(fake, 4_900, 100)).toEqual([1, 2]);
+    expect(await listingsAfter(fake, 29_900, 100)).toEqual([1, 2]);
 
-    // An event-driven listing 3 s later moves the next poll to 5 s after it.
+    // An event-driven listing 3 s later moves the next poll to 30 s after it.
     await vi.advanceTimersByTimeAsync(3_000);
     fake.emit("engine", { type: "renewed", account: "acct" });
-    expect(await listingsAfter(fake, 0, 4_900, 100)).toEqual([3, 3, 4]);
+    expect(await listingsAfter(fake, 0, 29_900, 100)).toEqual([3, 3, 4]);
   });
 
   it("polls as often as before the events when a listener cannot be set up", async () => {
@@ -186,7 +186,19 @@ describe("AccountsStore", () => {
     expect(fake.listings).toBe(4);
   });
 
-  it("polls a big vault every 10 s", async () => {
+  it("reloads at once when the engine says another process changed the vault", async () => {
+    fake.current = [summary()];
+    stop = store.start();
+    await settle();
+    fake.current = [summary(), summary({ name: "added-by-the-cli" })];
+    fake.emit("engine", { type: "vault-changed" });
+    await settle();
+    expect(fake.listings).toBe(2);
+    expect(store.list.map((a) => a.name)).toContain("added-by-the-cli");
+  });
+
+  it("without events, polls a big vault every 10 s", async () => {
+    fake.failing.add("changed");
     fake.current = Array.from({ length: BIG_VAULT + 1 }, (_, i) => summary({ name: `a${i}` }));
     stop = store.start();
     await settle();
@@ -237,11 +249,11 @@ describe("AccountsStore", () => {
 });
 
 describe("pollInterval", () => {
-  it("is slow with events, as fast as before without them, and slowest for a big vault", () => {
-    expect(pollInterval(10, true)).toBe(5_000);
+  it("is a slow fallback with events, as fast as before without them, slower for a big vault", () => {
+    expect(pollInterval(10, true)).toBe(30_000);
     expect(pollInterval(10, false)).toBe(2_000);
-    expect(pollInterval(BIG_VAULT, true)).toBe(5_000);
-    expect(pollInterval(BIG_VAULT + 1, true)).toBe(10_000);
+    expect(pollInterval(BIG_VAULT, false)).toBe(2_000);
+    expect(pollInterval(BIG_VAULT + 1, true)).toBe(30_000);
     expect(pollInterval(BIG_VAULT + 1, false)).toBe(10_000);
   });
 });

@@ -64,6 +64,11 @@ impl FieldKey {
         }
     }
 
+    /// The field whose `id` is `id`.
+    pub fn parse(id: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.id() == id)
+    }
+
     /// The CLI flag that carries it.
     pub fn flag(self) -> &'static str {
         match self {
@@ -152,4 +157,17 @@ pub struct NewAccount {
     /// The vendor's other fields (scope, token lifetime, …), as the admin typed them.
     pub settings: Vec<(FieldKey, String)>,
     pub labels: Vec<String>,
+}
+
+impl NewAccount {
+    /// Sets a field the admin gave, in its column or among the settings.
+    pub fn set_field(&mut self, key: FieldKey, value: String) {
+        match key {
+            FieldKey::Username => self.username = Some(value),
+            FieldKey::Tenant => self.tenant = Some(value),
+            FieldKey::IamId => self.iam_id = Some(value),
+            FieldKey::ClientId => self.client_id = Some(value),
+            other => self.settings.push((other, value)),
+        }
+    }
 }

@@ -78,13 +78,7 @@ impl AccountForm {
             ..NewAccount::default()
         };
         for (key, value) in self.fields {
-            match key {
-                FieldKey::Username => new.username = Some(value),
-                FieldKey::Tenant => new.tenant = Some(value),
-                FieldKey::IamId => new.iam_id = Some(value),
-                FieldKey::ClientId => new.client_id = Some(value),
-                other => new.settings.push((other, value)),
-            }
+            new.set_field(key, value);
         }
         new
     }

@@ -184,3 +184,16 @@ async fn projects(State(sb): State<Sandbox>, headers: HeaderMap) -> Response {
     }))
     .into_response()
 }
+
+/// Sandbox mode's BigAnimal account: a browser sign-in the newcomer starts.
+pub fn demo_account(urls: &crate::Urls) -> crate::DemoAccount {
+    crate::DemoAccount {
+        name: "biganimal-demo",
+        vendor: "biganimal",
+        base_url: urls.biganimal.clone(),
+        fields: Vec::new(),
+        secret: None,
+        ca_cert_pem: None,
+        labels: vec!["demo"],
+    }
+}

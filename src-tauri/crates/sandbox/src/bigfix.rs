@@ -535,3 +535,20 @@ pub async fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, app
     });
     let _ = axum::serve(TlsListener { accepted: rx, addr }, app).await;
 }
+
+/// Sandbox mode's BigFix account: the admin on the self-signed TLS listener, with
+/// 30-day tokens.
+pub fn demo_account(urls: &crate::Urls) -> crate::DemoAccount {
+    crate::DemoAccount {
+        name: "bigfix-demo",
+        vendor: "bigfix",
+        base_url: urls.bigfix.clone(),
+        fields: vec![
+            ("username", ADMIN_USER.into()),
+            ("token_duration", DEFAULT_DURATION_DAYS.to_string()),
+        ],
+        secret: Some(ADMIN_PASSWORD),
+        ca_cert_pem: Some(urls.bigfix_ca_pem.clone()),
+        labels: vec!["demo", "on-prem"],
+    }
+}

@@ -217,3 +217,16 @@ pub async fn revoke_user_tokens(State(sb): State<Sandbox>) -> StatusCode {
     lock(&sb.shared.bigid).user_tokens.clear();
     StatusCode::NO_CONTENT
 }
+
+/// Sandbox mode's BigID account: the demo user, signing in with its password.
+pub fn demo_account(urls: &crate::Urls) -> crate::DemoAccount {
+    crate::DemoAccount {
+        name: "bigid-demo",
+        vendor: "bigid",
+        base_url: urls.bigid.clone(),
+        fields: vec![("username", DEMO_USER.into())],
+        secret: Some(DEMO_PASSWORD),
+        ca_cert_pem: None,
+        labels: vec!["demo"],
+    }
+}

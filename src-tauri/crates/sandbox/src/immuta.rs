@@ -142,3 +142,16 @@ pub async fn expire_tokens(State(sb): State<Sandbox>) -> StatusCode {
     lock(&sb.shared.immuta).tokens.clear();
     StatusCode::NO_CONTENT
 }
+
+/// Sandbox mode's Immuta account: the demo API key.
+pub fn demo_account(urls: &crate::Urls) -> crate::DemoAccount {
+    crate::DemoAccount {
+        name: "immuta-demo",
+        vendor: "immuta",
+        base_url: urls.immuta.clone(),
+        fields: Vec::new(),
+        secret: Some(DEMO_APIKEY),
+        ca_cert_pem: None,
+        labels: vec!["demo"],
+    }
+}

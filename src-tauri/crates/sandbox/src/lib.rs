@@ -207,6 +207,38 @@ impl Running {
     }
 }
 
+/// A demo account of sandbox mode's, in plain words: its vendor and fields by their
+/// ids, so the app that adds it knows nothing of any vendor. Each stand-in's module
+/// describes its own (the demo users are the stand-in's), and none of this is in a
+/// build without the sandbox.
+#[derive(Debug, Clone)]
+pub struct DemoAccount {
+    pub name: &'static str,
+    /// The vendor's id (`Vendor::id` in the core).
+    pub vendor: &'static str,
+    pub base_url: String,
+    /// Fields by their ids (`FieldKey::id` in the core): username, tenant, …
+    pub fields: Vec<(&'static str, String)>,
+    /// The secret it signs in with; none for a browser sign-in.
+    pub secret: Option<&'static str>,
+    /// The CA its stand-in's certificate chains to, which changes each start.
+    pub ca_cert_pem: Option<String>,
+    pub labels: Vec<&'static str>,
+}
+
+impl Urls {
+    /// The demo accounts of every stand-in, in the order the window lists them.
+    pub fn demo_accounts(&self) -> Vec<DemoAccount> {
+        vec![
+            truesight::demo_account(self),
+            bigid::demo_account(self),
+            bigfix::demo_account(self),
+            immuta::demo_account(self),
+            biganimal::demo_account(self),
+        ]
+    }
+}
+
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

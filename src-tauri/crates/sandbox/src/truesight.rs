@@ -237,3 +237,19 @@ pub async fn put_user(State(sb): State<Sandbox>, Json(user): Json<User>) -> Stat
         .insert(user.username.clone(), user);
     StatusCode::NO_CONTENT
 }
+
+/// Sandbox mode's TrueSight account: the demo user of the default tenant.
+pub fn demo_account(urls: &crate::Urls) -> crate::DemoAccount {
+    crate::DemoAccount {
+        name: "truesight-demo",
+        vendor: "truesight",
+        base_url: urls.truesight.clone(),
+        fields: vec![
+            ("username", DEMO_USER.into()),
+            ("tenant", DEMO_TENANT.into()),
+        ],
+        secret: Some(DEMO_PASSWORD),
+        ca_cert_pem: None,
+        labels: vec!["demo"],
+    }
+}

@@ -82,6 +82,9 @@ pub enum EngineEvent {
         retry_at_ms: Option<i64>,
     },
     Alert(Alert),
+    /// Another process changed the vault (an account added, signed in or removed
+    /// from the CLI): listings are stale.
+    VaultChanged,
 }
 
 /// How the engine paces itself.
@@ -392,7 +395,11 @@ impl Engine {
                     _ = tokio::time::sleep(step) => {}
                     _ = wake.notified() => break,
                 }
-                if tokio::time::Instant::now() >= until || self.renewer.changes() != seen {
+                if self.renewer.changes() != seen {
+                    self.sink.emit(EngineEvent::VaultChanged);
+                    break;
+                }
+                if tokio::time::Instant::now() >= until {
                     break;
                 }
             }

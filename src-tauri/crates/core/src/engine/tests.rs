@@ -24,6 +24,8 @@ struct FakeVault {
     peak: AtomicUsize,
     /// The admin's thresholds, where the vault keeps them (`None`: the policy's).
     thresholds: Mutex<Option<Vec<Duration>>>,
+    /// Bumped by "another process"'s write.
+    version: AtomicUsize,
 }
 
 impl FakeVault {
@@ -37,6 +39,7 @@ impl FakeVault {
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             thresholds: Mutex::new(None),
+            version: AtomicUsize::new(0),
         }
     }
 
@@ -66,6 +69,10 @@ impl FakeVault {
 
 #[async_trait]
 impl Renewer for FakeVault {
+    fn changes(&self) -> Option<i64> {
+        Some(self.version.load(Ordering::SeqCst) as i64)
+    }
+
     fn alert_thresholds(&self) -> Option<Vec<Duration>> {
         self.thresholds.lock().unwrap().clone()
     }
@@ -181,7 +188,7 @@ struct World {
     vault: Arc<FakeVault>,
     log: Arc<MemoryAlertLog>,
     sink: Arc<Recorded>,
-    engine: Engine,
+    engine: Arc<Engine>,
 }
 
 fn world(policy: Policy) -> World {
@@ -189,13 +196,13 @@ fn world(policy: Policy) -> World {
     let vault = Arc::new(FakeVault::new(clock.clone()));
     let log = Arc::new(MemoryAlertLog::default());
     let sink = Arc::new(Recorded::default());
-    let engine = Engine::new(
+    let engine = Arc::new(Engine::new(
         vault.clone(),
         log.clone(),
         clock.clone(),
         sink.clone(),
         policy,
-    );
+    ));
     World {
         clock,
         vault,
@@ -472,4 +479,30 @@ fn backoff_doubles_up_to_the_cap() {
             i + 1
         );
     }
+}
+
+#[tokio::test]
+async fn another_processs_write_is_announced_while_the_engine_sleeps() {
+    let w = world(Policy {
+        max_sleep: Duration::hours(1),
+        ..Policy::default()
+    });
+    let changed = |sink: &Recorded| {
+        sink.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::VaultChanged))
+            .count()
+    };
+    let task = tokio::spawn(w.engine.clone().run(Arc::new(tokio::sync::Notify::new())));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(changed(&w.sink), 0, "nothing changed yet");
+    w.vault.version.fetch_add(1, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while changed(&w.sink) == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert_eq!(changed(&w.sink), 1, "the change was announced once");
 }
