@@ -9,6 +9,7 @@ use std::time::Duration;
 use tauri::{AppHandle, Emitter};
 use tokenkeeper_core::clock::SystemClock;
 use tokenkeeper_core::engine::{AlertKind, Engine, EngineEvent, EventSink, Policy};
+use tokenkeeper_core::ipc_types::ShellEvent;
 
 use crate::notifications::Notifier;
 use crate::{tray, Shell};
@@ -24,7 +25,7 @@ struct DesktopEvents {
 
 impl EventSink for DesktopEvents {
     fn emit(&self, event: EngineEvent) {
-        let _ = self.app.emit("engine-event", &event);
+        let _ = self.app.emit(ShellEvent::EngineEvent.name(), &event);
         if let EngineEvent::Alert(alert) = &event {
             let (summary, urgent) = match alert.kind {
                 AlertKind::NeedsSignIn => ("Sign-in needed", true),
@@ -37,7 +38,7 @@ impl EventSink for DesktopEvents {
             tauri::async_runtime::spawn_blocking(move || {
                 if let Err(e) = notifier.alert(summary, &message, &account, urgent) {
                     eprintln!("tokenkeeper-desktop: {e}; it is sent again once a server answers");
-                    let _ = app.emit("notification-failed", e);
+                    let _ = app.emit(ShellEvent::NotificationFailed.name(), e);
                 }
             });
         }

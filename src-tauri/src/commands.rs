@@ -1,4 +1,5 @@
-//! The window's commands: each one call into the core; errors cross as `{code, message}`.
+//! The window's commands: each one call into the core; errors cross as `IpcError`
+//! (`{code, message, remedy}`, phrased for the window) through `?`.
 //! Only `reveal_token` returns a secret, and only on the admin's explicit click;
 //! `copy_token` puts one on the clipboard without it crossing to the webview.
 
@@ -16,10 +17,6 @@ use crate::{autostart, sign_ins, Shell};
 
 type Answer<T> = Result<T, IpcError>;
 
-fn ipc<T>(r: Result<T, Error>) -> Answer<T> {
-    r.map_err(|e| e.to_ipc())
-}
-
 /// A secret typed in the window: wrapped at once; empty means "none given".
 fn typed(secret: Option<String>) -> Option<Secret> {
     secret.filter(|s| !s.is_empty()).map(Secret::new)
@@ -36,7 +33,7 @@ pub fn app_info(shell: State<'_, Arc<Shell>>) -> AppInfo {
 
 #[tauri::command]
 pub async fn list_accounts(shell: State<'_, Arc<Shell>>) -> Answer<Vec<AccountSummary>> {
-    ipc(shell.vault().and_then(|v| v.list()))
+    Ok(shell.vault().and_then(|v| v.list())?)
 }
 
 #[tauri::command]
@@ -46,7 +43,7 @@ pub fn vendor_forms() -> Vec<VendorForm> {
 
 #[tauri::command]
 pub async fn account_detail(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountDetail> {
-    ipc(shell.vault().and_then(|v| v.show(&name)))
+    Ok(shell.vault().and_then(|v| v.show(&name))?)
 }
 
 #[tauri::command]
@@ -55,11 +52,11 @@ pub async fn add_account(
     form: AccountForm,
     secret: Option<String>,
 ) -> Answer<AccountSummary> {
-    let vault = ipc(shell.vault())?;
+    let vault = shell.vault()?;
     // A browser sign-in starts from the details pane once the account exists.
-    let added = ipc(vault
+    let added = vault
         .add(form.into_new_account(), typed(secret), true)
-        .await)?;
+        .await?;
     shell.changed();
     Ok(added)
 }
@@ -70,8 +67,8 @@ pub async fn edit_account(
     name: String,
     edit: AccountEdit,
 ) -> Answer<AccountSummary> {
-    let vault = ipc(shell.vault())?;
-    let summary = ipc(vault.edit(&name, edit).await)?;
+    let vault = shell.vault()?;
+    let summary = vault.edit(&name, edit).await?;
     shell.changed();
     Ok(summary)
 }
@@ -83,8 +80,8 @@ pub async fn set_trust(
     ca_cert_pem: Option<String>,
     pin_sha256: Option<String>,
 ) -> Answer<()> {
-    let vault = ipc(shell.vault())?;
-    ipc(vault.set_trust(&name, ca_cert_pem, pin_sha256).await)
+    let vault = shell.vault()?;
+    Ok(vault.set_trust(&name, ca_cert_pem, pin_sha256).await?)
 }
 
 #[tauri::command]
@@ -93,8 +90,8 @@ pub async fn sign_in(
     name: String,
     secret: Option<String>,
 ) -> Answer<AccountSummary> {
-    let vault = ipc(shell.vault())?;
-    let summary = ipc(vault.login(&name, typed(secret)).await)?;
+    let vault = shell.vault()?;
+    let summary = vault.login(&name, typed(secret)).await?;
     shell.changed();
     Ok(summary)
 }
@@ -105,7 +102,7 @@ pub async fn start_device_sign_in(
     shell: State<'_, Arc<Shell>>,
     name: String,
 ) -> Answer<DeviceSignIn> {
-    ipc(sign_ins::start(app, shell.inner().clone(), name).await)
+    Ok(sign_ins::start(app, shell.inner().clone(), name).await?)
 }
 
 #[tauri::command]
@@ -116,31 +113,30 @@ pub async fn cancel_sign_in(shell: State<'_, Arc<Shell>>, name: String) -> Answe
 
 #[tauri::command]
 pub async fn renew_now(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountSummary> {
-    let vault = ipc(shell.vault())?;
-    let summary = ipc(vault.renew_now(&name).await)?;
+    let vault = shell.vault()?;
+    let summary = vault.renew_now(&name).await?;
     shell.changed();
     Ok(summary)
 }
 
 #[tauri::command]
 pub async fn copy_token(shell: State<'_, Arc<Shell>>, name: String) -> Answer<u32> {
-    let vault = ipc(shell.vault())?;
-    let fresh = ipc(vault.token(&name).await)?;
-    let seconds = ipc(vault.preferences())?.clipboard_clear_s;
+    let vault = shell.vault()?;
+    let fresh = vault.token(&name).await?;
+    let seconds = vault.preferences()?.clipboard_clear_s;
     let clipboard = shell.clipboard.clone();
-    ipc(tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         clipboard.copy(&fresh.token, Duration::from_secs(seconds.into()))
     })
     .await
-    .map_err(|e| Error::internal(format!("copying failed: {e}")))
-    .and_then(|r| r))?;
+    .map_err(|e| Error::internal(format!("copying failed: {e}")))??;
     Ok(seconds)
 }
 
 #[tauri::command]
 pub async fn reveal_token(shell: State<'_, Arc<Shell>>, name: String) -> Answer<String> {
-    let vault = ipc(shell.vault())?;
-    let fresh = ipc(vault.token(&name).await)?;
+    let vault = shell.vault()?;
+    let fresh = vault.token(&name).await?;
     Ok(fresh.token.expose().to_string())
 }
 
@@ -150,9 +146,9 @@ pub async fn remove_account(
     name: String,
     sign_out: bool,
 ) -> Answer<String> {
-    let vault = ipc(shell.vault())?;
+    let vault = shell.vault()?;
     sign_ins::cancel(&shell, &name).await;
-    let outcome = ipc(vault.remove(&name, sign_out).await)?;
+    let outcome = vault.remove(&name, sign_out).await?;
     shell.changed();
     Ok(match outcome {
         SignOut::Done => format!("Removed '{name}'; its session at the vendor was ended."),
@@ -170,8 +166,8 @@ pub async fn bigfix_tokens(
     name: String,
     user: Option<u64>,
 ) -> Answer<Vec<BigFixToken>> {
-    let vault = ipc(shell.vault())?;
-    ipc(vault.bigfix_tokens(&name, user).await)
+    let vault = shell.vault()?;
+    Ok(vault.bigfix_tokens(&name, user).await?)
 }
 
 #[tauri::command]
@@ -181,8 +177,10 @@ pub async fn bigfix_rename(
     id: u64,
     new_name: String,
 ) -> Answer<BigFixToken> {
-    let vault = ipc(shell.vault())?;
-    ipc(vault.bigfix_update(&name, id, Some(&new_name), None).await)
+    let vault = shell.vault()?;
+    Ok(vault
+        .bigfix_update(&name, id, Some(&new_name), None)
+        .await?)
 }
 
 #[tauri::command]
@@ -192,29 +190,29 @@ pub async fn bigfix_extend(
     id: u64,
     days: u32,
 ) -> Answer<BigFixToken> {
-    let vault = ipc(shell.vault())?;
-    ipc(vault.bigfix_update(&name, id, None, Some(days)).await)
+    let vault = shell.vault()?;
+    Ok(vault.bigfix_update(&name, id, None, Some(days)).await?)
 }
 
 #[tauri::command]
 pub async fn bigfix_revoke(shell: State<'_, Arc<Shell>>, name: String, id: u64) -> Answer<()> {
-    let vault = ipc(shell.vault())?;
-    ipc(vault.bigfix_revoke(&name, id).await)?;
+    let vault = shell.vault()?;
+    vault.bigfix_revoke(&name, id).await?;
     shell.changed();
     Ok(())
 }
 
 #[tauri::command]
 pub async fn bigfix_rotate(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountSummary> {
-    let vault = ipc(shell.vault())?;
-    let summary = ipc(vault.bigfix_rotate(&name).await)?;
+    let vault = shell.vault()?;
+    let summary = vault.bigfix_rotate(&name).await?;
     shell.changed();
     Ok(summary)
 }
 
 #[tauri::command]
 pub async fn preferences(shell: State<'_, Arc<Shell>>) -> Answer<Preferences> {
-    let mut p = ipc(shell.vault().and_then(|v| v.preferences()))?;
+    let mut p = shell.vault().and_then(|v| v.preferences())?;
     p.start_at_login = autostart::is_on();
     Ok(p)
 }
@@ -224,13 +222,15 @@ pub async fn set_preferences(
     shell: State<'_, Arc<Shell>>,
     preferences: Preferences,
 ) -> Answer<Preferences> {
-    let mut saved = ipc(shell.vault().and_then(|v| v.set_preferences(&preferences)))?;
+    let mut saved = shell
+        .vault()
+        .and_then(|v| v.set_preferences(&preferences))?;
     shell.changed();
     if let Err(why) = autostart::set(preferences.start_at_login) {
         return Err(Error::internal(format!(
             "the alert thresholds and clipboard timeout were saved, but start at login could not be changed: {why}"
         ))
-        .to_ipc());
+        .into());
     }
     saved.start_at_login = autostart::is_on();
     Ok(saved)

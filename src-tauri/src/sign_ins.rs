@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter};
-use tokenkeeper_core::ipc_types::{DeviceSignIn, SignInOutcome};
+use tokenkeeper_core::ipc_types::{DeviceSignIn, ShellEvent, SignInOutcome};
 use tokenkeeper_core::vendors::DevicePrompt;
 use tokenkeeper_core::{browser, Error, Result};
 use tokio::sync::oneshot;
@@ -93,30 +93,19 @@ fn spawn(
         me.sign_ins.finished(&account, generation);
         let unsent = prompt_tx.lock().unwrap_or_else(|p| p.into_inner()).take();
         let outcome = match result {
-            Ok(_) => SignInOutcome {
-                account: account.clone(),
-                ok: true,
-                message: format!("Signed in to '{account}'."),
-                code: None,
-            },
+            Ok(_) => SignInOutcome::signed_in(&account),
             Err(e) => {
                 // Failing before any code was shown: the command answers with it.
                 if let Some(tx) = unsent {
                     let _ = tx.send(Err(e));
                     return;
                 }
-                let ipc = e.to_ipc();
-                SignInOutcome {
-                    account: account.clone(),
-                    ok: false,
-                    message: ipc.message,
-                    code: ipc.code,
-                }
+                SignInOutcome::failed(&account, e)
             }
         };
         me.changed();
         tray::refresh(&app, &me);
-        let _ = app.emit("sign-in-finished", outcome);
+        let _ = app.emit(ShellEvent::SignInFinished.name(), outcome);
     });
     pending.insert(
         name,

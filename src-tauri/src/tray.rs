@@ -7,6 +7,7 @@ use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
 use tauri::{AppHandle, Manager, WebviewWindowBuilder, Wry};
+use tokenkeeper_core::ipc_types::ShellEvent;
 use tokenkeeper_core::model::{AccountSummary, TokenState};
 
 use crate::Shell;
@@ -42,7 +43,7 @@ pub fn open_account(app: &AppHandle, name: &str) {
     // Kept until the window takes it: a window still starting may not listen yet.
     app.state::<Arc<Shell>>().open_later(name);
     show_window(app);
-    let _ = tauri::Emitter::emit(app, "open-account", name.to_string());
+    let _ = tauri::Emitter::emit(app, ShellEvent::OpenAccount.name(), name.to_string());
 }
 
 /// The window again: the one that is open, or a new one (closing it released the webview).
@@ -78,7 +79,7 @@ fn renew_all(app: &AppHandle) {
             }
         }
         refresh(&app, &shell);
-        let _ = tauri::Emitter::emit(&app, "accounts-changed", ());
+        let _ = tauri::Emitter::emit(&app, ShellEvent::AccountsChanged.name(), ());
     });
 }
 

@@ -17,10 +17,11 @@ import type {
   SignInOutcome,
   VendorForm,
 } from "./generated/ipc";
+import { IPC_CODE, SHELL_EVENT } from "./generated/ipc";
 import { ShellError } from "./shellError";
 
 export type * from "./generated/ipc";
-export { ShellError };
+export { IPC_CODE, SHELL_EVENT, ShellError };
 
 async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -29,7 +30,7 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
     if (e && typeof e === "object" && "message" in e) {
       throw new ShellError(e as IpcError);
     }
-    throw new ShellError({ code: null, message: String(e) });
+    throw new ShellError({ code: null, message: String(e), remedy: null });
   }
 }
 
@@ -70,12 +71,12 @@ export const shell = {
 
 export const events = {
   onEngineEvent: (f: (e: EngineEvent) => void): Promise<UnlistenFn> =>
-    listen<EngineEvent>("engine-event", (e) => f(e.payload)),
+    listen<EngineEvent>(SHELL_EVENT.engineEvent, (e) => f(e.payload)),
   onSignInFinished: (f: (e: SignInOutcome) => void): Promise<UnlistenFn> =>
-    listen<SignInOutcome>("sign-in-finished", (e) => f(e.payload)),
+    listen<SignInOutcome>(SHELL_EVENT.signInFinished, (e) => f(e.payload)),
   onOpenAccount: (f: (name: string) => void): Promise<UnlistenFn> =>
-    listen<string>("open-account", (e) => f(e.payload)),
-  onAccountsChanged: (f: () => void): Promise<UnlistenFn> => listen("accounts-changed", () => f()),
+    listen<string>(SHELL_EVENT.openAccount, (e) => f(e.payload)),
+  onAccountsChanged: (f: () => void): Promise<UnlistenFn> => listen(SHELL_EVENT.accountsChanged, () => f()),
   onNotificationFailed: (f: (message: string) => void): Promise<UnlistenFn> =>
-    listen<string>("notification-failed", (e) => f(e.payload)),
+    listen<string>(SHELL_EVENT.notificationFailed, (e) => f(e.payload)),
 };

@@ -271,7 +271,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(e: &Error) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "tokenkeeper: {}", e.message());
+    let _ = writeln!(std::io::stderr(), "tokenkeeper: {}", e.cli_text());
     ExitCode::from(e.kind().exit_code() as u8)
 }
 
@@ -459,6 +459,10 @@ struct PrintedEvents {
 
 impl EventSink for PrintedEvents {
     fn emit(&self, event: EngineEvent) {
+        // Another process's write: the engine already looked again; nothing to say.
+        if matches!(event, EngineEvent::VaultChanged) {
+            return;
+        }
         let line = if self.json {
             serde_json::to_string(&event).unwrap_or_default()
         } else {
@@ -466,6 +470,7 @@ impl EventSink for PrintedEvents {
                 EngineEvent::Renewed { account } => format!("renewed '{account}'"),
                 EngineEvent::RenewalFailed { message, .. } => format!("renewal failed: {message}"),
                 EngineEvent::Alert(a) => format!("alert: {}", a.message),
+                EngineEvent::VaultChanged => return,
             }
         };
         let mut out = std::io::stdout().lock();

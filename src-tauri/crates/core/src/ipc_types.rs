@@ -1,12 +1,13 @@
-//! What crosses IPC to the window: the types only the window uses, and the
-//! TypeScript of every type that crosses, generated from the Rust types and committed at `ui/src/ipc/generated/ipc.ts`. A test fails when
-//! the committed file is stale; `TOKENKEEPER_UPDATE_IPC=1` rewrites it.
+//! What crosses IPC to the window: the types only the window uses, the names of the
+//! events the shell emits, and the TypeScript of every type that crosses, generated
+//! from the Rust types and committed at `ui/src/ipc/generated/ipc.ts`. A test fails
+//! when the committed file is stale; `TOKENKEEPER_UPDATE_IPC=1` rewrites it.
 
 use serde::Serialize;
 use ts_rs::TS;
 
 use crate::engine::{Alert, AlertKind, EngineEvent};
-use crate::error::IpcError;
+use crate::error::{IpcCode, IpcError, Remedy};
 use crate::fields::FieldKey;
 use crate::forms::{AccountEdit, AccountForm, FormField, MethodForm, VendorForm};
 use crate::model::{
@@ -41,7 +42,96 @@ pub struct SignInOutcome {
     pub ok: bool,
     /// What happened, to show as it is: the vendor's refusal, an expired code.
     pub message: String,
-    pub code: Option<String>,
+    pub code: Option<IpcCode>,
+}
+
+impl SignInOutcome {
+    pub fn signed_in(account: &str) -> Self {
+        SignInOutcome {
+            account: account.to_string(),
+            ok: true,
+            message: format!("Signed in to '{account}'."),
+            code: None,
+        }
+    }
+
+    /// A failed sign-in, phrased for the window as any other error is.
+    pub fn failed(account: &str, e: crate::Error) -> Self {
+        let ipc = IpcError::from(e);
+        SignInOutcome {
+            account: account.to_string(),
+            ok: false,
+            message: ipc.message,
+            code: ipc.code,
+        }
+    }
+}
+
+/// The events the shell emits to the window, by the name both sides listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum ShellEvent {
+    /// An `EngineEvent`: a renewal, an alert.
+    EngineEvent,
+    /// A `SignInOutcome`: how a browser sign-in the window started ended.
+    SignInFinished,
+    /// Accounts were added, changed or removed elsewhere (the tray, the CLI).
+    AccountsChanged,
+    /// The account name a notification or the tray asks the window to show.
+    OpenAccount,
+    /// A desktop notification could not be shown: its message.
+    NotificationFailed,
+}
+
+impl ShellEvent {
+    pub const ALL: [ShellEvent; 5] = [
+        ShellEvent::EngineEvent,
+        ShellEvent::SignInFinished,
+        ShellEvent::AccountsChanged,
+        ShellEvent::OpenAccount,
+        ShellEvent::NotificationFailed,
+    ];
+
+    /// The name the event is emitted and listened under.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShellEvent::EngineEvent => "engine-event",
+            ShellEvent::SignInFinished => "sign-in-finished",
+            ShellEvent::AccountsChanged => "accounts-changed",
+            ShellEvent::OpenAccount => "open-account",
+            ShellEvent::NotificationFailed => "notification-failed",
+        }
+    }
+}
+
+/// A TypeScript `const` object naming each value of a string union, so that the UI
+/// compares with `IPC_CODE.needsSignIn` rather than a literal: keys in camelCase,
+/// values as serde writes them.
+fn const_object<T: Serialize>(name: &str, union: &str, values: &[T]) -> String {
+    let mut out = format!("export const {name} = {{\n");
+    for v in values {
+        let wire = serde_json::to_value(v)
+            .ok()
+            .and_then(|j| j.as_str().map(str::to_string))
+            .expect("a unit variant serializes to a string");
+        let mut key = String::new();
+        let mut upper = false;
+        for c in wire.chars() {
+            if c == '_' || c == '-' {
+                upper = true;
+            } else if upper {
+                key.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                key.push(c);
+            }
+        }
+        out.push_str(&format!("  {key}: \"{wire}\",\n"));
+    }
+    out.push_str(&format!(
+        "}} as const satisfies Record<string, {union}>;\n\n"
+    ));
+    out
 }
 
 /// The generated file's text.
@@ -58,6 +148,8 @@ pub fn typescript() -> String {
         Event::decl(),
         AccountDetail::decl(),
         AppInfo::decl(),
+        IpcCode::decl(),
+        Remedy::decl(),
         IpcError::decl(),
         DevicePrompt::decl(),
         BigFixToken::decl(),
@@ -72,6 +164,7 @@ pub fn typescript() -> String {
         Preferences::decl(),
         DeviceSignIn::decl(),
         SignInOutcome::decl(),
+        ShellEvent::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust types by tokenkeeper-core's ipc_types test. Do not edit:\n\
@@ -82,12 +175,27 @@ pub fn typescript() -> String {
         out.push_str(&d);
         out.push_str("\n\n");
     }
+    out.push_str(&const_object("IPC_CODE", "IpcCode", &IpcCode::ALL));
+    out.push_str(&const_object("SHELL_EVENT", "ShellEvent", &ShellEvent::ALL));
     out.trim_end().to_string() + "\n"
 }
 
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+
+    use super::ShellEvent;
+
+    #[test]
+    fn each_event_is_emitted_under_the_name_the_window_listens_on() {
+        for event in ShellEvent::ALL {
+            assert_eq!(
+                serde_json::to_value(event).unwrap(),
+                serde_json::json!(event.name()),
+                "{event:?}"
+            );
+        }
+    }
 
     #[test]
     fn ipc_types_are_fresh() {

@@ -35,7 +35,11 @@ export type AppInfo = { version: string,
  */
 sandbox: boolean, data_dir: string, };
 
-export type IpcError = { code: string | null, message: string, };
+export type IpcCode = "needs_sign_in" | "refused" | "keyring_unavailable" | "vault_unavailable";
+
+export type Remedy = { "kind": "sign_in", account: string, with_secret: boolean, } | { "kind": "trust_certificate", account: string | null, sha256: string | null, };
+
+export type IpcError = { code: IpcCode | null, message: string, remedy: Remedy | null, };
 
 export type DevicePrompt = { user_code: string, verification_uri: string, browser_url: string, expires_at_ms: number, };
 
@@ -61,7 +65,7 @@ account: string, kind: AlertKind, deadline_ms: number,
  */
 threshold_s: number, message: string, };
 
-export type EngineEvent = { "type": "renewed", account: string, } | { "type": "renewal-failed", account: string, message: string, needs_human: boolean, retry_at_ms: number | null, } | { "type": "alert" } & Alert;
+export type EngineEvent = { "type": "renewed", account: string, } | { "type": "renewal-failed", account: string, message: string, needs_human: boolean, retry_at_ms: number | null, } | { "type": "alert" } & Alert | { "type": "vault-changed" };
 
 export type FormField = { key: FieldKey, label: string, required: boolean, help: string, default: string | null, };
 
@@ -114,4 +118,21 @@ export type SignInOutcome = { account: string, ok: boolean,
 /**
  * What happened, to show as it is: the vendor's refusal, an expired code.
  */
-message: string, code: string | null, };
+message: string, code: IpcCode | null, };
+
+export type ShellEvent = "engine-event" | "sign-in-finished" | "accounts-changed" | "open-account" | "notification-failed";
+
+export const IPC_CODE = {
+  needsSignIn: "needs_sign_in",
+  refused: "refused",
+  keyringUnavailable: "keyring_unavailable",
+  vaultUnavailable: "vault_unavailable",
+} as const satisfies Record<string, IpcCode>;
+
+export const SHELL_EVENT = {
+  engineEvent: "engine-event",
+  signInFinished: "sign-in-finished",
+  accountsChanged: "accounts-changed",
+  openAccount: "open-account",
+  notificationFailed: "notification-failed",
+} as const satisfies Record<string, ShellEvent>;

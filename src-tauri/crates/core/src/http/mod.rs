@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::model::Account;
 
 /// The largest answer read from a vendor; a token answer is a few kilobytes.
@@ -48,7 +48,7 @@ pub fn normalize_base_url(raw: &str) -> Result<String> {
         // Never echoed: the part before '@' may be a password.
         return Err(Error::usage(
             "the URL carries a user name or password before '@': give only the instance's address \
-             (https://host:port/path); a password goes to the keyring with --secret-stdin",
+             (https://host:port/path); a password goes to the keyring, never into the URL",
         ));
     }
     match url.scheme() {
@@ -207,9 +207,9 @@ pub fn normalize_pin(text: &str) -> Result<String> {
         Ok(hex)
     } else {
         Err(Error::usage(format!(
-            "'{text}' is not a SHA-256 certificate fingerprint (64 hex digits): \
-             `tokenkeeper cert <url>` prints the server's"
-        )))
+            "'{text}' is not a SHA-256 certificate fingerprint (64 hex digits)"
+        ))
+        .with_remedy(Remedy::trust_certificate(None)))
     }
 }
 
@@ -592,9 +592,11 @@ fn build_client(account: &Account) -> Result<Client> {
         let cas = match &account.ca_cert_pem {
             Some(pem) => pem_certificates(pem).map_err(|e| {
                 Error::usage(format!(
-                    "the CA certificate stored for account '{}' is not valid PEM ({e}): give it again with --ca-cert",
+                    "the CA certificate stored for account '{}' is not valid PEM ({e}): give it again",
                     account.name
                 ))
+                .with_remedy(Remedy::trust_certificate(None))
+                .for_account(&account.name)
             })?,
             None => Vec::new(),
         };
@@ -706,32 +708,37 @@ fn untrusted_in(e: &reqwest::Error) -> Option<Untrusted> {
 
 fn untrusted_error(endpoint: &str, u: &Untrusted) -> Error {
     let sha = &u.presented;
-    let advice = match u.kind {
-        UntrustedKind::NotPinned => format!(
+    let (advice, remedy) = match u.kind {
+        UntrustedKind::NotPinned => (
             "If the server's certificate was renewed, check the new fingerprint with your administrators \
-             and pin it: `tokenkeeper trust <account> --pin-sha256 {sha}`; otherwise someone may be \
-             intercepting the connection"
+             and pin it; otherwise someone may be intercepting the connection",
+            Some(Remedy::trust_certificate(Some(sha))),
         ),
-        UntrustedKind::UnknownIssuer => format!(
-            "If the server uses its own CA (BigFix's self-signed certificate on 52311, say), trust that CA \
-             with --ca-cert FILE, or pin this certificate after checking its fingerprint with your \
-             administrators (`tokenkeeper cert <url>` shows it): --pin-sha256 {sha}, on `tokenkeeper add` \
-             or, for an existing account, `tokenkeeper trust <account>`"
+        UntrustedKind::UnknownIssuer => (
+            "If the server uses its own CA (BigFix's self-signed certificate on 52311, say), trust that CA, \
+             or pin this certificate",
+            Some(Remedy::trust_certificate(Some(sha))),
         ),
-        UntrustedKind::WrongHost => "Check the account's URL: use the host name the certificate names, \
-             or ask the server's administrators for a certificate that covers this one"
-            .to_string(),
-        UntrustedKind::Time => "Ask the server's administrators to renew it (or check this machine's \
-             clock); then trust the new one with `tokenkeeper trust <account>`"
-            .to_string(),
-        UntrustedKind::Other => "Check with the server's administrators; `tokenkeeper cert <url>` shows \
-             the certificate's fingerprint"
-            .to_string(),
+        UntrustedKind::WrongHost => (
+            "Check the account's URL: use the host name the certificate names, \
+             or ask the server's administrators for a certificate that covers this one",
+            None,
+        ),
+        UntrustedKind::Time => (
+            "Ask the server's administrators to renew it (or check this machine's \
+             clock); then trust the new one",
+            Some(Remedy::trust_certificate(None)),
+        ),
+        UntrustedKind::Other => ("Check with the server's administrators", None),
     };
-    Error::network(format!(
+    let e = Error::network(format!(
         "{endpoint} presented a certificate this account does not trust: {}, SHA-256 {sha}. {advice}",
         u.reason
-    ))
+    ));
+    match remedy {
+        Some(r) => e.with_remedy(r),
+        None => e,
+    }
 }
 
 fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
@@ -756,9 +763,10 @@ fn transport_error(endpoint: &str, e: &reqwest::Error) -> Error {
         ))
     } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
         Error::network(format!(
-            "the TLS handshake with {endpoint} failed ({detail}). If the server uses its own CA, trust it \
-             with --ca-cert, or pin its certificate with --pin-sha256 (`tokenkeeper cert <url>` shows it)"
+            "the TLS handshake with {endpoint} failed ({detail}). If the server uses its own CA, trust it, \
+             or pin its certificate"
         ))
+        .with_remedy(Remedy::trust_certificate(None))
     } else if e.is_connect() {
         Error::network(format!(
             "could not connect to {endpoint} ({detail}): check the URL, the port and your network"

@@ -211,9 +211,8 @@ impl Vault {
 pub(super) fn usable(account: &Account, meta: Option<TokenMeta>) -> Result<TokenMeta> {
     let name = &account.name;
     let meta = meta.ok_or_else(|| {
-        Error::needs_sign_in(format!(
-            "account '{name}' has not signed in yet: run tokenkeeper login {name}"
-        ))
+        Error::needs_sign_in(format!("account '{name}' has not signed in yet"))
+            .with_remedy(crate::error::Remedy::sign_in(name, false))
     })?;
     if meta.needs_human {
         let why = meta
@@ -221,8 +220,9 @@ pub(super) fn usable(account: &Account, meta: Option<TokenMeta>) -> Result<Token
             .as_deref()
             .unwrap_or("the vendor refused the stored credentials");
         return Err(Error::needs_sign_in(format!(
-            "account '{name}' needs you to sign in again ({why}). Run: tokenkeeper login {name}"
-        )));
+            "account '{name}' needs you to sign in again ({why})"
+        ))
+        .with_remedy(crate::error::Remedy::sign_in(name, false)));
     }
     Ok(meta)
 }

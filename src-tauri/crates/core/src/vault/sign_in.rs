@@ -46,9 +46,10 @@ impl Vault {
         if let Some(kind) = spec.secret {
             if bundle.get(kind).is_none() {
                 return Err(Error::needs_sign_in(format!(
-                    "no {} is stored for account '{name}': give it with --secret-stdin or at the prompt",
+                    "no {} is stored for account '{name}'",
                     kind.label()
-                )));
+                ))
+                .with_remedy(crate::error::Remedy::sign_in(name, true)));
             }
         }
         let http = http::client_for(&account)?;

@@ -108,11 +108,11 @@ impl BigAnimal {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 return Err(Error::refused(format!(
                     "{endpoint} refused the issuer's token for account '{}' (HTTP {}): the BigAnimal user may \
-                     lack access. Sign in again: tokenkeeper login {}",
+                     lack access; sign in again",
                     call.name(),
                     answer.status,
-                    call.name()
-                )))
+                ))
+                .with_remedy(crate::error::Remedy::sign_in(call.name(), false)))
             }
             _ => return Err(answer.unexpected()),
         }
@@ -183,9 +183,10 @@ impl VendorFlow for BigAnimal {
 
     async fn sign_in(&self, call: &Call<'_>, _secrets: &SecretBundle) -> Result<Issued> {
         let name = call.name();
-        Err(Error::needs_sign_in(format!(
-            "BigAnimal accounts sign in through the browser: run tokenkeeper login {name}"
-        )))
+        Err(
+            Error::needs_sign_in("BigAnimal accounts sign in through the browser")
+                .with_remedy(crate::error::Remedy::sign_in(name, false)),
+        )
     }
 
     async fn start_device(&self, call: &Call<'_>) -> Result<DeviceCode> {
@@ -247,11 +248,8 @@ impl VendorFlow for BigAnimal {
             .and_then(|m| m.vendor_ref.as_deref())
             .and_then(|r| serde_json::from_str(r).ok())
             .ok_or_else(|| {
-                Error::needs_sign_in(format!(
-                    "account '{}' has no sign-in to renew: run tokenkeeper login {}",
-                    call.name(),
-                    call.name()
-                ))
+                Error::needs_sign_in(format!("account '{}' has no sign-in to renew", call.name()))
+                    .with_remedy(crate::error::Remedy::sign_in(call.name(), false))
             })?;
         let granted = oauth::refresh(
             call,

@@ -218,8 +218,9 @@ impl<'a> Inventory<'a> {
         match answer.status {
             StatusCode::UNAUTHORIZED => Error::refused(format!(
                 "BigFix rejected operator '{user}' of account '{name}' (HTTP 401{said}). If the password \
-                 changed, run: tokenkeeper login {name} --secret-stdin"
-            )),
+                 changed, sign in again with the new one"
+            ))
+            .with_remedy(crate::error::Remedy::sign_in(name, true)),
             StatusCode::FORBIDDEN => Error::refused(format!(
                 "BigFix operator '{user}' of account '{name}' may not do that (HTTP 403{said}); \
                  other operators' tokens need a master operator"

@@ -93,9 +93,10 @@ impl BigId {
             .unwrap_or_default();
         Error::refused(format!(
             "BigID refused the {what} of account '{name}' (HTTP {}{said}). If it changed or expired, \
-             run: tokenkeeper login {name} --secret-stdin",
+             sign in again with the new one",
             answer.status.as_u16()
         ))
+        .with_remedy(crate::error::Remedy::sign_in(name, true))
     }
 
     fn session(
@@ -178,9 +179,10 @@ impl VendorFlow for BigId {
                 if human_deadline.is_some_and(|d| d <= call.now) {
                     return Err(Error::needs_sign_in(format!(
                         "the BigID user token of account '{}' has expired: generate a new one under \
-                         Administration > Access Management and run tokenkeeper login {} --secret-stdin",
-                        account.name, account.name
-                    )));
+                         Administration > Access Management and sign in again with it",
+                        account.name
+                    ))
+                    .with_remedy(crate::error::Remedy::sign_in(&account.name, true)));
                 }
                 let url = format!("{}{REFRESH_PATH}", account.base_url);
                 let endpoint = format!("BigID at {url}");

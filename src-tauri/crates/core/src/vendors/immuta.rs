@@ -93,8 +93,9 @@ impl Immuta {
         match answer.status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::refused(format!(
                 "Immuta refused the {what} of account '{name}' (HTTP {status}{said}). If it changed or \
-                 was revoked, run: tokenkeeper login {name} --secret-stdin"
-            )),
+                 was revoked, sign in again with the new one"
+            ))
+            .with_remedy(crate::error::Remedy::sign_in(name, true)),
             StatusCode::NOT_FOUND if call.account.method == Method::Password => {
                 Error::usage(format!(
                     "Immuta does not know the IAM system '{}' of account '{name}' (HTTP 404{said}): \

@@ -245,9 +245,10 @@ pub fn method_spec(flow: &dyn VendorFlow, method: Method) -> Option<&'static Met
 pub fn missing_secret(call: &Call<'_>, kind: SecretKind) -> Error {
     let name = call.name();
     Error::needs_sign_in(format!(
-        "no {} is stored for account '{name}': run tokenkeeper login {name} --secret-stdin",
+        "no {} is stored for account '{name}'",
         kind.label()
     ))
+    .with_remedy(crate::error::Remedy::sign_in(name, true))
 }
 
 /// The stored secret of `kind`, or an error that says how to give it.

@@ -219,9 +219,9 @@ pub async fn poll(call: &Call<'_>, code: &DeviceCode, issuer_label: &str) -> Res
             Some("expired_token") => return Err(expired(name)),
             Some("access_denied") => {
                 return Err(Error::refused(format!(
-                    "the sign-in for account '{name}' was denied in the browser. \
-                     To try again, run: tokenkeeper login {name}"
-                )))
+                    "the sign-in for account '{name}' was denied in the browser"
+                ))
+                .with_remedy(crate::error::Remedy::sign_in(name, false)))
             }
             _ => {
                 return Err(oauth_error(
@@ -238,8 +238,9 @@ pub async fn poll(call: &Call<'_>, code: &DeviceCode, issuer_label: &str) -> Res
 fn expired(name: &str) -> Error {
     Error::needs_sign_in(format!(
         "the sign-in code for account '{name}' expired before it was approved in the browser. \
-         To get a new code, run: tokenkeeper login {name}"
+         Sign in again for a new code"
     ))
+    .with_remedy(crate::error::Remedy::sign_in(name, false))
 }
 
 /// Trades the refresh token for new tokens. When the issuer rotates it, the new
@@ -264,8 +265,9 @@ pub async fn refresh(
         return Err(match error_code(&answer).as_deref() {
             Some("invalid_grant") => Error::needs_sign_in(format!(
                 "{issuer_label} no longer accepts the refresh token of account '{name}' (revoked, \
-                 expired, or its session ended). Sign in again: tokenkeeper login {name}"
-            )),
+                 expired, or its session ended)"
+            ))
+            .with_remedy(crate::error::Remedy::sign_in(name, false)),
             _ => oauth_error(call, &answer, "renewing the token", &[refresh_token]),
         });
     }
@@ -304,12 +306,12 @@ async fn store_rotated(call: &Call<'_>, issuer_label: &str, new: &Secret) -> Res
                 format!(
                     "{issuer_label} rotated the refresh token of account '{}', but the keyring \
                      did not store the new one ({}); the new token was not used. Unlock the \
-                     keyring and sign in again: tokenkeeper login {}",
+                     keyring and sign in again",
                     call.name(),
                     e.message(),
-                    call.name()
                 ),
             )
+            .with_remedy(crate::error::Remedy::sign_in(call.name(), false))
         })
 }
 

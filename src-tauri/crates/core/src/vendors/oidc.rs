@@ -153,9 +153,10 @@ impl VendorFlow for Oidc {
 
     async fn sign_in(&self, call: &Call<'_>, _secrets: &SecretBundle) -> Result<Issued> {
         let name = call.name();
-        Err(Error::needs_sign_in(format!(
-            "account '{name}' signs in through the browser: run tokenkeeper login {name}"
-        )))
+        Err(
+            Error::needs_sign_in(format!("account '{name}' signs in through the browser"))
+                .with_remedy(crate::error::Remedy::sign_in(name, false)),
+        )
     }
 
     async fn start_device(&self, call: &Call<'_>) -> Result<DeviceCode> {

@@ -71,8 +71,9 @@ impl TrueSight {
         } else {
             Error::refused(format!(
                 "TrueSight rejected the username, password or tenant for account '{name}' (HTTP 401), \
-                 or the user is deactivated. If the password changed, run: tokenkeeper login {name} --secret-stdin"
+                 or the user is deactivated. If the password changed, sign in again with the new one"
             ))
+            .with_remedy(crate::error::Remedy::sign_in(name, true))
         }
     }
 }
@@ -95,9 +96,10 @@ impl VendorFlow for TrueSight {
         let account = call.account;
         let password = secrets.get(SecretKind::Password).ok_or_else(|| {
             Error::needs_sign_in(format!(
-                "no password is stored for account '{}': run tokenkeeper login {} --secret-stdin",
-                account.name, account.name
+                "no password is stored for account '{}'",
+                account.name
             ))
+            .with_remedy(crate::error::Remedy::sign_in(&account.name, true))
         })?;
         let body = json!({
             "username": account.username.as_deref().unwrap_or_default(),
