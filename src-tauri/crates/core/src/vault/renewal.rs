@@ -71,7 +71,7 @@ impl Vault {
                             token.clone(),
                             Some(format!(
                                 "could not check the token with the vendor: {}",
-                                e.message()
+                                e.cli_text()
                             )),
                         ))
                     }
@@ -198,7 +198,7 @@ impl Vault {
                         old.clone(),
                         Some(format!(
                             "renewal failed, the current token is still valid: {}",
-                            e.message()
+                            e.cli_text()
                         )),
                     )),
                     _ => Err(e),
