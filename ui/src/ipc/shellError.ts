@@ -1,5 +1,5 @@
 // The error every shell call throws, kept apart from the module that calls the shell so that
-// code which only reads errors (ui/src/lib and its tests) never loads @tauri-apps/*.
+// code which only reads errors (ui/src/lib and its tests) never loads the Tauri API.
 import type { IpcCode, IpcError, Remedy } from "./generated/ipc";
 
 /** An error as the UI builds one itself: no remedy unless it has one. */

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { AccountSummary, EngineEvent, SignInOutcome } from "../ipc";
 import { ShellError } from "../ipc/shellError";
+import { IPC_CODE } from "../ipc/generated/ipc";
 import { summary } from "../test/fixtures";
 import { AccountsStore, BIG_VAULT, pollInterval, type AccountsSource } from "./accountsStore.svelte";
 
@@ -209,11 +210,11 @@ describe("AccountsStore", () => {
     fake.current = [summary()];
     stop = store.start();
     await settle();
-    fake.answers.push(new ShellError({ code: "keyring_unavailable", message: "The keyring is locked." }));
+    fake.answers.push(new ShellError({ code: IPC_CODE.keyringUnavailable, message: "The keyring is locked." }));
     fake.emit("changed");
     await settle();
     expect(store.error?.message).toBe("The keyring is locked.");
-    expect(store.error?.code).toBe("keyring_unavailable");
+    expect(store.error?.code).toBe(IPC_CODE.keyringUnavailable);
     expect(store.list.map((a) => a.name)).toEqual(["acct"]);
 
     fake.emit("changed");

@@ -308,7 +308,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            warn(fresh.warning.as_deref());
+            warn(fresh.warning.as_ref());
             let value = if header {
                 &fresh.authorization
             } else {
@@ -675,7 +675,7 @@ async fn bigfix_command(vault: &Vault, command: BigfixCommand) -> Result<ExitCod
 
 async fn exec(vault: &Vault, name: &str, command: &[String]) -> Result<ExitCode> {
     let fresh = vault.token(name).await?;
-    warn(fresh.warning.as_deref());
+    warn(fresh.warning.as_ref());
     let (program, args) = command
         .split_first()
         .ok_or_else(|| Error::usage("give the command to run after --"))?;
@@ -732,9 +732,9 @@ fn capitalize(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn warn(message: Option<&str>) {
-    if let Some(m) = message {
-        let _ = writeln!(std::io::stderr(), "tokenkeeper: warning: {m}");
+fn warn(warning: Option<&tokenkeeper_core::Error>) {
+    if let Some(w) = warning {
+        let _ = writeln!(std::io::stderr(), "tokenkeeper: warning: {}", w.cli_text());
     }
 }
 

@@ -220,6 +220,12 @@ impl Error {
     }
 
     /// The message with the CLI's advice, as the CLI prints it.
+    /// The same error said after `words` ("renewal failed: …"), its kind and remedy kept.
+    pub fn after(mut self, words: &str) -> Self {
+        self.message = format!("{words}: {}", self.message);
+        self
+    }
+
     pub fn cli_text(&self) -> String {
         with_advice(&self.message, self.remedy.as_ref().map(Remedy::cli_advice))
     }

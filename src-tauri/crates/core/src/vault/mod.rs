@@ -40,7 +40,8 @@ pub struct FreshToken {
     pub token: Secret,
     pub authorization: Secret,
     /// Set when the token is still valid but renewing it failed: say so on stderr.
-    pub warning: Option<String>,
+    /// Each side words its advice its own way (`cli_text`, or the window's).
+    pub warning: Option<Error>,
 }
 
 #[derive(Debug)]

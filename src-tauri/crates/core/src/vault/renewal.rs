@@ -69,10 +69,7 @@ impl Vault {
                         return Ok(fresh(
                             flow,
                             token.clone(),
-                            Some(format!(
-                                "could not check the token with the vendor: {}",
-                                e.cli_text()
-                            )),
+                            Some(e.after("could not check the token with the vendor")),
                         ))
                     }
                 }
@@ -117,7 +114,7 @@ impl Vault {
             )
             .await?;
         if let Some(w) = fresh.warning {
-            return Err(Error::vendor(w));
+            return Err(w);
         }
         let (account, meta) = self.find(name)?;
         Ok(summarize(&account, meta.as_ref(), self.now()))
@@ -196,10 +193,7 @@ impl Vault {
                     Some(old) if !human && still_valid => Ok(fresh(
                         flow,
                         old.clone(),
-                        Some(format!(
-                            "renewal failed, the current token is still valid: {}",
-                            e.cli_text()
-                        )),
+                        Some(e.after("renewal failed, the current token is still valid")),
                     )),
                     _ => Err(e),
                 }
@@ -233,7 +227,7 @@ pub(super) fn renewed_since(m: &TokenMeta, seen: &TokenMeta, now: DateTime<Utc>)
     m.issued_at != seen.issued_at && !m.needs_human && m.expires_at.is_none_or(|e| e > now)
 }
 
-pub(super) fn fresh(flow: &dyn VendorFlow, token: Secret, warning: Option<String>) -> FreshToken {
+pub(super) fn fresh(flow: &dyn VendorFlow, token: Secret, warning: Option<Error>) -> FreshToken {
     let authorization = Secret::new(flow.authorization(&token));
     FreshToken {
         token,
