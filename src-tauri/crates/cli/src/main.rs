@@ -1,6 +1,7 @@
 //! `tokenkeeper`: the command-line twin of the desktop app, on the same vault. It
 //! signs in, hands fresh tokens to scripts, and never takes a secret from argv.
 
+mod agent;
 mod output;
 
 use std::io::{IsTerminal, Read, Write};
@@ -62,9 +63,14 @@ enum Command {
         /// Print the whole Authorization header value (scheme included) instead.
         #[arg(long)]
         header: bool,
-        /// Ask the vendor whether the token still works, and renew it if not.
+        /// Ask the vendor whether the token still works, and renew it if not
+        /// (done here, never through the agent).
         #[arg(long)]
         check: bool,
+        /// Do not ask the vault's agent (`tokenkeeper agent`); by default a running
+        /// agent hands the token from its memory, and without one this works alone.
+        #[arg(long)]
+        no_agent: bool,
     },
     /// Renew the token now (for BigFix: rotate it).
     Renew { name: String },
@@ -113,6 +119,18 @@ enum Command {
         /// One JSON object per event.
         #[arg(long)]
         json: bool,
+        /// Renewals at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
+    /// Run the vault's resident agent: it keeps every token fresh and raises alerts
+    /// (as `watch` does) and hands this user's `tokenkeeper token` calls their tokens
+    /// from memory over a private Unix socket. One per vault; stops on SIGTERM or
+    /// Ctrl-C. Headless only for now: it shows no tray icon.
+    Agent {
+        /// Run without a tray icon (the only mode so far).
+        #[arg(long)]
+        no_tray: bool,
         /// Renewals at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
@@ -257,10 +275,18 @@ fn main() -> ExitCode {
         let _ = writeln!(std::io::stderr(), "tokenkeeper: {e}");
     }
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The agent serves many clients while it renews: two threads, so a keyring call
+    // of a renewal does not hold up an answer from memory.
+    let runtime = match &cli.command {
+        Command::Agent { .. } => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
         Ok(r) => r,
         Err(e) => return fail(&Error::internal(format!("cannot start: {e}"))),
     };
@@ -283,6 +309,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         ));
     }
     let dir = cli.data_dir.clone().unwrap_or_else(vault::default_dir);
+    match &cli.command {
+        Command::Agent { concurrency, .. } => return agent::run(&dir, *concurrency).await,
+        // `--check` asks the vendor from here: only the plain request goes to the agent.
+        Command::Token {
+            name,
+            header,
+            check: false,
+            no_agent: false,
+        } => {
+            if let Some(answer) = tokenkeeper_core::agent::client::token(&dir, name) {
+                return print_token(answer?, *header);
+            }
+        }
+        _ => {}
+    }
     let vault = Vault::open(&dir)?;
     if let Command::Bigfix(command) = cli.command {
         return bigfix_command(&vault, command).await;
@@ -298,6 +339,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             name,
             header,
             check,
+            ..
         } => {
             let fresh = vault
                 .token_with(
@@ -308,14 +350,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     },
                 )
                 .await?;
-            warn(fresh.warning.as_ref());
-            let value = if header {
-                &fresh.authorization
-            } else {
-                &fresh.token
-            };
-            print_secret(value)?;
-            Ok(ExitCode::SUCCESS)
+            print_token(fresh, header)
         }
         Command::Exec { name, command } => exec(&vault, &name, &command).await,
         Command::Renew { name } => {
@@ -326,7 +361,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 output::expiry_suffix(&summary, chrono::Utc::now())
             ))
         }
-        Command::Cert { .. } | Command::Bigfix(_) => unreachable!("handled before the vault opens"),
+        Command::Cert { .. } | Command::Bigfix(_) | Command::Agent { .. } => {
+            unreachable!("handled before the vault opens")
+        }
         Command::Trust {
             name,
             ca_cert,
@@ -736,6 +773,19 @@ fn warn(warning: Option<&tokenkeeper_core::Error>) {
     if let Some(w) = warning {
         let _ = writeln!(std::io::stderr(), "tokenkeeper: warning: {}", w.cli_text());
     }
+}
+
+/// `tokenkeeper token`'s output, the same whether the token came from the agent or
+/// from the vault: the warning on stderr, the token (or header value) on stdout.
+fn print_token(fresh: tokenkeeper_core::FreshToken, header: bool) -> Result<ExitCode> {
+    warn(fresh.warning.as_ref());
+    let value = if header {
+        &fresh.authorization
+    } else {
+        &fresh.token
+    };
+    print_secret(value)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The one place a secret goes to stdout: `tokenkeeper token`.

@@ -1,6 +1,7 @@
 //! Tokenkeeper's core: everything but the window. The CLI and the desktop shell are
 //! thin layers over `Vault`; nothing here depends on tauri.
 
+pub mod agent;
 pub mod browser;
 pub mod clock;
 pub mod engine;

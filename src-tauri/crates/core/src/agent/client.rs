@@ -1,0 +1,94 @@
+//! The asking side, as `tokenkeeper token` uses it: blocking, one connection per
+//! request, and silent. When no agent of this user answers (no private folder, no
+//! socket, a refused connection, another user's process at the other end, a broken
+//! or missing answer), the caller hears `None` and does the work itself, so a
+//! script sees the same output and exit code with or without the agent.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::protocol::{self, Request, MAX_LINE};
+use super::socket::{self, AgentPaths};
+use crate::error::Error;
+use crate::vault::FreshToken;
+
+/// How long a client waits for its answer: long enough for a renewal the agent
+/// makes first (the vendors' own timeouts are shorter).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(120);
+
+/// The longest answer line read (a list of thousands of accounts fits).
+pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// A connection to this user's agent for the vault, if one answers.
+pub fn connect(paths: &AgentPaths) -> Option<UnixStream> {
+    if !paths.folder_is_private() {
+        return None;
+    }
+    let stream = UnixStream::connect(&paths.socket).ok()?;
+    socket::same_user(&stream).then_some(stream)
+}
+
+/// Reads one line (newline left off) into memory that is wiped when dropped; `None`
+/// on an error, a timeout, an end before the newline, or a line over `max`.
+pub fn read_line(stream: &mut UnixStream, max: usize) -> Option<Zeroizing<Vec<u8>>> {
+    let mut line = Zeroizing::new(Vec::with_capacity(4096));
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    loop {
+        let n = stream.read(&mut chunk[..]).ok()?;
+        if n == 0 {
+            return None;
+        }
+        if let Some(end) = chunk[..n].iter().position(|b| *b == b'\n') {
+            line.extend_from_slice(&chunk[..end]);
+            return Some(line);
+        }
+        if line.len() + n > max {
+            return None;
+        }
+        if line.len() + n > line.capacity() {
+            // Grow into a new wiped buffer: the old one is wiped when dropped.
+            let mut bigger = Zeroizing::new(Vec::with_capacity(2 * (line.len() + n)));
+            bigger.extend_from_slice(&line);
+            line = bigger;
+        }
+        line.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Sends `request` and reads its answer line; `None` when that fails at all.
+pub fn ask(paths: &AgentPaths, request: &Request, wait: Duration) -> Option<Zeroizing<Vec<u8>>> {
+    let line = request.line();
+    if line.len() > MAX_LINE {
+        return None;
+    }
+    let mut stream = connect(paths)?;
+    stream.set_write_timeout(Some(wait)).ok()?;
+    stream.set_read_timeout(Some(wait)).ok()?;
+    stream.write_all(&line).ok()?;
+    read_line(&mut stream, MAX_ANSWER)
+}
+
+/// A valid token for `account` from this user's agent for the vault in `vault_dir`:
+/// the token, or the vault's error as the agent met it; `None` when no agent
+/// answered, and the caller works alone.
+pub fn token(vault_dir: &Path, account: &str) -> Option<Result<FreshToken, Error>> {
+    let paths = AgentPaths::for_vault(vault_dir, |_| {});
+    let request = Request::Token {
+        account: account.to_string(),
+    };
+    let line = ask(&paths, &request, ANSWER_WAIT)?;
+    protocol::read_token_answer(&line)
+}
+
+/// The agent's answer to `ping` (`version`, `pid`, `vault`), if one answers at
+/// `paths`.
+pub fn ping(paths: &AgentPaths) -> Option<serde_json::Value> {
+    let line = ask(paths, &Request::Ping, Duration::from_secs(5))?;
+    serde_json::from_slice::<serde_json::Value>(&line)
+        .ok()
+        .filter(|v| v["ok"] == true)
+}

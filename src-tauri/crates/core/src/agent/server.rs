@@ -1,0 +1,593 @@
+//! The agent's listening side. Every connection is checked first (`SO_PEERCRED`:
+//! this user only, else closed unanswered) and then bounded: a request line must come
+//! within `request_wait` and fit in `protocol::MAX_LINE`, its answer must be taken
+//! within `answer_wait`, at most `max_connections` are open (the next ones are closed
+//! at once) and at most `max_working` requests reach the vault at a time (the rest
+//! wait their turn). A client that misbehaves loses its own connection, never the
+//! agent's time: nothing here waits on a client without a deadline.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use super::cache::TokenCache;
+use super::protocol::{self, ErrorBody, Request, MAX_LINE};
+use super::socket::{self, AgentPaths};
+
+/// How much the agent gives its clients.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections at most; one more is closed as soon as it is accepted.
+    pub max_connections: usize,
+    /// Requests at work on the vault at once; the others wait for a turn.
+    pub max_working: usize,
+    /// How long a connection may stay silent before its next request line.
+    pub request_wait: Duration,
+    /// How long an answer may take to be written (a client that never reads).
+    pub answer_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_working: 16,
+            request_wait: Duration::from_secs(10),
+            answer_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The agent's socket, bound, with the vault's agent lock held. The socket file is
+/// removed when this is dropped.
+#[derive(Debug)]
+pub struct Listening {
+    listener: std::os::unix::net::UnixListener,
+    paths: AgentPaths,
+    _lock: std::fs::File,
+}
+
+impl Listening {
+    pub fn paths(&self) -> &AgentPaths {
+        &self.paths
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.paths.socket);
+    }
+}
+
+/// What claiming the vault's socket found.
+#[derive(Debug)]
+pub enum Claim {
+    /// This is the vault's agent now.
+    Listening(Listening),
+    /// Another agent holds the vault's lock.
+    Taken,
+}
+
+/// Binds the agent's socket (0600, in its private folder) unless another agent for
+/// the same vault runs; a socket left by an agent that died is replaced.
+pub fn claim(paths: AgentPaths) -> std::io::Result<Claim> {
+    socket::private_folder(&paths.folder)?;
+    let Some(lock) = socket::take_lock(&paths.lock)? else {
+        return Ok(Claim::Taken);
+    };
+    match std::fs::remove_file(&paths.socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = bind(&paths.socket)?;
+    Ok(Claim::Listening(Listening {
+        listener,
+        paths,
+        _lock: lock,
+    }))
+}
+
+/// A listening socket at `path`, 0600.
+pub fn bind(path: &Path) -> std::io::Result<std::os::unix::net::UnixListener> {
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Every client holds a file descriptor while it is served: the agent allows itself
+/// as many as the hard limit does, so a flood of connections meets its own cap
+/// (`Limits::max_connections`) first.
+pub fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+/// The agent's answering side: the tokens it holds and its limits.
+#[derive(Debug)]
+pub struct AgentServer {
+    cache: Arc<TokenCache>,
+    limits: Limits,
+    connections: Arc<Semaphore>,
+    working: Semaphore,
+}
+
+impl AgentServer {
+    pub fn new(cache: Arc<TokenCache>, limits: Limits) -> Arc<Self> {
+        Arc::new(Self {
+            cache,
+            connections: Arc::new(Semaphore::new(limits.max_connections)),
+            working: Semaphore::new(limits.max_working),
+            limits,
+        })
+    }
+
+    /// Serves the claimed socket until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listening: &Listening) -> std::io::Result<()> {
+        self.serve_listener(listening.listener.try_clone()?).await
+    }
+
+    /// Serves `listener` until the task is dropped.
+    pub async fn serve_listener(
+        self: Arc<Self>,
+        listener: std::os::unix::net::UnixListener,
+    ) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::UnixListener::from_std(listener)?;
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    // Out of file descriptors, or a connection gone before it was
+                    // taken: breathe, then go on taking the next ones.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            };
+            if !socket::same_user(&stream) {
+                continue;
+            }
+            let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+                continue;
+            };
+            let server = self.clone();
+            tokio::spawn(async move {
+                server.connection(stream).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// One connection: request lines answered in turn until the client closes, goes
+    /// silent, stops reading, or sends something unreadable (answered, then closed).
+    async fn connection(&self, stream: UnixStream) {
+        let (read, mut write) = stream.into_split();
+        let mut reader = BufReader::with_capacity(4096, read);
+        loop {
+            let mut line = Zeroizing::new(Vec::new());
+            let limited = (&mut reader).take(MAX_LINE as u64 + 1);
+            let read = tokio::time::timeout(self.limits.request_wait, async move {
+                let mut limited = limited;
+                limited
+                    .read_until(b'\n', &mut line)
+                    .await
+                    .map(|n| (n, line))
+            })
+            .await;
+            let line = match read {
+                Ok(Ok((n, line))) if n > 0 => line,
+                _ => return,
+            };
+            let (answer, then_close) = match protocol::parse_request(&line) {
+                Ok(request) => (self.answer(request).await, false),
+                Err(bad) => (Zeroizing::new(bad.line()), true),
+            };
+            let wrote =
+                tokio::time::timeout(self.limits.answer_wait, write.write_all(&answer)).await;
+            if then_close || !matches!(wrote, Ok(Ok(()))) {
+                return;
+            }
+        }
+    }
+
+    async fn answer(&self, request: Request) -> Zeroizing<Vec<u8>> {
+        let vault = self.cache.vault();
+        // A ping reaches no vault: it is answered even while every turn is taken.
+        let _turn = match request {
+            Request::Ping => None,
+            _ => Some(self.working.acquire().await),
+        };
+        let line = match request {
+            Request::Token { account } => match self.cache.token(&account).await {
+                Ok(fresh) => return protocol::token_line(&fresh),
+                Err(e) => ErrorBody::of(&e).line(),
+            },
+            Request::List => match vault.list() {
+                Ok(accounts) => protocol::ok_line(&json!({ "accounts": accounts })),
+                Err(e) => ErrorBody::of(&e).line(),
+            },
+            Request::Renew { account } => {
+                let renewed = vault.renew_now(&account).await;
+                self.cache.forget(&account);
+                match renewed {
+                    Ok(summary) => protocol::ok_line(&json!({ "account": summary })),
+                    Err(e) => ErrorBody::of(&e).line(),
+                }
+            }
+            Request::Ping => protocol::ok_line(&json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "vault": vault.dir(),
+            })),
+        };
+        Zeroizing::new(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream as StdStream;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::agent::client;
+    use crate::clock::SystemClock;
+    use crate::fields::NewAccount;
+    use crate::model::{EventKind, Outcome, RenewsWith, TokenMeta, Vendor};
+    use crate::secret::Secret;
+    use crate::secret_store::{MemoryKeyring, SecretStore};
+    use crate::vault::Vault;
+
+    const PLANTED: &str = "PLANTED-TOKEN-3f9c2a";
+
+    /// A vault with one signed-in TrueSight account `a` whose token is `PLANTED`.
+    async fn vault() -> (tempfile::TempDir, Arc<Vault>) {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Arc::new(MemoryKeyring::default());
+        let vault = Vault::open_with(dir.path(), keyring.clone(), Arc::new(SystemClock)).unwrap();
+        let new = NewAccount {
+            name: "a".into(),
+            vendor: Some(Vendor::Truesight),
+            base_url: "http://127.0.0.1:9/truesight".into(),
+            username: Some("ops".into()),
+            tenant: Some("BmcRealm".into()),
+            ..NewAccount::default()
+        };
+        vault
+            .add(new, Some(Secret::new("pw")), false)
+            .await
+            .unwrap();
+        let (account, _) = vault.database().account_by_name("a").unwrap().unwrap();
+        let item = format!("account/{}", account.id);
+        let mut bundle: serde_json::Value =
+            serde_json::from_str(&keyring.get(&item).unwrap().unwrap()).unwrap();
+        bundle["access_token"] = PLANTED.into();
+        keyring.set(&item, &bundle.to_string()).unwrap();
+        let now = chrono::Utc::now();
+        let meta = TokenMeta::issued(
+            now,
+            Some(now + chrono::Duration::hours(1)),
+            RenewsWith::StoredPassword,
+        );
+        vault
+            .database()
+            .put_token_meta(
+                &account.id,
+                &meta,
+                (EventKind::Renewed, Outcome::Ok, ""),
+                now,
+            )
+            .unwrap();
+        (dir, Arc::new(vault))
+    }
+
+    struct Served {
+        _dir: tempfile::TempDir,
+        socket: std::path::PathBuf,
+        vault: Arc<Vault>,
+        task: tokio::task::JoinHandle<std::io::Result<()>>,
+    }
+
+    impl Drop for Served {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn served(limits: Limits) -> Served {
+        let (dir, vault) = vault().await;
+        let socket = dir.path().join("agent.sock");
+        let listener = bind(&socket).unwrap();
+        let server = AgentServer::new(Arc::new(TokenCache::new(vault.clone())), limits);
+        let task = tokio::spawn(server.serve_listener(listener));
+        Served {
+            _dir: dir,
+            socket,
+            vault,
+            task,
+        }
+    }
+
+    fn quick() -> Limits {
+        Limits {
+            request_wait: Duration::from_millis(300),
+            answer_wait: Duration::from_millis(300),
+            ..Limits::default()
+        }
+    }
+
+    /// Writes `request` and reads one answer line (blocking; run off the runtime).
+    fn ask(socket: &Path, request: &[u8]) -> (serde_json::Value, StdStream) {
+        let mut s = StdStream::connect(socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let line = client::read_line(&mut s, 1 << 20).expect("an answer line");
+        (serde_json::from_slice(&line).unwrap(), s)
+    }
+
+    fn closed(s: &mut StdStream) -> bool {
+        let mut rest = Vec::new();
+        // A close with our request unread reaches us as a reset.
+        match s.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+
+    async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        tokio::task::spawn_blocking(f).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn token_list_ping_and_errors_are_answered_in_turn() {
+        let s = served(Limits::default()).await;
+        let socket = s.socket.clone();
+        let dir = s.vault.dir().to_path_buf();
+        let header = s.vault.token("a").await.unwrap().authorization;
+        let header = header.expose().to_string();
+        blocking(move || {
+            let mut c = StdStream::connect(&socket).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut next = |req: &str| {
+                c.write_all(req.as_bytes()).unwrap();
+                let line = client::read_line(&mut c, 1 << 20).unwrap();
+                serde_json::from_slice::<serde_json::Value>(&line).unwrap()
+            };
+            let t = next("{\"op\":\"token\",\"account\":\"a\"}\n");
+            assert_eq!(t["ok"], true);
+            assert_eq!(t["token"], PLANTED);
+            assert_eq!(t["authorization"], header);
+            assert_eq!(t["warning"], serde_json::Value::Null);
+            let list = next("{\"op\":\"list\"}\n");
+            assert_eq!(list["accounts"][0]["name"], "a");
+            assert!(!list.to_string().contains(PLANTED), "{list}");
+            let ping = next("{\"op\":\"ping\"}\n");
+            assert_eq!(ping["pid"], std::process::id());
+            assert_eq!(ping["vault"], dir.display().to_string());
+            // A vault error keeps the connection.
+            let unknown = next("{\"op\":\"token\",\"account\":\"nobody\"}\n");
+            assert_eq!(unknown["ok"], false);
+            assert_eq!(unknown["kind"], "usage");
+            assert_eq!(unknown["exit_code"], 2);
+            assert!(unknown["cli_text"].as_str().unwrap().contains("nobody"));
+            let again = next("{\"op\":\"ping\"}\n");
+            assert_eq!(again["ok"], true);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unreadable_line_is_answered_then_the_connection_closed() {
+        let s = served(quick()).await;
+        let socket = s.socket.clone();
+        blocking(move || {
+            for bad in [
+                b"{\"op\":\"shout\"}\n".to_vec(),
+                b"not json\n".to_vec(),
+                [vec![b'x'; MAX_LINE + 10], b"\n".to_vec()].concat(),
+            ] {
+                let (answer, mut c) = ask(&socket, &bad);
+                assert_eq!(answer["ok"], false);
+                assert_eq!(answer["kind"], protocol::BAD_REQUEST);
+                assert!(closed(&mut c), "closed after a bad request");
+            }
+            // The agent still serves.
+            let (answer, _) = ask(&socket, b"{\"op\":\"ping\"}\n");
+            assert_eq!(answer["ok"], true);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn silent_and_deaf_clients_are_dropped_while_others_are_served() {
+        let s = served(quick()).await;
+        let socket = s.socket.clone();
+        blocking(move || {
+            // Silent: closed after request_wait.
+            let mut silent = StdStream::connect(&socket).unwrap();
+            silent
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let started = Instant::now();
+            assert!(closed(&mut silent));
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                started.elapsed()
+            );
+
+            // Deaf: asks and asks, never reads; its writes fail once it is dropped.
+            let mut deaf = StdStream::connect(&socket).unwrap();
+            deaf.set_write_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let many = "{\"op\":\"list\"}\n".repeat(10_000);
+            let started = Instant::now();
+            let mut dropped = false;
+            while started.elapsed() < Duration::from_secs(10) {
+                if deaf.write_all(many.as_bytes()).is_err() {
+                    dropped = true;
+                    break;
+                }
+            }
+            assert!(dropped, "a client that never reads is dropped");
+
+            let (answer, _) = ask(&socket, b"{\"op\":\"token\",\"account\":\"a\"}\n");
+            assert_eq!(answer["token"], PLANTED);
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_connections_leaves_room_for_a_token_and_over_the_cap_is_closed() {
+        let s = served(Limits {
+            max_connections: 1_100,
+            ..Limits::default()
+        })
+        .await;
+        let socket = s.socket.clone();
+        blocking(move || {
+            let flood: Vec<StdStream> = (0..1_000)
+                .map(|_| StdStream::connect(&socket).unwrap())
+                .collect();
+            let started = Instant::now();
+            let (answer, _) = ask(&socket, b"{\"op\":\"token\",\"account\":\"a\"}\n");
+            assert_eq!(answer["token"], PLANTED);
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "{:?}",
+                started.elapsed()
+            );
+            drop(flood);
+        })
+        .await;
+
+        let capped = served(Limits {
+            max_connections: 2,
+            ..Limits::default()
+        })
+        .await;
+        let socket = capped.socket.clone();
+        blocking(move || {
+            let held: Vec<StdStream> = (0..2)
+                .map(|_| StdStream::connect(&socket).unwrap())
+                .collect();
+            std::thread::sleep(Duration::from_millis(200));
+            let mut third = StdStream::connect(&socket).unwrap();
+            third
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let started = Instant::now();
+            let _ = third.write_all(b"{\"op\":\"ping\"}\n");
+            assert!(closed(&mut third), "over the cap: closed unanswered");
+            assert!(started.elapsed() < Duration::from_secs(2));
+            drop(held);
+        })
+        .await;
+    }
+
+    /// Not a test on its own: what `another_users_connection_is_closed_unanswered`
+    /// runs as another user.
+    #[test]
+    fn connect_as_told() {
+        let Some(path) = std::env::var_os("TK_AGENT_CONNECT") else {
+            return;
+        };
+        let mut s = StdStream::connect(path).expect("connect (the folder is open to all)");
+        let _ = s.write_all(b"{\"op\":\"token\",\"account\":\"a\"}\n");
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(
+            answer.is_empty(),
+            "answered {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_users_connection_is_closed_unanswered() {
+        if socket::my_uid() != 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: needs root to run a client as another user"
+            );
+            return;
+        }
+        // A folder and a socket anyone may open: only the peer check stands between
+        // another user and the token.
+        let open = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(open.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let sock = open.path().join("agent.sock");
+        let (_dir, vault) = vault().await;
+        let listener = bind(&sock).unwrap();
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let server = AgentServer::new(Arc::new(TokenCache::new(vault)), Limits::default());
+        let task = tokio::spawn(server.serve_listener(listener));
+        let path = sock.clone();
+        let out = blocking(move || {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "agent::server::tests::connect_as_told",
+                    "--nocapture",
+                ])
+                .env("TK_AGENT_CONNECT", &path)
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap()
+        })
+        .await;
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // This user is still answered.
+        let answer =
+            blocking(move || ask(&sock, b"{\"op\":\"token\",\"account\":\"a\"}\n").0).await;
+        assert_eq!(answer["token"], PLANTED);
+        task.abort();
+    }
+
+    #[test]
+    fn a_second_claim_for_the_same_vault_is_refused_and_the_socket_goes_with_the_first() {
+        let t = tempfile::tempdir().unwrap();
+        let vault_dir = t.path().join("vault");
+        std::fs::create_dir_all(&vault_dir).unwrap();
+        let paths = AgentPaths::in_folder(&t.path().join("run/tokenkeeper"), &vault_dir);
+        // A socket file left by an agent that died is no obstacle.
+        std::fs::create_dir_all(&paths.folder).unwrap();
+        std::fs::write(&paths.socket, "").unwrap();
+        let Claim::Listening(first) = claim(paths.clone()).unwrap() else {
+            panic!("the first claim listens");
+        };
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(&paths.folder).unwrap().mode() & 0o777,
+            0o700
+        );
+        assert_eq!(
+            std::fs::symlink_metadata(&paths.socket).unwrap().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(claim(paths.clone()).unwrap(), Claim::Taken));
+        drop(first);
+        assert!(!paths.socket.exists(), "the socket is removed");
+        assert!(matches!(claim(paths).unwrap(), Claim::Listening(_)));
+    }
+}

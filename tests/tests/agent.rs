@@ -1,0 +1,370 @@
+//! The resident agent for real (`tokenkeeper agent --no-tray`, issue 13): started
+//! headless against the sandbox with a real keyring, it renews short-lived tokens
+//! with no window, and `tokenkeeper token` through it prints and exits exactly as it
+//! does alone. Its socket is private (another user cannot reach it), it survives
+//! malformed lines and a flood of connections, its stderr and list answers carry no
+//! secret, and it writes no core file.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokenkeeper_e2e::{bin, wait_for, Run, Sandbox, Session};
+
+const NOBODY: &str = "65534";
+
+/// `tokenkeeper agent --no-tray`, started with core files allowed (only its own
+/// defence turns them off), its stderr collected line by line.
+struct Agent {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    fn start(s: &Session) -> Self {
+        let mut child = s
+            .command("prlimit")
+            .arg("--core=unlimited")
+            .arg(bin("tokenkeeper"))
+            .args(["agent", "--no-tray"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("prlimit (util-linux)");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = BufReader::new(child.stderr.take().expect("stderr"));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let agent = Agent { child, log };
+        agent.wait_for("the agent to listen", |l| l.contains("serving the vault"));
+        agent
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) {
+        let end = Instant::now() + Duration::from_secs(30);
+        while !self.log().iter().any(|l| ok(l)) {
+            assert!(Instant::now() < end, "{what}: stderr {:#?}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Stops it as a service manager would and checks it exits 0.
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "the agent exits 0 on SIGTERM: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+        self.log()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The agent's socket for the session's vault: in the private runtime folder,
+/// named after the vault's keyring service.
+fn socket_of(s: &Session) -> PathBuf {
+    let service = s.service();
+    let tag = service.rsplit('/').next().unwrap();
+    s.root
+        .path()
+        .join("run/tokenkeeper")
+        .join(format!("agent-{tag}.sock"))
+}
+
+/// Sends one line and reads the answer line.
+fn ask(socket: &Path, line: &str) -> Value {
+    let mut c = UnixStream::connect(socket).expect("connect");
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(line.as_bytes()).unwrap();
+    let mut answer = String::new();
+    BufReader::new(c).read_line(&mut answer).unwrap();
+    serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer:?}"))
+}
+
+fn same_output(via: &Run, alone: &Run, what: &str) {
+    assert_eq!(
+        via.code, alone.code,
+        "{what}: exit codes; {via:?} {alone:?}"
+    );
+    assert_eq!(via.stdout, alone.stdout, "{what}: stdout");
+    assert_eq!(via.stderr, alone.stderr, "{what}: stderr");
+}
+
+#[test]
+fn token_through_the_agent_prints_and_exits_as_alone_and_comes_from_memory() {
+    let sb = Sandbox::start(&[]);
+    let mut s = Session::start();
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    let later = s.cli(
+        &[
+            "add",
+            "waiting",
+            "--vendor",
+            "truesight",
+            "--url",
+            &sb.url("truesight"),
+            "--username",
+            "demo",
+            "--tenant",
+            "BmcRealm",
+            "--secret-stdin",
+            "--no-login",
+        ],
+        Some("demo-password"),
+    );
+    assert_eq!(later.code, 0, "{}", later.stderr);
+    let agent = Agent::start(&s);
+
+    for (args, code) in [
+        (vec!["token", "ts"], 0),
+        (vec!["token", "ts", "--header"], 0),
+        (vec!["token", "nobody"], 2),
+        (vec!["token", "waiting"], 3),
+    ] {
+        let via = s.cli(&args, None);
+        let mut alone_args = args.clone();
+        alone_args.push("--no-agent");
+        let alone = s.cli(&alone_args, None);
+        assert_eq!(via.code, code, "{args:?}: {}", via.stderr);
+        same_output(&via, &alone, &args.join(" "));
+    }
+    let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    assert_eq!(sb.truesight_about(&token), 200, "the vendor takes it");
+
+    // With the agent gone, `token` works alone again, same output.
+    let socket = socket_of(&s);
+    let secrets = s.stored_secrets();
+    assert!(secrets.contains(&token));
+    let mut log = agent.stop();
+    assert!(!socket.exists(), "the socket goes with the agent");
+    let after = s.cli(&["token", "ts"], None).ok();
+    assert_eq!(after.stdout.trim(), token);
+
+    // With the keyring gone, working alone fails; an agent still answers from the
+    // token it holds: the answer came from the agent's memory.
+    let agent = Agent::start(&s);
+    assert_eq!(s.cli(&["token", "ts"], None).ok().stdout.trim(), token);
+    s.stop_keyring();
+    let alone = s.cli(&["token", "ts", "--no-agent"], None);
+    assert_eq!(
+        alone.code, 6,
+        "alone, the keyring is needed: {}",
+        alone.stderr
+    );
+    let via = s.cli(&["token", "ts"], None).ok();
+    assert_eq!(via.stdout.trim(), token);
+    assert!(via.took < Duration::from_secs(2), "{:?}", via.took);
+    log.extend(agent.stop());
+    for secret in &secrets {
+        assert!(
+            !log.iter().any(|l| l.contains(secret.as_str())),
+            "the agent's stderr holds a secret: {log:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_agent_renews_short_lived_tokens_with_no_window() {
+    let sb = Sandbox::start(&["--truesight-token-ttl", "3"]);
+    let s = Session::start();
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    let agent = Agent::start(&s);
+    let end = Instant::now() + Duration::from_secs(30);
+    while agent.count("renewed 'ts'") < 2 {
+        assert!(Instant::now() < end, "no renewals: {:#?}", agent.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every token handed out through the agent works at the vendor.
+    for _ in 0..3 {
+        let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+        assert_eq!(sb.truesight_about(&token), 200);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // A second agent for the same vault says so and leaves.
+    let second = s.cli(&["agent", "--no-tray"], None);
+    assert_eq!(second.code, 2, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("already serves")
+            && second.stderr.contains(&agent.child.id().to_string()),
+        "{}",
+        second.stderr
+    );
+    agent.stop();
+}
+
+/// Not a test on its own: what `another_user_cannot_reach_the_socket` runs as the
+/// user "nobody": connecting must be refused by the folder's mode.
+#[test]
+fn connect_as_told() {
+    let Some(path) = std::env::var_os("TK_AGENT_SOCKET") else {
+        return;
+    };
+    let e = UnixStream::connect(path).expect_err("another user connected");
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+}
+
+#[test]
+fn the_socket_is_private_and_survives_bad_lines_and_a_flood() {
+    let sb = Sandbox::start(&[]);
+    let s = Session::start();
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    let agent = Agent::start(&s);
+    let socket = socket_of(&s);
+    let folder = socket.parent().unwrap();
+    assert_eq!(std::fs::metadata(folder).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::symlink_metadata(&socket).unwrap().mode() & 0o777,
+        0o600
+    );
+    let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+
+    // Another user: let it through every folder but the agent's own, then try.
+    if nix_root() {
+        for open in [s.root.path().to_path_buf(), s.root.path().join("run")] {
+            std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
+        let out = s
+            .command("setpriv")
+            .args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+            ])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", "connect_as_told", "--nocapture"])
+            .env("TK_AGENT_SOCKET", &socket)
+            .output()
+            .expect("setpriv");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && text.contains("1 passed"), "{text}");
+        // `tokenkeeper token` as that user gets no token either way.
+        let other = s
+            .command("setpriv")
+            .args([
+                &format!("--reuid={NOBODY}"),
+                &format!("--regid={NOBODY}"),
+                "--clear-groups",
+            ])
+            .arg(bin("tokenkeeper"))
+            .args(["token", "ts"])
+            .output()
+            .expect("setpriv");
+        assert_ne!(other.status.code(), Some(0));
+        assert!(!String::from_utf8_lossy(&other.stdout).contains(&token));
+    } else {
+        let _ = writeln!(std::io::stderr(), "another user: skipped, needs root");
+    }
+
+    // Malformed lines: answered with bad_request, then closed.
+    for bad in ["not json\n", "{\"op\":\"shout\"}\n", "{\"op\":\"token\"}\n"] {
+        let mut c = UnixStream::connect(&socket).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(bad.as_bytes()).unwrap();
+        let mut all = String::new();
+        let _ = c.read_to_string(&mut all);
+        let answer: Value = serde_json::from_str(all.trim()).unwrap();
+        assert_eq!(answer["kind"], "bad_request", "{bad}");
+        assert!(all.ends_with('\n') && all.lines().count() == 1, "{all:?}");
+    }
+    let long = format!("{}\n", "x".repeat(70 * 1024));
+    assert_eq!(ask(&socket, &long)["kind"], "bad_request");
+
+    // A flood of 1,000 silent connections: a script's `token` is still answered.
+    let flood: Vec<UnixStream> = (0..1_000)
+        .map(|_| UnixStream::connect(&socket).expect("flood connect"))
+        .collect();
+    let via = s.cli(&["token", "ts"], None).ok();
+    assert_eq!(via.stdout.trim(), token);
+    assert!(via.took < Duration::from_secs(5), "{:?}", via.took);
+    assert_eq!(ask(&socket, "{\"op\":\"ping\"}\n")["ok"], true);
+    drop(flood);
+
+    // The list answer carries no secret; the agent writes no core file.
+    let list = ask(&socket, "{\"op\":\"list\"}\n");
+    assert_eq!(list["accounts"][0]["name"], "ts");
+    let secrets = s.stored_secrets();
+    assert!(!secrets.is_empty());
+    for secret in &secrets {
+        assert!(!list.to_string().contains(secret.as_str()), "list: {list}");
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", agent.child.id())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .unwrap();
+    assert_eq!(core, "0", "the agent may write a core file");
+    let log = agent.stop();
+    for secret in &secrets {
+        assert!(!log.iter().any(|l| l.contains(secret.as_str())), "{log:#?}");
+    }
+}
+
+fn nix_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        == 0
+}
+
+#[test]
+fn another_agent_for_another_vault_runs_beside() {
+    let s = Session::start();
+    let agent = Agent::start(&s);
+    let other_dir = s.root.path().join("other-vault");
+    let mut other = s
+        .command(bin("tokenkeeper"))
+        .args(["agent", "--no-tray"])
+        .env("TOKENKEEPER_DATA_DIR", &other_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(other.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("serving the vault"), "{line}");
+    wait_for("both sockets", Duration::from_secs(5), || {
+        std::fs::read_dir(s.root.path().join("run/tokenkeeper"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "sock"))
+                    .count()
+            })
+            .unwrap_or(0)
+            == 2
+    });
+    let _ = other.kill();
+    let _ = other.wait();
+    agent.stop();
+}
