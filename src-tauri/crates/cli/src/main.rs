@@ -2,6 +2,7 @@
 //! signs in, hands fresh tokens to scripts, and never takes a secret from argv.
 
 mod agent;
+mod keep_fresh;
 mod output;
 
 use std::io::{IsTerminal, Read, Write};
@@ -97,6 +98,11 @@ enum Command {
     /// Run a command with TOKENKEEPER_TOKEN (and TOKENKEEPER_AUTHORIZATION) set.
     Exec {
         name: String,
+        /// Also give CMD the token in a private file, TOKENKEEPER_TOKEN_FILE (and
+        /// TOKENKEEPER_HEADER_FILE, `Authorization: ...` for curl -H @file), rewritten
+        /// before each expiry while CMD runs and removed when it ends.
+        #[arg(long)]
+        keep_fresh: bool,
         #[arg(trailing_var_arg = true, required = true, value_name = "CMD")]
         command: Vec<String>,
     },
@@ -352,7 +358,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await?;
             print_token(fresh, header)
         }
-        Command::Exec { name, command } => exec(&vault, &name, &command).await,
+        Command::Exec {
+            name,
+            keep_fresh: true,
+            command,
+        } => keep_fresh::run(&vault, &name, &command).await,
+        Command::Exec { name, command, .. } => exec(&vault, &name, &command).await,
         Command::Renew { name } => {
             let summary = vault.renew_now(&name).await?;
             output::text(&format!(
