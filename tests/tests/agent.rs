@@ -202,9 +202,11 @@ fn the_agent_renews_short_lived_tokens_with_no_window() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Every token handed out through the agent works at the vendor.
+    let mut handed_out = Vec::new();
     for _ in 0..3 {
         let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
         assert_eq!(sb.truesight_about(&token), 200);
+        handed_out.push(token);
         std::thread::sleep(Duration::from_secs(1));
     }
     // A second agent for the same vault says so and leaves.
@@ -216,7 +218,15 @@ fn the_agent_renews_short_lived_tokens_with_no_window() {
         "{}",
         second.stderr
     );
-    agent.stop();
+    // None of the renewed tokens, nor what is stored now, is in the agent's stderr.
+    handed_out.extend(s.stored_secrets());
+    let log = agent.stop();
+    for secret in &handed_out {
+        assert!(
+            !log.iter().any(|l| l.contains(secret.as_str())),
+            "the agent's stderr holds a secret: {log:#?}"
+        );
+    }
 }
 
 /// Not a test on its own: what `another_user_cannot_reach_the_socket` runs as the

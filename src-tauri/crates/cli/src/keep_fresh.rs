@@ -34,7 +34,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokenkeeper_core::model::{self, TokenMeta, TokenState};
+use tokenkeeper_core::model::{self, TokenMeta};
 use tokenkeeper_core::{Error, FreshToken, Result, Vault};
 use tokio::io::AsyncWriteExt;
 use tokio::signal::unix::{signal, SignalKind};
@@ -110,6 +110,9 @@ pub async fn run(vault: &Vault, name: &str, command: &[String]) -> Result<ExitCo
         None;
     let status = loop {
         let wake = keeper.wake_at(Utc::now());
+        // While a renewal is under way (a slow vendor, another process's lease), the
+        // token in the files still leaves them at its time.
+        let expiry = keeper.expiry_wait(Utc::now());
         tokio::select! {
             status = child.wait() => break status,
             _ = term.recv() => forward(pid, Signal::SIGTERM),
@@ -119,6 +122,10 @@ pub async fn run(vault: &Vault, name: &str, command: &[String]) -> Result<ExitCo
                 if renewal.is_some() => {
                 renewal = None;
                 keeper.fetched(outcome, &folder, Utc::now());
+            }
+            _ = tokio::time::sleep(expiry.unwrap_or_default()),
+                if renewal.is_some() && expiry.is_some() => {
+                keeper.expire_if_due(&folder, Utc::now());
             }
             _ = tokio::time::sleep(wake), if renewal.is_none() => {
                 let now = Utc::now();
@@ -167,16 +174,11 @@ struct Fetched {
     meta: Option<TokenMeta>,
 }
 
-/// The vault's `token`, with the facts of the very token it handed out: those read
-/// before the call when that token was valid (it was handed out as it was, or a
-/// newer one was), else those read after (it was renewed, here or elsewhere).
+/// The vault's `token`, with the facts of the very token it handed out (the vault
+/// reads them before the token, so they are never newer than it).
 async fn fetch(vault: &Vault, name: &str) -> Result<Fetched> {
-    let before = meta_of(vault, name)?;
     let token = vault.token(name).await?;
-    let meta = match before {
-        Some(m) if m.state(Utc::now()) == TokenState::Valid => Some(m),
-        _ => meta_of(vault, name)?,
-    };
+    let meta = token.facts.clone();
     Ok(Fetched { token, meta })
 }
 
@@ -232,6 +234,17 @@ impl Keeper {
             // A little after the moment, so that the vault finds it reached.
             .saturating_add(StdDuration::from_millis(50))
             .min(LOOK_EVERY)
+    }
+
+    /// How long until the token in the files must leave them, if they hold one.
+    fn expiry_wait(&self, now: DateTime<Utc>) -> Option<StdDuration> {
+        let at = self.leaves_files_at().filter(|_| self.written)?;
+        Some(
+            (at - now)
+                .to_std()
+                .unwrap_or_default()
+                .saturating_add(StdDuration::from_millis(50)),
+        )
     }
 
     fn leaves_files_at(&self) -> Option<DateTime<Utc>> {

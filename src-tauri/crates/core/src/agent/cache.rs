@@ -110,15 +110,20 @@ impl TokenCache {
         Ok(Some(FreshToken {
             token: h.token.clone(),
             authorization: h.authorization.clone(),
+            facts: Some(meta),
             warning: None,
         }))
     }
 
-    /// Holds what the vault just handed out, tagged with the token's issue time as
-    /// the database has it now (another process renewing in between gives a newer
-    /// time and the next request simply asks the vault again).
+    /// Holds what the vault just handed out, tagged with the facts the vault read
+    /// before that token (never newer than it: when another process renewed in
+    /// between, the database's issue time differs and the next request asks the
+    /// vault again, rather than serve an old token under a new token's time).
     fn hold(&self, name: &str, fresh: &FreshToken) -> Result<()> {
-        let Some((account, Some(meta))) = self.vault.database().account_by_name(name)? else {
+        let Some(meta) = fresh.facts.clone() else {
+            return Ok(());
+        };
+        let Some((account, _)) = self.vault.database().account_by_name(name)? else {
             return Ok(());
         };
         let checks = vendors::flow_for(account.vendor).is_some_and(|f| f.checks_before_use());
@@ -253,6 +258,33 @@ mod tests {
         cache.token("a").await.unwrap();
         cache.follow(&EngineEvent::VaultChanged);
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_token_renewed_elsewhere_while_it_was_handed_out_is_not_served_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Arc::new(MemoryKeyring::default());
+        let vault = vault_with_token(
+            dir.path(),
+            keyring.clone(),
+            Vendor::Truesight,
+            "old",
+            chrono::Duration::hours(1),
+        )
+        .await;
+        let cache = TokenCache::new(vault.clone());
+        // The vault hands out "old" with the facts it read before it...
+        let handed = vault.token("a").await.unwrap();
+        assert_eq!(handed.token.expose(), "old");
+        // ...and another process renews before the cache holds it.
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        set_token(&vault, &keyring, "new", chrono::Duration::hours(1));
+        cache.hold("a", &handed).unwrap();
+        assert_eq!(
+            cache.token("a").await.unwrap().token.expose(),
+            "new",
+            "the old token was served under the new one's issue time"
+        );
     }
 
     #[tokio::test]

@@ -23,39 +23,70 @@ pub const ANSWER_WAIT: Duration = Duration::from_secs(120);
 /// The longest answer line read (a list of thousands of accounts fits).
 pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
-/// A connection to this user's agent for the vault, if one answers.
+/// How long a connection may take: a stopped or wedged agent (its backlog full)
+/// would otherwise block `connect` for good, and the script with it.
+pub const CONNECT_WAIT: Duration = Duration::from_secs(1);
+
+/// A connection to this user's agent for the vault, if one answers within
+/// `CONNECT_WAIT`. The connect runs on a thread of its own, so a socket that never
+/// accepts costs the caller that second, not a hang (the thread ends with the
+/// process or when the connect does).
 pub fn connect(paths: &AgentPaths) -> Option<UnixStream> {
     if !paths.folder_is_private() {
         return None;
     }
-    let stream = UnixStream::connect(&paths.socket).ok()?;
+    let socket = paths.socket.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("agent-connect".into())
+        .spawn(move || {
+            let _ = tx.send(UnixStream::connect(socket));
+        })
+        .ok()?;
+    let stream = rx.recv_timeout(CONNECT_WAIT).ok()?.ok()?;
     socket::same_user(&stream).then_some(stream)
 }
 
 /// Reads one line (newline left off) into memory that is wiped when dropped; `None`
 /// on an error, a timeout, an end before the newline, or a line over `max`.
 pub fn read_line(stream: &mut UnixStream, max: usize) -> Option<Zeroizing<Vec<u8>>> {
+    read_line_by(stream, max, None)
+}
+
+/// `read_line`, ending at `deadline` however the answer trickles in.
+fn read_line_by(
+    stream: &mut UnixStream,
+    max: usize,
+    deadline: Option<std::time::Instant>,
+) -> Option<Zeroizing<Vec<u8>>> {
     let mut line = Zeroizing::new(Vec::with_capacity(4096));
     let mut chunk = Zeroizing::new([0u8; 4096]);
     loop {
+        if let Some(deadline) = deadline {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+        }
         let n = stream.read(&mut chunk[..]).ok()?;
         if n == 0 {
             return None;
         }
-        if let Some(end) = chunk[..n].iter().position(|b| *b == b'\n') {
-            line.extend_from_slice(&chunk[..end]);
-            return Some(line);
-        }
-        if line.len() + n > max {
+        let end = chunk[..n].iter().position(|b| *b == b'\n');
+        let take = end.unwrap_or(n);
+        if line.len() + take > max {
             return None;
         }
-        if line.len() + n > line.capacity() {
+        if line.len() + take > line.capacity() {
             // Grow into a new wiped buffer: the old one is wiped when dropped.
-            let mut bigger = Zeroizing::new(Vec::with_capacity(2 * (line.len() + n)));
+            let mut bigger = Zeroizing::new(Vec::with_capacity(2 * (line.len() + take)));
             bigger.extend_from_slice(&line);
             line = bigger;
         }
-        line.extend_from_slice(&chunk[..n]);
+        line.extend_from_slice(&chunk[..take]);
+        if end.is_some() {
+            return Some(line);
+        }
     }
 }
 
@@ -65,11 +96,12 @@ pub fn ask(paths: &AgentPaths, request: &Request, wait: Duration) -> Option<Zero
     if line.len() > MAX_LINE {
         return None;
     }
+    let deadline = std::time::Instant::now() + wait;
     let mut stream = connect(paths)?;
     stream.set_write_timeout(Some(wait)).ok()?;
-    stream.set_read_timeout(Some(wait)).ok()?;
     stream.write_all(&line).ok()?;
-    read_line(&mut stream, MAX_ANSWER)
+    // One deadline for the whole answer: a trickle of bytes does not extend it.
+    read_line_by(&mut stream, MAX_ANSWER, Some(deadline))
 }
 
 /// A valid token for `account` from this user's agent for the vault in `vault_dir`:

@@ -207,8 +207,9 @@ pub fn token_line(fresh: &FreshToken) -> Zeroizing<Vec<u8>> {
     line
 }
 
-/// An answer line as a client reads it: every field any answer may carry.
-#[derive(Debug, Default, Deserialize)]
+/// An answer line as a client reads it: every field any answer may carry. Its
+/// Debug names the fields, never the token's text.
+#[derive(Default, Deserialize)]
 struct AnswerIn {
     ok: bool,
     #[serde(default)]
@@ -225,6 +226,18 @@ struct AnswerIn {
     message: Option<String>,
     #[serde(default)]
     cli_text: Option<String>,
+}
+
+impl std::fmt::Debug for AnswerIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("AnswerIn")
+            .field("ok", &self.ok)
+            .field("token", &redacted(&self.token))
+            .field("authorization", &redacted(&self.authorization))
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AnswerIn {
@@ -255,6 +268,8 @@ pub fn read_token_answer(line: &[u8]) -> Option<Result<FreshToken, Error>> {
     Some(Ok(FreshToken {
         token,
         authorization,
+        // The agent's cache knows them; a script asking for a token does not need them.
+        facts: None,
         warning,
     }))
 }
@@ -374,6 +389,7 @@ mod tests {
         let fresh = FreshToken {
             token: Secret::new("tok\"en\u{1}"),
             authorization: Secret::new("Bearer tok\"en\u{1}"),
+            facts: None,
             warning: Some(warning.clone()),
         };
         let line = token_line(&fresh);

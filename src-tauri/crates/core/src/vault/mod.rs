@@ -39,6 +39,9 @@ use crate::vendors::{self, VendorFlow};
 pub struct FreshToken {
     pub token: Secret,
     pub authorization: Secret,
+    /// The facts (issue time, expiry) of this very token as the vault knew them when
+    /// it read the token: never newer than the token itself.
+    pub facts: Option<TokenMeta>,
     /// Set when the token is still valid but renewing it failed: say so on stderr.
     /// Each side words its advice its own way (`cli_text`, or the window's).
     pub warning: Option<Error>,

@@ -38,7 +38,7 @@ impl Vault {
         } else if renewed_since(&m, seen, self.now()) {
             let bundle = self.read_secrets(&account.id).await?;
             if let Some(t) = bundle.get(SecretKind::AccessToken) {
-                return Ok(Some(fresh(flow, t.clone(), None)));
+                return Ok(Some(fresh(flow, t.clone(), Some(m), None)));
             }
         }
         Ok(None)
@@ -60,15 +60,16 @@ impl Vault {
             if let Some(token) = bundle.get(SecretKind::AccessToken) {
                 // A token without an expiry (Immuta's API-key tokens) is asked about.
                 if !(options.check || meta.expires_at.is_none() || flow.checks_before_use()) {
-                    return Ok(fresh(flow, token.clone(), None));
+                    return Ok(fresh(flow, token.clone(), Some(meta), None));
                 }
                 match self.check(&account, flow, &meta, token).await {
                     Ok(Some(false)) => {}
-                    Ok(_) => return Ok(fresh(flow, token.clone(), None)),
+                    Ok(_) => return Ok(fresh(flow, token.clone(), Some(meta), None)),
                     Err(e) => {
                         return Ok(fresh(
                             flow,
                             token.clone(),
+                            Some(meta),
                             Some(e.after("could not check the token with the vendor")),
                         ))
                     }
@@ -152,7 +153,7 @@ impl Vault {
         if let Some(m) = &current {
             if renewed_since(m, seen, self.now()) {
                 if let Some(t) = bundle.get(SecretKind::AccessToken) {
-                    return Ok(fresh(flow, t.clone(), None));
+                    return Ok(fresh(flow, t.clone(), Some(m.clone()), None));
                 }
             }
         }
@@ -167,15 +168,16 @@ impl Vault {
                 // The sink may have stored rotated secrets: then start from what it
                 // wrote (under this lease nobody else wrote since).
                 let mut bundle = sink.written().unwrap_or(bundle);
-                self.store_issued(
-                    account,
-                    &mut bundle,
-                    &issued,
-                    (EventKind::Renewed, now),
-                    holder,
-                )
-                .await?;
-                Ok(fresh(flow, issued.token, None))
+                let stored = self
+                    .store_issued(
+                        account,
+                        &mut bundle,
+                        &issued,
+                        (EventKind::Renewed, now),
+                        holder,
+                    )
+                    .await?;
+                Ok(fresh(flow, issued.token, Some(stored), None))
             }
             Err(e) => {
                 let e = e.for_account(&account.name);
@@ -193,6 +195,7 @@ impl Vault {
                     Some(old) if !human && still_valid => Ok(fresh(
                         flow,
                         old.clone(),
+                        current.or(Some(seen.clone())),
                         Some(e.after("renewal failed, the current token is still valid")),
                     )),
                     _ => Err(e),
@@ -227,11 +230,20 @@ pub(super) fn renewed_since(m: &TokenMeta, seen: &TokenMeta, now: DateTime<Utc>)
     m.issued_at != seen.issued_at && !m.needs_human && m.expires_at.is_none_or(|e| e > now)
 }
 
-pub(super) fn fresh(flow: &dyn VendorFlow, token: Secret, warning: Option<Error>) -> FreshToken {
+/// A token to hand out, with the facts of that very token: read before the token was
+/// (so never newer than it: another process's renewal in between makes them older,
+/// and a cache keyed on them asks again), or those stored with it.
+pub(super) fn fresh(
+    flow: &dyn VendorFlow,
+    token: Secret,
+    facts: Option<TokenMeta>,
+    warning: Option<Error>,
+) -> FreshToken {
     let authorization = Secret::new(flow.authorization(&token));
     FreshToken {
         token,
         authorization,
+        facts,
         warning,
     }
 }
