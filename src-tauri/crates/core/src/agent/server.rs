@@ -208,22 +208,37 @@ impl AgentServer {
             Request::Ping => None,
             _ => Some(self.working.acquire().await),
         };
+        let cache = self.cache.clone();
         let line = match request {
-            Request::Token { account } => match self.cache.token(&account).await {
-                Ok(fresh) => return protocol::token_line(&fresh),
-                Err(e) => ErrorBody::of(&e).line(),
-            },
-            Request::List => match vault.list() {
-                Ok(accounts) => protocol::ok_line(&json!({ "accounts": accounts })),
-                Err(e) => ErrorBody::of(&e).line(),
-            },
+            Request::Token { account } => {
+                return off_runtime(async move {
+                    match cache.token(&account).await {
+                        Ok(fresh) => protocol::token_line(&fresh),
+                        Err(e) => Zeroizing::new(ErrorBody::of(&e).line()),
+                    }
+                })
+                .await
+            }
+            Request::List => {
+                let vault = vault.clone();
+                off_runtime(async move {
+                    match vault.list() {
+                        Ok(accounts) => protocol::ok_line(&json!({ "accounts": accounts })),
+                        Err(e) => ErrorBody::of(&e).line(),
+                    }
+                })
+                .await
+            }
             Request::Renew { account } => {
-                let renewed = vault.renew_now(&account).await;
-                self.cache.forget(&account);
-                match renewed {
-                    Ok(summary) => protocol::ok_line(&json!({ "account": summary })),
-                    Err(e) => ErrorBody::of(&e).line(),
-                }
+                off_runtime(async move {
+                    let renewed = cache.vault().renew_now(&account).await;
+                    cache.forget(&account);
+                    match renewed {
+                        Ok(summary) => protocol::ok_line(&json!({ "account": summary })),
+                        Err(e) => ErrorBody::of(&e).line(),
+                    }
+                })
+                .await
             }
             Request::Ping => protocol::ok_line(&json!({
                 "version": env!("CARGO_PKG_VERSION"),
@@ -232,6 +247,40 @@ impl AgentServer {
             })),
         };
         Zeroizing::new(line)
+    }
+}
+
+/// Runs a request's vault work on tokio's blocking pool. The vault's SQLite calls are
+/// synchronous (a database another process is writing waits up to its busy timeout),
+/// and on the agent's two runtime threads they would stall the accept loop, pings and
+/// every other client with them. At most `working` requests are there at once.
+async fn off_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T
+where
+    T: From<ErrorLine>,
+{
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || runtime.block_on(work))
+        .await
+        .unwrap_or_else(|_| ErrorLine.into())
+}
+
+/// What a request that panicked answers.
+struct ErrorLine;
+
+impl From<ErrorLine> for Vec<u8> {
+    fn from(_: ErrorLine) -> Self {
+        ErrorBody::of(&crate::error::Error::internal(
+            "the agent failed while answering: see its log",
+        ))
+        .line()
+    }
+}
+
+impl From<ErrorLine> for Zeroizing<Vec<u8>> {
+    fn from(e: ErrorLine) -> Self {
+        Zeroizing::new(e.into())
     }
 }
 
