@@ -9,6 +9,9 @@
 //! - memory: PSS of the desktop app and all its processes with the window open, in
 //!   the tray after closing the window, and started in the tray (--tray, as at
 //!   login), beside KeePassXC idle.
+//! - token: `tokenkeeper token` on a fresh token through the agent and alone, beside
+//!   `secret-tool lookup` of the account's keyring item (the read `token` makes alone);
+//!   the agent's PSS with one account and with 1,000.
 //! - window: 10,000 accounts in the real window (Xvfb, WebDriver): time to first
 //!   render, and frame times while scrolling the list, beside the same window's frame
 //!   times while idle (the display's own pacing, measured in the same run).
@@ -47,6 +50,9 @@ fn main() {
     }
     if only.is_empty() || only == "memory" {
         memory();
+    }
+    if only.is_empty() || only == "token" {
+        token();
     }
     if only.is_empty() || only == "window" {
         window(
@@ -557,4 +563,109 @@ fn memory() {
     );
     println!("  Tokenkeeper, started in tray: {}", mib(tray));
     println!("  reference: KeePassXC, idle:   {}", mib(reference));
+}
+
+/// Runs `tokenkeeper token ts` `calls` times with `extra` flags; ms per call.
+fn token_calls(s: &Session, calls: usize, extra: &[&str]) -> f64 {
+    let started = Instant::now();
+    for _ in 0..calls {
+        let out = s
+            .command(bin("tokenkeeper"))
+            .args(["token", "ts"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("tokenkeeper token");
+        assert!(out.success(), "tokenkeeper token failed");
+    }
+    started.elapsed().as_secs_f64() * 1000.0 / calls as f64
+}
+
+/// Starts `tokenkeeper agent --no-tray` and waits for its socket.
+fn start_agent(s: &Session) -> std::process::Child {
+    let child = s
+        .command(bin("tokenkeeper"))
+        .args(["agent", "--no-tray"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tokenkeeper agent");
+    let service = s.service();
+    let tag = service.rsplit('/').next().expect("service tag");
+    let socket = s
+        .root
+        .path()
+        .join("run/tokenkeeper")
+        .join(format!("agent-{tag}.sock"));
+    let end = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < end, "the agent's socket never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
+
+fn token() {
+    let s = Session::start();
+    let sb = Sandbox::start(&[]);
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    let calls = 50;
+    // Warm both paths once (page cache, keyring unlocked).
+    token_calls(&s, 2, &["--no-agent"]);
+    let alone_ms = token_calls(&s, calls, &["--no-agent"]);
+
+    // The reference: the one keyring read `token` makes alone, by secret-tool.
+    let id = s.account("ts")["id"].as_str().expect("id").to_string();
+    let service = s.service();
+    let item = format!("account/{id}");
+    assert!(
+        s.keyring_lookup(&service, &item).is_some(),
+        "no keyring item"
+    );
+    let started = Instant::now();
+    for _ in 0..calls {
+        assert!(s.keyring_lookup(&service, &item).is_some());
+    }
+    let lookup_ms = started.elapsed().as_secs_f64() * 1000.0 / calls as f64;
+
+    let agent = start_agent(&s);
+    token_calls(&s, 2, &[]);
+    let agent_ms = token_calls(&s, calls, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let agent_one = pss_tree(agent.id());
+    stop(agent);
+
+    // The agent with 1,000 accounts (SQLite only: the engine watches them all).
+    let seeded = s
+        .command(bin("tokenkeeper-bench"))
+        .args(["inner-seed", "1000"])
+        .status()
+        .expect("inner seed");
+    assert!(seeded.success(), "seeding failed");
+    let agent = start_agent(&s);
+    std::thread::sleep(Duration::from_secs(5));
+    let agent_many = pss_tree(agent.id());
+    stop(agent);
+
+    let kib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
+    println!("== token: `tokenkeeper token` on a fresh token, {calls} calls each");
+    println!(
+        "  through the agent:              {agent_ms:.2} ms ({:.2}x secret-tool lookup)",
+        agent_ms / lookup_ms
+    );
+    println!(
+        "  alone (--no-agent):             {alone_ms:.2} ms ({:.2}x secret-tool lookup)",
+        alone_ms / lookup_ms
+    );
+    println!("  reference: secret-tool lookup:  {lookup_ms:.2} ms (the account's item)");
+    println!("  agent PSS, 1 account:           {}", kib(agent_one));
+    println!("  agent PSS, 1,001 accounts:      {}", kib(agent_many));
 }
