@@ -1,7 +1,9 @@
 //! `tokenkeeper agent`: the resident process of a vault with no window and no tray
-//! (yet): it runs the renewal engine, as `tokenkeeper watch` does, and serves this
-//! user's scripts their tokens from memory on the vault's socket (core `agent`).
-//! One per vault; it stops on SIGTERM or Ctrl-C and takes its socket with it.
+//! (yet): it runs the renewal engine, as `tokenkeeper watch` does, sends its alerts
+//! as desktop notifications (tokenkeeper-notify: delivery checked, kept until a
+//! notification server answers), and serves this user's scripts their tokens from
+//! memory on the vault's socket (core `agent`). One per vault; it stops on SIGTERM or
+//! Ctrl-C and takes its socket with it.
 
 use std::io::Write;
 use std::path::Path;
@@ -14,23 +16,47 @@ use tokenkeeper_core::agent::{client, socket::AgentPaths};
 use tokenkeeper_core::clock::SystemClock;
 use tokenkeeper_core::engine::{Engine, EngineEvent, EventSink, Policy};
 use tokenkeeper_core::{Error, Result, Vault};
+use tokenkeeper_notify::{AlertDelivery, Notifier, Outcome};
 
-/// Says the engine's events on stderr (a service's log) and retires the tokens
-/// they make stale.
+/// Says the engine's events on stderr (a service's log), retires the tokens they
+/// make stale and hands each alert to the desktop's notification server. The engine
+/// raises each threshold once per deadline (its alert log is in the vault), so each
+/// alert is sent once.
 struct AgentEvents {
     cache: Arc<TokenCache>,
+    notifications: AlertDelivery,
 }
 
 impl EventSink for AgentEvents {
     fn emit(&self, event: EngineEvent) {
         self.cache.follow(&event);
-        let line = match &event {
+        let line = match event {
             EngineEvent::Renewed { account } => format!("renewed '{account}'"),
             EngineEvent::RenewalFailed { message, .. } => format!("renewal failed: {message}"),
-            EngineEvent::Alert(a) => format!("alert: {}", a.message),
+            EngineEvent::Alert(a) => {
+                let line = format!("alert: {}", a.message);
+                // Off the engine's thread: a slow server never delays a renewal.
+                self.notifications.deliver(a);
+                line
+            }
             EngineEvent::VaultChanged => return,
         };
         say(&line);
+    }
+}
+
+/// What became of a notification, for the service's log.
+fn say_outcome(outcome: Outcome) {
+    match outcome {
+        Outcome::Shown { account, id } => {
+            say(&format!("notified about '{account}' (notification {id})"));
+        }
+        Outcome::Kept { account, why } => say(&format!(
+            "the alert about '{account}' was not shown: {why}; it is sent again once a server answers"
+        )),
+        Outcome::Resent(n) => say(&format!(
+            "{n} alert(s) no notification server took before shown now"
+        )),
     }
 }
 
@@ -65,12 +91,16 @@ pub async fn run(dir: &Path, concurrency: usize) -> Result<ExitCode> {
         }
     };
     let cache = Arc::new(TokenCache::new(vault.clone()));
+    // No window to open on a click yet: the notifications offer no action.
+    let notifications = AlertDelivery::start(Notifier::without_clicks(), say_outcome)
+        .map_err(|e| Error::internal(format!("cannot start the notification thread: {e}")))?;
     let engine = Arc::new(Engine::new(
         vault.clone(),
         vault.clone(),
         Arc::new(SystemClock),
         Arc::new(AgentEvents {
             cache: cache.clone(),
+            notifications,
         }),
         Policy {
             concurrency,
