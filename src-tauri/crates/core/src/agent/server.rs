@@ -254,11 +254,9 @@ impl AgentServer {
 /// synchronous (a database another process is writing waits up to its busy timeout),
 /// and on the agent's two runtime threads they would stall the accept loop, pings and
 /// every other client with them. At most `working` requests are there at once.
-async fn off_runtime<T: Send + 'static>(
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> T
+async fn off_runtime<T>(work: impl std::future::Future<Output = T> + Send + 'static) -> T
 where
-    T: From<ErrorLine>,
+    T: From<ErrorLine> + Send + 'static,
 {
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || runtime.block_on(work))
