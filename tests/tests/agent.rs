@@ -378,3 +378,58 @@ fn another_agent_for_another_vault_runs_beside() {
     let _ = other.wait();
     agent.stop();
 }
+
+#[test]
+fn one_agent_per_vault_whatever_runtime_folder_each_was_started_with() {
+    let s = Session::start();
+    let agent = Agent::start(&s);
+    let socket = socket_of(&s);
+    let pid = agent.child.id();
+    // The lock is the vault's own, and says who holds it.
+    let lock = s.data_dir.join("agent.lock");
+    assert_eq!(
+        std::fs::symlink_metadata(&lock).unwrap().mode() & 0o777,
+        0o600
+    );
+    let record = std::fs::read_to_string(&lock).unwrap();
+    assert_eq!(record, format!("{pid}\n{}\n", socket.display()));
+
+    // Another private runtime folder (another login), and none at all (cron, ssh):
+    // each second agent is refused and names the running one and its socket.
+    let other_run = s.root.path().join("run-other");
+    std::fs::create_dir_all(&other_run).unwrap();
+    std::fs::set_permissions(&other_run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    for runtime in [Some(other_run.clone()), None] {
+        let mut cmd = s.command(bin("tokenkeeper"));
+        cmd.args(["agent", "--no-tray"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match &runtime {
+            Some(run) => cmd.env("XDG_RUNTIME_DIR", run),
+            None => cmd.env_remove("XDG_RUNTIME_DIR"),
+        };
+        let second = tokenkeeper_e2e::finish(cmd.spawn().unwrap(), Duration::from_secs(30));
+        assert_eq!(second.code, 2, "{runtime:?}: {}", second.stderr);
+        assert!(
+            second.stderr.contains("already serves")
+                && second.stderr.contains(&format!("(pid {pid})"))
+                && second.stderr.contains(&socket.display().to_string()),
+            "{runtime:?}: {}",
+            second.stderr
+        );
+    }
+    for elsewhere in [
+        other_run.join("tokenkeeper"),
+        s.root.path().join("data/tokenkeeper-run"),
+    ] {
+        let sockets: Vec<_> = std::fs::read_dir(&elsewhere)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(sockets.is_empty(), "a second socket: {sockets:?}");
+    }
+    // The running agent still serves, and its record is unchanged.
+    assert_eq!(ask(&socket, "{\"op\":\"ping\"}\n")["pid"], pid);
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), record);
+    agent.stop();
+}

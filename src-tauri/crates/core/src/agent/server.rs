@@ -76,12 +76,14 @@ pub enum Claim {
 }
 
 /// Binds the agent's socket (0600, in its private folder) unless another agent for
-/// the same vault runs; a socket left by an agent that died is replaced.
+/// the same vault runs, whatever its socket folder: the lock is in the vault's
+/// folder, taken first, so a refused agent makes no folder. A socket left by an
+/// agent that died is replaced.
 pub fn claim(paths: AgentPaths) -> std::io::Result<Claim> {
-    socket::private_folder(&paths.folder)?;
-    let Some(lock) = socket::take_lock(&paths.lock)? else {
+    let Some(lock) = socket::take_lock(&paths.lock, &paths.socket)? else {
         return Ok(Claim::Taken);
     };
+    socket::private_folder(&paths.folder)?;
     match std::fs::remove_file(&paths.socket) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -633,6 +635,18 @@ mod tests {
             0o600
         );
         assert!(matches!(claim(paths.clone()).unwrap(), Claim::Taken));
+        // Another socket folder (another XDG_RUNTIME_DIR) for the same vault: taken.
+        let elsewhere = AgentPaths::in_folder(&t.path().join("fallback"), &vault_dir);
+        assert!(matches!(claim(elsewhere).unwrap(), Claim::Taken));
+        assert!(
+            !t.path().join("fallback").exists(),
+            "no folder for the refused"
+        );
+        assert_eq!(paths.lock, vault_dir.join(socket::LOCK_FILE));
+        assert_eq!(
+            socket::read_lock_record(&paths.lock).map(|r| (r.pid, r.socket)),
+            Some((std::process::id(), paths.socket.clone()))
+        );
         drop(first);
         assert!(!paths.socket.exists(), "the socket is removed");
         assert!(matches!(claim(paths).unwrap(), Claim::Listening(_)));

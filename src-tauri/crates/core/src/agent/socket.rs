@@ -1,18 +1,30 @@
-//! Where a vault's agent listens and who may talk to it. The socket lives in a
-//! folder only this user can enter: `$XDG_RUNTIME_DIR/tokenkeeper` when the runtime
-//! folder is what the XDG spec promises (ours, mode 0700, not a symlink), else
-//! `tokenkeeper-run` beside the default vault folder, made 0700 and checked the same
-//! way; never a predictable name in a shared folder such as /tmp. The socket itself
-//! is 0600, named after the vault's keyring service so two vaults have two agents,
-//! and each side checks the other's user with `SO_PEERCRED` on every connection.
-//! A lock file beside the socket, held while the agent runs, makes it one per vault.
+//! Where a vault's agent listens and who may talk to it, and the same rules for the
+//! desktop app's one-instance socket. A socket lives in a folder only this user can
+//! enter: `$XDG_RUNTIME_DIR/tokenkeeper` when the runtime folder is what the XDG spec
+//! promises (ours, mode 0700, not a symlink), else `tokenkeeper-run` beside the
+//! default vault folder, made 0700 and checked the same way; never a predictable name
+//! in a shared folder such as /tmp, and never a folder relative to wherever the
+//! process was started (no HOME). The socket itself is 0600, named after the vault's
+//! keyring service so two vaults have two agents, and each side checks the other's
+//! user with `SO_PEERCRED` on every connection.
+//!
+//! One agent per vault, whatever runtime folder each was started with (a desktop
+//! session's, cron's or ssh's none): the lock is `agent.lock` in the vault's own
+//! folder, held while the agent runs, and it records the agent's pid and socket, so a
+//! second agent, or a client started without the same runtime folder, finds the one
+//! that runs.
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::vault;
+
+/// The name of the agent's lock file in the vault's folder.
+pub const LOCK_FILE: &str = "agent.lock";
 
 /// This process's effective user.
 pub fn my_uid() -> u32 {
@@ -32,8 +44,15 @@ pub fn peer_uid(stream: &impl AsFd) -> Option<u32> {
 }
 
 /// Whether `path` is a real folder (not a symlink) of ours that no one else may
-/// enter; why not, in words.
+/// enter, named from the root; why not, in words.
 pub fn check_private(path: &Path) -> Result<(), String> {
+    if !path.is_absolute() {
+        return Err(format!(
+            "{} is a relative path (is HOME set?): Tokenkeeper uses no folder relative \
+             to where it was started",
+            path.display()
+        ));
+    }
     let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.file_type().is_symlink() {
         return Err(format!("{} is a symlink", path.display()));
@@ -60,8 +79,18 @@ pub fn check_private(path: &Path) -> Result<(), String> {
 }
 
 /// Creates `path` as a 0700 folder (or takes the one there) and checks that it is
-/// ours and private; a folder of ours left open to others is closed again.
+/// ours and private; a folder of ours left open to others is closed again. A
+/// relative path is refused before anything is created.
 pub fn private_folder(path: &Path) -> std::io::Result<()> {
+    let not_private = |why: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the folder for Tokenkeeper's socket is not private: {why}"),
+        )
+    };
+    if !path.is_absolute() {
+        return Err(not_private(check_private(path).unwrap_err()));
+    }
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -74,12 +103,19 @@ pub fn private_folder(path: &Path) -> std::io::Result<()> {
     if meta.is_dir() && meta.uid() == my_uid() && meta.mode() & 0o077 != 0 {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
     }
-    check_private(path).map_err(|why| {
-        std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!("the folder for Tokenkeeper's socket is not private: {why}"),
-        )
-    })
+    check_private(path).map_err(not_private)
+}
+
+/// Whether `runtime` is a runtime folder as the XDG spec promises one: named from
+/// the root, ours, private, not a symlink; why not, in words.
+pub fn check_runtime_dir(runtime: &Path) -> Result<(), String> {
+    if !runtime.is_absolute() {
+        return Err(format!(
+            "XDG_RUNTIME_DIR is not an absolute path: {}",
+            runtime.display()
+        ));
+    }
+    check_private(runtime)
 }
 
 /// The user's runtime folder (`$XDG_RUNTIME_DIR`) when it is private; why not, in
@@ -88,17 +124,32 @@ pub fn private_runtime_dir() -> Result<Option<PathBuf>, String> {
     let Some(runtime) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) else {
         return Ok(None);
     };
-    if !runtime.is_absolute() {
-        return Err(format!(
-            "XDG_RUNTIME_DIR is not an absolute path: {}",
-            runtime.display()
-        ));
+    check_runtime_dir(&runtime).map(|()| Some(runtime))
+}
+
+/// `runtime` when it is given and private; else `None`, and `warn` hears why a
+/// given one was passed over for `fallback`.
+pub fn usable_runtime_dir(
+    runtime: Option<&Path>,
+    fallback: &Path,
+    warn: impl FnOnce(&str),
+) -> Option<PathBuf> {
+    let runtime = runtime?;
+    match check_runtime_dir(runtime) {
+        Ok(()) => Some(runtime.to_path_buf()),
+        Err(why) => {
+            warn(&format!(
+                "not using XDG_RUNTIME_DIR: {why}; using {}",
+                fallback.display()
+            ));
+            None
+        }
     }
-    check_private(&runtime).map(|()| Some(runtime))
 }
 
 /// The folder of our own used when the runtime folder is unfit: beside the default
-/// vault folder (`~/.local/share/tokenkeeper-run`).
+/// vault folder (`~/.local/share/tokenkeeper-run`). With no home folder to find it
+/// by, this is a relative path, which `private_folder` and `check_private` refuse.
 pub fn fallback_dir() -> PathBuf {
     vault::default_dir().with_file_name("tokenkeeper-run")
 }
@@ -118,7 +169,8 @@ pub fn vault_tag(dir: &Path) -> String {
     service.rsplit('/').next().unwrap_or("default").to_string()
 }
 
-/// The agent's socket and lock file for the vault in `dir`, inside `folder`.
+/// The agent's socket (and the private folder it is in) and its lock file, in the
+/// vault's own folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentPaths {
     pub folder: PathBuf,
@@ -127,32 +179,58 @@ pub struct AgentPaths {
 }
 
 impl AgentPaths {
+    /// The socket for the vault in `vault_dir` inside `folder`, the lock in
+    /// `vault_dir`.
     pub fn in_folder(folder: &Path, vault_dir: &Path) -> Self {
         let tag = vault_tag(vault_dir);
         Self {
             folder: folder.to_path_buf(),
             socket: folder.join(format!("agent-{tag}.sock")),
-            lock: folder.join(format!("agent-{tag}.lock")),
+            // The vault's own name for its folder (as for its keyring service), from
+            // the root: a vault given as a relative path locks the same file whatever
+            // the agent's working folder later becomes.
+            lock: vault_dir
+                .canonicalize()
+                .or_else(|_| std::path::absolute(vault_dir))
+                .unwrap_or_else(|_| vault_dir.to_path_buf())
+                .join(LOCK_FILE),
         }
     }
 
-    /// Where this user's agent for the vault in `vault_dir` listens. `warn` hears
-    /// why the runtime folder was passed over, if it was.
+    /// Where this user's agent for the vault in `vault_dir` listens: where the
+    /// running agent said it does (its lock record), if it answers there, else
+    /// where one started by this process would. `warn` hears why the runtime folder
+    /// was passed over, if it was.
     pub fn for_vault(vault_dir: &Path, warn: impl FnOnce(&str)) -> Self {
+        let fallback = fallback_dir();
         let runtime = match private_runtime_dir() {
-            Ok(r) => r,
+            Ok(runtime) => runtime,
             Err(why) => {
                 warn(&format!(
                     "not using XDG_RUNTIME_DIR: {why}; using {}",
-                    fallback_dir().display()
+                    fallback.display()
                 ));
                 None
             }
         };
-        Self::in_folder(
-            &agent_folder(runtime.as_deref(), &fallback_dir()),
-            vault_dir,
-        )
+        Self::in_folder(&agent_folder(runtime.as_deref(), &fallback), vault_dir).or_running()
+    }
+
+    /// These paths, or the running agent's socket when its lock record names
+    /// another one and an agent of this user answers there: an agent started with
+    /// another runtime folder is still the vault's one agent.
+    pub fn or_running(self) -> Self {
+        match read_lock_record(&self.lock) {
+            Some(held) if held.socket != self.socket && listens(&held.socket) => {
+                let folder = held.socket.parent().map(Path::to_path_buf);
+                Self {
+                    folder: folder.unwrap_or_default(),
+                    socket: held.socket,
+                    lock: self.lock,
+                }
+            }
+            _ => self,
+        }
     }
 
     /// Whether the folder exists and is private: a client connects only then.
@@ -161,21 +239,98 @@ impl AgentPaths {
     }
 }
 
-/// Takes the vault's agent lock (created 0600 in the private folder): `Ok(None)`
-/// when another agent holds it. Held until the file is dropped; the OS lets go of
-/// it when the process dies, however it dies.
-pub fn take_lock(path: &Path) -> std::io::Result<Option<File>> {
-    let file = std::fs::OpenOptions::new()
+/// Whether a process of this user listens at `path`, in a private folder. The
+/// connection is made without waiting (an agent whose backlog is full counts as
+/// not answering) and closed at once.
+fn listens(path: &Path) -> bool {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    if path.parent().is_none_or(|f| check_private(f).is_err()) {
+        return false;
+    }
+    let Ok(address) = UnixAddr::new(path) else {
+        return false;
+    };
+    let Ok(fd) = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    connect(fd.as_raw_fd(), &address).is_ok() && same_user(&fd)
+}
+
+/// What the running agent wrote in its lock file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockRecord {
+    pub pid: u32,
+    pub socket: PathBuf,
+}
+
+impl LockRecord {
+    /// `PID\nSOCKET\n`: the first two lines are read, anything after is ignored.
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = format!("{}\n", self.pid).into_bytes();
+        out.extend_from_slice(self.socket.as_os_str().as_bytes());
+        out.push(b'\n');
+        out
+    }
+
+    fn parse(bytes: &[u8]) -> Option<Self> {
+        let mut lines = bytes.split(|b| *b == b'\n');
+        let pid = std::str::from_utf8(lines.next()?).ok()?.parse().ok()?;
+        let socket = lines.next().filter(|s| !s.is_empty())?;
+        // Only a complete line counts: the writer may be halfway through.
+        lines.next()?;
+        let socket = PathBuf::from(std::ffi::OsString::from_vec(socket.to_vec()));
+        socket.is_absolute().then_some(Self { pid, socket })
+    }
+}
+
+/// The record in the lock file at `path`, if there is a readable one. It may be
+/// left by an agent that died: check that one answers before believing it.
+pub fn read_lock_record(path: &Path) -> Option<LockRecord> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    LockRecord::parse(&bytes)
+}
+
+/// Takes the vault's agent lock (the file 0600) and records this process
+/// and its `socket` in it: `Ok(None)` when another agent holds it. Held until the
+/// file is dropped; the OS lets go of it when the process dies, however it dies.
+pub fn take_lock(path: &Path, socket: &Path) -> std::io::Result<Option<File>> {
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
+        .read(true)
         .write(true)
         .mode(0o600)
         .open(path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    // One made by someone else's umask, or by hand, is this user's alone again.
+    if file.metadata()?.mode() & 0o777 != 0o600 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     }
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => return Err(e),
+    }
+    // Written over the old record, then cut to length: a reader sees the old
+    // record or the new one, never an empty file.
+    let record = LockRecord {
+        pid: std::process::id(),
+        socket: socket.to_path_buf(),
+    }
+    .bytes();
+    file.rewind()?;
+    file.write_all(&record)?;
+    file.set_len(record.len() as u64)?;
+    Ok(Some(file))
 }
 
 #[cfg(test)]
@@ -251,13 +406,135 @@ mod tests {
     }
 
     #[test]
-    fn the_lock_is_held_once() {
+    fn the_lock_is_held_once_and_names_its_holder() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("agent.lock");
-        let first = take_lock(&path).unwrap().expect("first takes it");
-        assert!(take_lock(&path).unwrap().is_none(), "second is refused");
+        let socket = t.path().join("run/tokenkeeper/agent-x.sock");
+        // A longer record left by an agent that died is replaced whole.
+        std::fs::write(
+            &path,
+            "4194303
+/a/much/longer/path/than/the/new/one.sock
+",
+        )
+        .unwrap();
+        let first = take_lock(&path, &socket).unwrap().expect("first takes it");
+        assert!(
+            take_lock(&path, Path::new("/elsewhere.sock"))
+                .unwrap()
+                .is_none(),
+            "second is refused"
+        );
         assert_eq!(mode(&path), 0o600);
+        assert_eq!(
+            read_lock_record(&path),
+            Some(LockRecord {
+                pid: std::process::id(),
+                socket: socket.clone()
+            })
+        );
         drop(first);
-        assert!(take_lock(&path).unwrap().is_some(), "free again");
+        assert!(take_lock(&path, &socket).unwrap().is_some(), "free again");
+    }
+
+    #[test]
+    fn a_half_written_or_relative_record_is_no_record() {
+        assert_eq!(
+            LockRecord::parse(b"12\n/run/a.sock\nold tail\n"),
+            Some(LockRecord {
+                pid: 12,
+                socket: "/run/a.sock".into()
+            })
+        );
+        for bad in [
+            &b""[..],
+            b"12\n/run/a.so",
+            b"12\n\n",
+            b"x\n/run/a.sock\n",
+            b"12\nrun/a.sock\n",
+        ] {
+            assert_eq!(LockRecord::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_relative_folder_is_refused_and_nothing_is_made() {
+        // What `fallback_dir()` gives with no home folder to find.
+        let relative = Path::new(".local/share/tokenkeeper-run");
+        let why = check_private(relative).unwrap_err();
+        assert!(
+            why.contains("relative path") && why.contains("HOME"),
+            "{why}"
+        );
+        let e = private_folder(relative).unwrap_err();
+        assert!(e.to_string().contains("relative path"), "{e}");
+        assert!(
+            !Path::new(".local").exists(),
+            "nothing made in the working folder"
+        );
+        let paths = AgentPaths::in_folder(relative, Path::new("/nonexistent/vault"));
+        assert!(!paths.folder_is_private());
+        let e = check_runtime_dir(Path::new("run/user/1000")).unwrap_err();
+        assert!(e.contains("not an absolute path"), "{e}");
+    }
+
+    #[test]
+    fn a_given_runtime_dir_is_used_only_when_private() {
+        let t = tempfile::tempdir().unwrap();
+        let fallback = t.path().join("fallback");
+        let run = t.path().join("run");
+        std::fs::DirBuilder::new().mode(0o700).create(&run).unwrap();
+        let mut warned = Vec::new();
+        assert_eq!(
+            usable_runtime_dir(Some(&run), &fallback, |w| warned.push(w.to_string())),
+            Some(run.clone())
+        );
+        assert_eq!(
+            usable_runtime_dir(None, &fallback, |w| warned.push(w.to_string())),
+            None
+        );
+        assert!(warned.is_empty(), "{warned:?}");
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            usable_runtime_dir(Some(&run), &fallback, |w| warned.push(w.to_string())),
+            None
+        );
+        assert!(
+            warned.len() == 1
+                && warned[0].contains("open to others")
+                && warned[0].contains(&fallback.display().to_string()),
+            "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn paths_follow_the_lock_record_only_to_an_agent_that_answers() {
+        let t = tempfile::tempdir().unwrap();
+        let vault_dir = t.path().join("vault");
+        std::fs::create_dir_all(&vault_dir).unwrap();
+        // The running agent was started with another runtime folder.
+        let theirs = AgentPaths::in_folder(&t.path().join("run-a/tokenkeeper"), &vault_dir);
+        let ours = AgentPaths::in_folder(&t.path().join("fallback"), &vault_dir);
+        assert_eq!(theirs.lock, ours.lock, "one lock per vault");
+        private_folder(&theirs.folder).unwrap();
+        let _lock = take_lock(&theirs.lock, &theirs.socket).unwrap().unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(&theirs.socket).unwrap();
+        assert_eq!(ours.clone().or_running(), theirs);
+        // Gone (its socket refuses connections): our own paths again.
+        drop(listener);
+        assert_eq!(ours.clone().or_running(), ours);
+        std::fs::remove_file(&theirs.socket).unwrap();
+        assert_eq!(ours.clone().or_running(), ours);
+        // A record naming a socket in a folder open to others is not followed.
+        let _listener = std::os::unix::net::UnixListener::bind(&theirs.socket).unwrap();
+        std::fs::set_permissions(&theirs.folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(ours.clone().or_running(), ours);
+    }
+
+    #[test]
+    fn a_vault_named_by_a_relative_path_has_its_lock_named_from_the_root() {
+        let paths = AgentPaths::in_folder(Path::new("/run/x"), Path::new("some/vault"));
+        assert!(paths.lock.is_absolute(), "{}", paths.lock.display());
+        assert!(paths.lock.ends_with("some/vault/agent.lock"));
     }
 }
