@@ -5,7 +5,10 @@
 //! `$XDG_RUNTIME_DIR` when it is what the XDG spec promises (ours, mode 0700, not a
 //! symlink), else a folder of our own, `tokenkeeper-run` beside the default vault
 //! folder, that we create 0700 and check the same way. Never a predictable name in a
-//! shared folder such as /tmp, where another user could take the name first.
+//! shared folder such as /tmp, where another user could take the name first, and
+//! never a folder relative to where the app was started (no home folder): then there
+//! is no one-instance check, and the app says why. The folder and peer checks are the
+//! agent's own (core `agent::socket`).
 //!
 //! The socket is 0600, and each side checks the other's user with `SO_PEERCRED`: only
 //! a process of this user may ask the app to show its window, and a start only hands
@@ -13,10 +16,12 @@
 //! up on after a second, so it cannot stop later starts from being heard.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use tokenkeeper_core::agent::socket;
 
 /// How long the app waits for a connected client's request.
 const REQUEST_WAIT: Duration = Duration::from_secs(1);
@@ -31,93 +36,23 @@ pub enum Instance {
     Handed,
 }
 
-fn my_uid() -> u32 {
-    nix::unistd::geteuid().as_raw()
-}
-
-/// Whether `path` is a real folder (not a symlink) of ours that no one else may
-/// enter; why not, in words.
-fn check_private(path: &Path) -> Result<(), String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.file_type().is_symlink() {
-        return Err(format!("{} is a symlink", path.display()));
-    }
-    if !meta.is_dir() {
-        return Err(format!("{} is not a folder", path.display()));
-    }
-    if meta.uid() != my_uid() {
-        return Err(format!(
-            "{} belongs to user {}, not to this user ({})",
-            path.display(),
-            meta.uid(),
-            my_uid()
-        ));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} is open to others (mode {mode:o}, not 700)",
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Creates `path` as a 0700 folder (or takes the one there) and checks that it is
-/// ours and private; a folder of ours left open to others is closed again.
-fn private_folder(path: &Path) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    match std::fs::DirBuilder::new().mode(0o700).create(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(e),
-    }
-    let meta = std::fs::symlink_metadata(path)?;
-    if meta.is_dir() && meta.uid() == my_uid() && meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    }
-    check_private(path).map_err(|why| {
-        std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!("the folder for the app's socket is not private: {why}"),
-        )
-    })
-}
-
 /// The socket's folder: `runtime` (`$XDG_RUNTIME_DIR`) when it is private, else
-/// `fallback`, made private.
+/// `fallback`, made private (refused when it is a relative path: no home folder).
 fn socket_folder(runtime: Option<&Path>, fallback: &Path) -> std::io::Result<PathBuf> {
-    if let Some(r) = runtime.filter(|r| r.is_absolute()) {
-        match check_private(r) {
-            Ok(()) => return Ok(r.to_path_buf()),
-            Err(why) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "tokenkeeper-desktop: not using XDG_RUNTIME_DIR: {why}; using {}",
-                    fallback.display()
-                );
-            }
-        }
+    let warn = |why: &str| {
+        let _ = writeln!(std::io::stderr(), "tokenkeeper-desktop: {why}");
+    };
+    if let Some(runtime) = socket::usable_runtime_dir(runtime, fallback, warn) {
+        return Ok(runtime);
     }
-    private_folder(fallback)?;
+    socket::private_folder(fallback)?;
     Ok(fallback.to_path_buf())
 }
 
 fn socket_path(dir: &Path) -> std::io::Result<PathBuf> {
     let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
-    let fallback = tokenkeeper_core::vault::default_dir().with_file_name("tokenkeeper-run");
-    let folder = socket_folder(runtime.as_deref(), &fallback)?;
-    let service = tokenkeeper_core::vault::service_name_for(dir);
-    let tag = service.rsplit('/').next().unwrap_or("default").to_string();
-    Ok(folder.join(format!("tokenkeeper-{tag}.sock")))
-}
-
-/// Whether the process at the other end of `stream` runs as this user.
-fn same_user(stream: &UnixStream) -> bool {
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    getsockopt(stream, PeerCredentials).is_ok_and(|c| c.uid() == my_uid())
+    let folder = socket_folder(runtime.as_deref(), &socket::fallback_dir())?;
+    Ok(folder.join(format!("tokenkeeper-{}.sock", socket::vault_tag(dir))))
 }
 
 fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -138,7 +73,7 @@ fn claim_at(path: &Path) -> std::io::Result<Instance> {
     }
     match UnixStream::connect(path) {
         Ok(mut s) => {
-            if !same_user(&s) {
+            if !socket::same_user(&s) {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::PermissionDenied,
                     format!("{} is served by another user's process", path.display()),
@@ -175,7 +110,7 @@ pub fn serve(listener: UnixListener, show: impl Fn() + Send + 'static) {
 /// One connection: `show\n` from a process of this user, read within
 /// `REQUEST_WAIT`; anything else is closed unanswered.
 fn answer(mut stream: UnixStream, show: &impl Fn()) {
-    if !same_user(&stream) {
+    if !socket::same_user(&stream) {
         return;
     }
     if stream.set_read_timeout(Some(REQUEST_WAIT)).is_err()
@@ -193,6 +128,8 @@ fn answer(mut stream: UnixStream, show: &impl Fn()) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use socket::my_uid;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use std::time::Instant;
@@ -252,6 +189,22 @@ mod tests {
         std::fs::set_permissions(&fallback, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(socket_folder(None, &fallback).unwrap(), fallback);
         assert_eq!(mode(&fallback), 0o700);
+    }
+
+    #[test]
+    fn a_relative_fallback_folder_is_refused_not_made() {
+        // What the fallback is with no home folder: `.local/share/tokenkeeper-run`.
+        let relative = Path::new(".local/share/tokenkeeper-run");
+        let e = socket_folder(None, relative).unwrap_err();
+        assert!(e.to_string().contains("relative path"), "{e}");
+        assert!(
+            !Path::new(".local").exists(),
+            "nothing made in the working folder"
+        );
+        // A private runtime folder needs no fallback at all.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(socket_folder(Some(t.path()), relative).unwrap(), t.path());
     }
 
     #[test]
