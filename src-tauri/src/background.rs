@@ -8,39 +8,26 @@ use std::time::Duration;
 
 use tauri::{AppHandle, Emitter};
 use tokenkeeper_core::clock::SystemClock;
-use tokenkeeper_core::engine::{AlertKind, Engine, EngineEvent, EventSink, Policy};
+use tokenkeeper_core::engine::{Engine, EngineEvent, EventSink, Policy};
 use tokenkeeper_core::ipc_types::ShellEvent;
+use tokenkeeper_notify::{AlertDelivery, Outcome};
 
 use crate::notifications::Notifier;
 use crate::{tray, Shell};
 
-/// How often alerts that no notification server took are offered again.
-const RETRY_UNDELIVERED: Duration = Duration::from_secs(10);
-
 struct DesktopEvents {
     app: AppHandle,
     shell: Arc<Shell>,
-    notifier: Arc<Notifier>,
+    /// Off the engine's thread: a slow notification server never delays renewals,
+    /// and alerts no server took are offered again (the agent's delivery, shared).
+    alerts: Option<AlertDelivery>,
 }
 
 impl EventSink for DesktopEvents {
     fn emit(&self, event: EngineEvent) {
         let _ = self.app.emit(ShellEvent::EngineEvent.name(), &event);
-        if let EngineEvent::Alert(alert) = &event {
-            let (summary, urgent) = match alert.kind {
-                AlertKind::NeedsSignIn => ("Sign-in needed", true),
-                AlertKind::DeadlineSoon if alert.threshold_s == 0 => ("Sign-in expired", true),
-                AlertKind::DeadlineSoon => ("Sign-in due soon", alert.threshold_s <= 3600),
-            };
-            // Off the engine's thread: a slow notification server never delays renewals.
-            let (notifier, app) = (self.notifier.clone(), self.app.clone());
-            let (message, account) = (alert.message.clone(), alert.account.clone());
-            tauri::async_runtime::spawn_blocking(move || {
-                if let Err(e) = notifier.alert(summary, &message, &account, urgent) {
-                    eprintln!("tokenkeeper-desktop: {e}; it is sent again once a server answers");
-                    let _ = app.emit(ShellEvent::NotificationFailed.name(), e);
-                }
-            });
+        if let (EngineEvent::Alert(alert), Some(alerts)) = (&event, &self.alerts) {
+            alerts.deliver(alert.clone());
         }
         tray::refresh(&self.app, &self.shell);
     }
@@ -49,22 +36,20 @@ impl EventSink for DesktopEvents {
 /// Starts the engine once the vault opens (a locked keyring is retried).
 pub fn start(app: AppHandle, shell: Arc<Shell>) {
     let clicks = app.clone();
-    let notifier = Arc::new(Notifier::new(move |account| {
+    let notifier = Notifier::new(move |account| {
         // Windows are made on the main thread; this is the D-Bus listener's.
         let app = clicks.clone();
         let _ = clicks.run_on_main_thread(move || tray::open_account(&app, &account));
-    }));
-    let retrying = notifier.clone();
-    tauri::async_runtime::spawn(async move {
-        loop {
-            tokio::time::sleep(RETRY_UNDELIVERED).await;
-            if retrying.has_undelivered() {
-                let notifier = retrying.clone();
-                let _ = tauri::async_runtime::spawn_blocking(move || notifier.retry_undelivered())
-                    .await;
-            }
-        }
     });
+    let failed = app.clone();
+    let alerts = AlertDelivery::start(notifier, move |outcome| {
+        if let Outcome::Kept { why, .. } = outcome {
+            eprintln!("tokenkeeper-desktop: {why}; it is sent again once a server answers");
+            let _ = failed.emit(ShellEvent::NotificationFailed.name(), why);
+        }
+    })
+    .map_err(|e| eprintln!("tokenkeeper-desktop: no desktop notifications: {e}"))
+    .ok();
     tauri::async_runtime::spawn(async move {
         let vault = loop {
             match shell.vault() {
@@ -76,7 +61,7 @@ pub fn start(app: AppHandle, shell: Arc<Shell>) {
         let sink = Arc::new(DesktopEvents {
             app: app.clone(),
             shell: shell.clone(),
-            notifier,
+            alerts,
         });
         let engine = Arc::new(Engine::new(
             vault.clone(),
