@@ -173,8 +173,9 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
     use crate::fields::NewAccount;
-    use crate::model::{EventKind, Outcome, RenewsWith, Vendor};
-    use crate::secret_store::{MemoryKeyring, SecretStore};
+    use crate::model::{RenewsWith, Vendor};
+    use crate::secret_store::MemoryKeyring;
+    use crate::vault::fixtures;
 
     /// A vault with a TrueSight account `name` whose stored token is `token`, issued
     /// now and expiring `life` from now.
@@ -187,39 +188,16 @@ mod tests {
     ) -> Arc<Vault> {
         let vault = Vault::open_with(dir, keyring.clone(), Arc::new(SystemClock)).unwrap();
         let new = NewAccount {
-            name: "a".into(),
             vendor: Some(vendor),
-            base_url: "http://127.0.0.1:9/vendor".into(),
-            username: Some("ops".into()),
-            tenant: Some("BmcRealm".into()),
-            ..NewAccount::default()
+            ..fixtures::truesight_account("a")
         };
-        vault
-            .add(new, Some(Secret::new("pw")), false)
-            .await
-            .unwrap();
+        fixtures::add(&vault, new, "pw").await;
         set_token(&vault, &keyring, token, life);
         Arc::new(vault)
     }
 
     fn set_token(vault: &Vault, keyring: &MemoryKeyring, token: &str, life: chrono::Duration) {
-        let (account, _) = vault.database().account_by_name("a").unwrap().unwrap();
-        let item = format!("account/{}", account.id);
-        let mut bundle: serde_json::Value =
-            serde_json::from_str(&keyring.get(&item).unwrap().unwrap()).unwrap();
-        bundle["access_token"] = serde_json::Value::String(token.into());
-        keyring.set(&item, &bundle.to_string()).unwrap();
-        let now = Utc::now();
-        let meta = TokenMeta::issued(now, Some(now + life), RenewsWith::StoredPassword);
-        vault
-            .database()
-            .put_token_meta(
-                &account.id,
-                &meta,
-                (EventKind::Renewed, Outcome::Ok, ""),
-                now,
-            )
-            .unwrap();
+        fixtures::plant_token(vault, keyring, "a", token, life);
     }
 
     #[tokio::test]

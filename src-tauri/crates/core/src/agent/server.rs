@@ -286,17 +286,14 @@ impl From<ErrorLine> for Zeroizing<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use crate::vault::fixtures;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream as StdStream;
     use std::time::Instant;
 
     use super::*;
     use crate::agent::client;
-    use crate::clock::SystemClock;
-    use crate::fields::NewAccount;
-    use crate::model::{EventKind, Outcome, RenewsWith, TokenMeta, Vendor};
-    use crate::secret::Secret;
-    use crate::secret_store::{MemoryKeyring, SecretStore};
+
     use crate::vault::Vault;
 
     const PLANTED: &str = "PLANTED-TOKEN-3f9c2a";
@@ -304,41 +301,9 @@ mod tests {
     /// A vault with one signed-in TrueSight account `a` whose token is `PLANTED`.
     async fn vault() -> (tempfile::TempDir, Arc<Vault>) {
         let dir = tempfile::tempdir().unwrap();
-        let keyring = Arc::new(MemoryKeyring::default());
-        let vault = Vault::open_with(dir.path(), keyring.clone(), Arc::new(SystemClock)).unwrap();
-        let new = NewAccount {
-            name: "a".into(),
-            vendor: Some(Vendor::Truesight),
-            base_url: "http://127.0.0.1:9/truesight".into(),
-            username: Some("ops".into()),
-            tenant: Some("BmcRealm".into()),
-            ..NewAccount::default()
-        };
-        vault
-            .add(new, Some(Secret::new("pw")), false)
-            .await
-            .unwrap();
-        let (account, _) = vault.database().account_by_name("a").unwrap().unwrap();
-        let item = format!("account/{}", account.id);
-        let mut bundle: serde_json::Value =
-            serde_json::from_str(&keyring.get(&item).unwrap().unwrap()).unwrap();
-        bundle["access_token"] = PLANTED.into();
-        keyring.set(&item, &bundle.to_string()).unwrap();
-        let now = chrono::Utc::now();
-        let meta = TokenMeta::issued(
-            now,
-            Some(now + chrono::Duration::hours(1)),
-            RenewsWith::StoredPassword,
-        );
-        vault
-            .database()
-            .put_token_meta(
-                &account.id,
-                &meta,
-                (EventKind::Renewed, Outcome::Ok, ""),
-                now,
-            )
-            .unwrap();
+        let (vault, keyring) = fixtures::open(dir.path());
+        fixtures::add(&vault, fixtures::truesight_account("a"), "pw").await;
+        fixtures::plant_token(&vault, &keyring, "a", PLANTED, chrono::Duration::hours(1));
         (dir, Arc::new(vault))
     }
 

@@ -103,54 +103,24 @@ fn clear(account: &mut crate::model::Account, key: FieldKey) {
 
 #[cfg(test)]
 mod tests {
+    use crate::vault::fixtures;
     use std::collections::BTreeMap;
-    use std::sync::Arc;
 
     use chrono::Utc;
 
     use super::*;
-    use crate::clock::SystemClock;
+
     use crate::fields::NewAccount;
-    use crate::model::{RenewsWith, TokenMeta, TokenState, Vendor};
-    use crate::secret::Secret;
-    use crate::secret_store::MemoryKeyring;
+    use crate::model::TokenState;
 
     async fn vault_with_signed_in_account(dir: &std::path::Path) -> Vault {
-        let vault = Vault::open_with(
-            dir,
-            Arc::new(MemoryKeyring::default()),
-            Arc::new(SystemClock),
-        )
-        .unwrap();
+        let (vault, _keyring) = fixtures::open(dir);
         let new = NewAccount {
-            name: "ts".into(),
-            vendor: Some(Vendor::Truesight),
-            base_url: "http://127.0.0.1:9/truesight".into(),
-            username: Some("ops".into()),
-            tenant: Some("BmcRealm".into()),
             labels: vec!["prod".into()],
-            ..NewAccount::default()
+            ..fixtures::truesight_account("ts")
         };
-        vault
-            .add(new, Some(Secret::new("pw")), false)
-            .await
-            .unwrap();
-        let (account, _) = vault.find("ts").unwrap();
-        let now = Utc::now();
-        let meta = TokenMeta::issued(
-            now,
-            Some(now + chrono::Duration::hours(1)),
-            RenewsWith::StoredPassword,
-        );
-        vault
-            .database()
-            .put_token_meta(
-                &account.id,
-                &meta,
-                (EventKind::SignedIn, Outcome::Ok, ""),
-                now,
-            )
-            .unwrap();
+        fixtures::add(&vault, new, "pw").await;
+        fixtures::record_token_facts(&vault, "ts", chrono::Duration::hours(1));
         vault
     }
 

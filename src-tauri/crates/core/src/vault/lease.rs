@@ -255,6 +255,7 @@ impl Drop for LeaseRelease<'_> {
 
 #[cfg(test)]
 mod lease_tests {
+    use crate::vault::fixtures;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -263,8 +264,7 @@ mod lease_tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::error::ErrorKind;
-    use crate::fields::NewAccount;
-    use crate::model::Vendor;
+
     use crate::secret_store::MemoryKeyring;
 
     async fn vault_with_account(
@@ -273,18 +273,7 @@ mod lease_tests {
         let keyring = Arc::new(MemoryKeyring::default());
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let vault = Vault::open_with(dir, keyring.clone(), clock.clone()).unwrap();
-        let new = NewAccount {
-            name: "ba".into(),
-            vendor: Some(Vendor::Truesight),
-            base_url: "http://127.0.0.1:9/truesight".into(),
-            username: Some("ops".into()),
-            tenant: Some("BmcRealm".into()),
-            ..NewAccount::default()
-        };
-        vault
-            .add(new, Some(Secret::new("pw-0123")), false)
-            .await
-            .unwrap();
+        fixtures::add(&vault, fixtures::truesight_account("ba"), "pw-0123").await;
         let (account, _) = vault.find("ba").unwrap();
         (vault, keyring, clock, account)
     }

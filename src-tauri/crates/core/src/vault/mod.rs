@@ -6,6 +6,8 @@ mod add;
 mod bigfix_tokens;
 mod database;
 mod edit;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod lease;
 mod listing;
 mod preferences;
