@@ -13,8 +13,7 @@ use std::sync::Arc;
 use tokenkeeper_core::agent::cache::TokenCache;
 use tokenkeeper_core::agent::server::{self, AgentServer, Claim, Limits};
 use tokenkeeper_core::agent::{client, socket::AgentPaths};
-use tokenkeeper_core::clock::SystemClock;
-use tokenkeeper_core::engine::{Engine, EngineEvent, EventSink, Policy};
+use tokenkeeper_core::engine::{EngineEvent, EventSink};
 use tokenkeeper_core::{Error, Result, Vault};
 use tokenkeeper_notify::{AlertDelivery, Notifier, Outcome};
 
@@ -94,22 +93,13 @@ pub async fn run(dir: &Path, concurrency: usize) -> Result<ExitCode> {
     // No window to open on a click yet: the notifications offer no action.
     let notifications = AlertDelivery::start(Notifier::without_clicks(), say_outcome)
         .map_err(|e| Error::internal(format!("cannot start the notification thread: {e}")))?;
-    let engine = Arc::new(Engine::new(
-        vault.clone(),
-        vault.clone(),
-        Arc::new(SystemClock),
-        Arc::new(AgentEvents {
-            cache: cache.clone(),
-            notifications,
-        }),
-        Policy {
-            concurrency,
-            ..Policy::default()
-        },
-    ));
+    let events = Arc::new(AgentEvents {
+        cache: cache.clone(),
+        notifications,
+    });
+    let engine = crate::engine_for(vault.clone(), events, concurrency);
     let wake = Arc::new(tokio::sync::Notify::new());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::internal(format!("cannot watch for SIGTERM: {e}")))?;
+    let mut term = crate::sigterm()?;
     let agent = AgentServer::new(cache, Limits::default());
     say(&format!(
         "serving the vault in {} on {} (pid {})",

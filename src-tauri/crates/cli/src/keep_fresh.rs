@@ -34,6 +34,7 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use tokenkeeper_core::agent::socket;
 use tokenkeeper_core::model::{self, TokenMeta};
 use tokenkeeper_core::{Error, FreshToken, Result, Vault};
 use tokio::io::AsyncWriteExt;
@@ -379,7 +380,11 @@ struct TokenFolder {
 
 impl TokenFolder {
     fn create() -> Result<Self> {
-        let base = private_runtime_dir().unwrap_or_else(std::env::temp_dir);
+        // The runtime folder when it is ours and private (the agent's own check).
+        let base = socket::private_runtime_dir()
+            .ok()
+            .flatten()
+            .unwrap_or_else(std::env::temp_dir);
         let uid = nix::unistd::getuid().as_raw();
         let random = std::collections::hash_map::RandomState::new();
         for _ in 0..16 {
@@ -449,14 +454,6 @@ impl Drop for TokenFolder {
 
 fn folder_error(path: &Path, e: &std::io::Error) -> Error {
     Error::internal(format!("the token folder {}: {e}", path.display()))
-}
-
-/// `$XDG_RUNTIME_DIR` when it is a folder of this user that no one else may enter.
-fn private_runtime_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(std::env::var_os("XDG_RUNTIME_DIR")?);
-    let meta = std::fs::symlink_metadata(&dir).ok()?;
-    let ours = meta.uid() == nix::unistd::getuid().as_raw();
-    (dir.is_absolute() && meta.is_dir() && ours && meta.mode() & 0o077 == 0).then_some(dir)
 }
 
 /// Writes `content` to `dir/name` through a file beside it, synced, then renamed

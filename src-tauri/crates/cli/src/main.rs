@@ -526,21 +526,35 @@ impl EventSink for PrintedEvents {
     }
 }
 
-async fn watch(vault: Vault, json: bool, concurrency: usize) -> Result<ExitCode> {
-    let vault = Arc::new(vault);
-    let engine = Arc::new(Engine::new(
+/// The renewal engine over `vault`, `concurrency` renewals at once, telling `sink`:
+/// what `watch` and the agent both run.
+fn engine_for(vault: Arc<Vault>, sink: Arc<dyn EventSink>, concurrency: usize) -> Arc<Engine> {
+    Arc::new(Engine::new(
         vault.clone(),
         vault,
         Arc::new(SystemClock),
-        Arc::new(PrintedEvents { json }),
+        sink,
         Policy {
             concurrency,
             ..Policy::default()
         },
-    ));
+    ))
+}
+
+/// SIGTERM as a stream, for a process that runs until told to stop.
+fn sigterm() -> Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| Error::internal(format!("cannot watch for SIGTERM: {e}")))
+}
+
+async fn watch(vault: Vault, json: bool, concurrency: usize) -> Result<ExitCode> {
+    let engine = engine_for(
+        Arc::new(vault),
+        Arc::new(PrintedEvents { json }),
+        concurrency,
+    );
     let wake = Arc::new(tokio::sync::Notify::new());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| Error::internal(format!("cannot watch for SIGTERM: {e}")))?;
+    let mut term = sigterm()?;
     tokio::select! {
         _ = engine.run(wake) => {}
         _ = tokio::signal::ctrl_c() => {}
