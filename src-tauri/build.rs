@@ -10,6 +10,7 @@ const COMMANDS: &[&str] = &[
     "set_trust",
     "sign_in",
     "start_device_sign_in",
+    "device_sign_in_in_progress",
     "cancel_sign_in",
     "renew_now",
     "copy_token",

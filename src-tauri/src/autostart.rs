@@ -1,5 +1,6 @@
-//! Start at login (off by default): an XDG autostart entry that starts the app in the
-//! tray, as the freedesktop Desktop Application Autostart specification describes.
+//! Start at login (off by default): an XDG autostart entry that starts Tokenkeeper's
+//! agent (the tray, renewals and alerts, no window), as the freedesktop Desktop
+//! Application Autostart specification describes.
 
 use std::path::PathBuf;
 
@@ -25,16 +26,22 @@ pub fn set(on: bool) -> Result<String, String> {
             path.display()
         ));
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let exe = crate::agent_link::cli_binary();
+    let exe = std::fs::canonicalize(&exe).map_err(|e| {
+        format!(
+            "cannot find the tokenkeeper program ({}): {e}",
+            exe.display()
+        )
+    })?;
     let exe = exe.display().to_string();
-    // The Exec key quotes arguments with spaces; our own flag has none.
+    // The Exec key quotes arguments with spaces; our own argument has none.
     let quoted = if exe.contains(' ') {
         format!("\"{}\"", exe.replace('"', "\\\""))
     } else {
         exe
     };
     let text = format!(
-        "[Desktop Entry]\nType=Application\nName=Tokenkeeper\nComment=Keeps API tokens fresh and warns before deadlines\nExec={quoted} --tray\nIcon=tokenkeeper-desktop\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+        "[Desktop Entry]\nType=Application\nName=Tokenkeeper\nComment=Keeps API tokens fresh and warns before deadlines\nExec={quoted} agent\nIcon=tokenkeeper-desktop\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
     );
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

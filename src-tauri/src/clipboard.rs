@@ -49,17 +49,27 @@ impl Clipboard {
         let still_ours = self
             .with(|b| b.get_text())
             .is_ok_and(|now| digest(&now) == copied);
-        if still_ours {
+        let cleared = if still_ours {
             self.with(|b| {
                 use arboard::SetExtLinux;
                 b.set().exclude_from_history().text(String::new())
-            })?;
-        }
+            })
+        } else {
+            Ok(())
+        };
+        // Forgotten even if clearing failed: nothing more can be done from here, and
+        // a window that waits for it would otherwise never end.
         let mut last = self.copied();
         if *last == Some(copied) {
             *last = None;
         }
-        Ok(still_ours)
+        cleared.map(|()| still_ours)
+    }
+
+    /// Whether a token copied from here may still be on the clipboard (its timeout
+    /// has not cleared it yet): on X11 it is served from this process.
+    pub fn holds_copy(&self) -> bool {
+        self.copied().is_some()
     }
 
     /// On quit: clears the clipboard if it still holds the token copied last, so

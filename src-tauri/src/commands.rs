@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tauri::{AppHandle, State};
+use tauri::State;
 use tokenkeeper_core::forms::{self, AccountEdit, AccountForm, VendorForm};
 use tokenkeeper_core::ipc_types::{AppInfo, DeviceSignIn};
 use tokenkeeper_core::model::{AccountDetail, AccountSummary, Preferences};
 use tokenkeeper_core::vendors::bigfix::BigFixToken;
 use tokenkeeper_core::{Error, IpcError, Secret, SignOut};
 
-use crate::{autostart, sign_ins, Shell};
+use crate::{agent_link, autostart, Shell};
 
 type Answer<T> = Result<T, IpcError>;
 
@@ -57,7 +57,6 @@ pub async fn add_account(
     let added = vault
         .add(form.into_new_account(), typed(secret), true)
         .await?;
-    shell.changed();
     Ok(added)
 }
 
@@ -69,7 +68,6 @@ pub async fn edit_account(
 ) -> Answer<AccountSummary> {
     let vault = shell.vault()?;
     let summary = vault.edit(&name, edit).await?;
-    shell.changed();
     Ok(summary)
 }
 
@@ -92,30 +90,38 @@ pub async fn sign_in(
 ) -> Answer<AccountSummary> {
     let vault = shell.vault()?;
     let summary = vault.login(&name, typed(secret)).await?;
-    shell.changed();
     Ok(summary)
 }
 
+/// Starts a browser sign-in in the agent (so that closing the window ends none) and
+/// opens the browser at its address.
 #[tauri::command]
 pub async fn start_device_sign_in(
-    app: AppHandle,
     shell: State<'_, Arc<Shell>>,
     name: String,
 ) -> Answer<DeviceSignIn> {
-    Ok(sign_ins::start(app, shell.inner().clone(), name).await?)
+    Ok(agent_link::start_sign_in(shell.dir.clone(), name).await?)
+}
+
+/// The browser sign-in the agent awaits for `name`, if one is under way (shown again
+/// when the window reopens).
+#[tauri::command]
+pub async fn device_sign_in_in_progress(
+    shell: State<'_, Arc<Shell>>,
+    name: String,
+) -> Answer<Option<DeviceSignIn>> {
+    Ok(agent_link::sign_in_in_progress(shell.dir.clone(), name).await?)
 }
 
 #[tauri::command]
 pub async fn cancel_sign_in(shell: State<'_, Arc<Shell>>, name: String) -> Answer<()> {
-    sign_ins::cancel(&shell, &name).await;
-    Ok(())
+    Ok(agent_link::cancel_sign_in(shell.dir.clone(), name).await?)
 }
 
 #[tauri::command]
 pub async fn renew_now(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountSummary> {
     let vault = shell.vault()?;
     let summary = vault.renew_now(&name).await?;
-    shell.changed();
     Ok(summary)
 }
 
@@ -147,9 +153,9 @@ pub async fn remove_account(
     sign_out: bool,
 ) -> Answer<String> {
     let vault = shell.vault()?;
-    sign_ins::cancel(&shell, &name).await;
+    // A browser sign-in under way would store a token for an account that is gone.
+    let _ = agent_link::cancel_sign_in(shell.dir.clone(), name.clone()).await;
     let outcome = vault.remove(&name, sign_out).await?;
-    shell.changed();
     Ok(match outcome {
         SignOut::Done => format!("Removed '{name}'; its session at the vendor was ended."),
         SignOut::NotOffered if sign_out => format!("Removed '{name}'."),
@@ -198,7 +204,6 @@ pub async fn bigfix_extend(
 pub async fn bigfix_revoke(shell: State<'_, Arc<Shell>>, name: String, id: u64) -> Answer<()> {
     let vault = shell.vault()?;
     vault.bigfix_revoke(&name, id).await?;
-    shell.changed();
     Ok(())
 }
 
@@ -206,7 +211,6 @@ pub async fn bigfix_revoke(shell: State<'_, Arc<Shell>>, name: String, id: u64) 
 pub async fn bigfix_rotate(shell: State<'_, Arc<Shell>>, name: String) -> Answer<AccountSummary> {
     let vault = shell.vault()?;
     let summary = vault.bigfix_rotate(&name).await?;
-    shell.changed();
     Ok(summary)
 }
 
@@ -225,7 +229,6 @@ pub async fn set_preferences(
     let mut saved = shell
         .vault()
         .and_then(|v| v.set_preferences(&preferences))?;
-    shell.changed();
     if let Err(why) = autostart::set(preferences.start_at_login) {
         return Err(Error::internal(format!(
             "the alert thresholds and clipboard timeout were saved, but start at login could not be changed: {why}"

@@ -1,16 +1,17 @@
-//! The desktop shell: a window and a tray over tokenkeeper-core. It owns no logic of
-//! its own: each command is one call into the core.
+//! The desktop window over tokenkeeper-core, started on demand: the resident part of
+//! Tokenkeeper is its agent (`tokenkeeper agent`: the renewal engine, the alerts, the
+//! tray, the browser sign-ins), which this process makes sure runs and whose events
+//! it shows. Closing the window ends this process, so its memory goes back to the
+//! system. It owns no logic of its own: each command is one call into the core.
 
+mod agent_link;
 mod autostart;
-mod background;
 mod clipboard;
 mod commands;
-mod notifications;
 #[cfg(feature = "sandbox")]
 mod sandbox_mode;
-mod sign_ins;
 mod single_instance;
-mod tray;
+mod window;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -33,9 +34,16 @@ struct Args {
     /// has none).
     #[arg(long)]
     sandbox: bool,
-    /// Start in the tray without opening the window (as at login).
+    /// Make sure the agent (the tray, renewals, alerts) runs, then exit without
+    /// opening the window.
     #[arg(long)]
     tray: bool,
+    /// Open the window on this account.
+    #[arg(long, value_name = "NAME")]
+    account: Option<String>,
+    /// Started by the agent (the tray's Show, a notification): it runs already.
+    #[arg(long, hide = true)]
+    from_agent: bool,
     /// Turn start at login on or off (an XDG autostart entry), then exit.
     #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
     start_at_login: Option<String>,
@@ -48,11 +56,7 @@ pub struct Shell {
     dir: PathBuf,
     sandbox: bool,
     vault: Mutex<Option<Arc<Vault>>>,
-    /// Wakes the renewal engine early (an account was added or signed in).
-    pub wake: Arc<tokio::sync::Notify>,
     clipboard: Arc<clipboard::Clipboard>,
-    /// Browser sign-ins waiting for approval.
-    sign_ins: sign_ins::SignIns,
     /// The account a notification or the tray asked to open, until the window takes it.
     pending_account: Mutex<Option<String>>,
 }
@@ -66,11 +70,6 @@ impl Shell {
         let v = Arc::new(Vault::open(&self.dir)?);
         *slot = Some(v.clone());
         Ok(v)
-    }
-
-    /// Something changed the vault from the window: the engine looks again now.
-    pub fn changed(&self) {
-        self.wake.notify_one();
     }
 
     pub fn open_later(&self, name: &str) {
@@ -88,9 +87,9 @@ impl Shell {
     }
 }
 
-/// SIGTERM (logout, `kill`), SIGINT and SIGHUP end the app as Quit does, so that what
-/// Quit tidies (the clipboard) is tidied then too; if that takes over 5 s, it ends
-/// anyway.
+/// SIGTERM (logout, `kill`), SIGINT and SIGHUP end the window as closing it does,
+/// so that what an exit tidies (the clipboard) is tidied then too; if that takes over
+/// 5 s, it ends anyway.
 fn quit_on_signals(app: tauri::AppHandle) {
     use tokio::signal::unix::{signal, SignalKind};
     tauri::async_runtime::spawn(async move {
@@ -110,6 +109,31 @@ fn quit_on_signals(app: tauri::AppHandle) {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         std::process::exit(0);
     });
+}
+
+/// After the window closed: this process stays only while it has something to hand
+/// over (a copied token the clipboard serves from here, until its timeout clears it;
+/// the stand-in vendors of sandbox mode) and ends once it has not.
+fn exit_when_idle(app: tauri::AppHandle, shell: Arc<Shell>) {
+    tauri::async_runtime::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if tauri::Manager::get_webview_window(&app, "main").is_some() {
+                return;
+            }
+            if !shell.sandbox && !shell.clipboard.holds_copy() {
+                app.exit(0);
+                return;
+            }
+        }
+    });
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = std::io::Write::write_fmt(
+        &mut std::io::stderr(),
+        format_args!("tokenkeeper-desktop: {line}\n"),
+    );
 }
 
 /// Sandbox mode's vault folder (`given`, else its own), made ready: demo accounts
@@ -172,33 +196,46 @@ pub fn run() {
     } else {
         args.data_dir.clone().unwrap_or_else(vault::default_dir)
     };
-    let listener = match single_instance::claim(&dir) {
+    if args.tray {
+        return match agent_link::ensure(&dir) {
+            Ok(()) => say(format_args!("the agent runs; Tokenkeeper is in the tray")),
+            Err(why) => {
+                say(format_args!("{why}"));
+                std::process::exit(1);
+            }
+        };
+    }
+    let listener = match single_instance::claim(&dir, args.account.as_deref()) {
         Ok(single_instance::Instance::First(l)) => Some(l),
         Ok(single_instance::Instance::Handed) => {
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("tokenkeeper-desktop: already running; its window is shown\n"),
-            );
+            if !args.from_agent {
+                say(format_args!("already running; its window is shown"));
+            }
             return;
         }
         Err(e) => {
-            let _ = std::io::Write::write_fmt(
-                &mut std::io::stderr(),
-                format_args!("tokenkeeper-desktop: cannot check for another instance: {e}\n"),
-            );
+            say(format_args!("cannot check for another window: {e}"));
             None
         }
     };
+    // The agent runs the engine, the alerts and the tray; the window only shows them.
+    let agent = if args.from_agent {
+        Ok(())
+    } else {
+        agent_link::ensure(&dir)
+    };
+    if let Err(why) = &agent {
+        say(format_args!("{why}"));
+    }
     let shell = Arc::new(Shell {
         dir,
         sandbox: args.sandbox,
         vault: Mutex::new(None),
-        wake: Arc::new(tokio::sync::Notify::new()),
         clipboard: Arc::new(clipboard::Clipboard::new()),
-        sign_ins: sign_ins::SignIns::default(),
-        pending_account: Mutex::new(None),
+        pending_account: Mutex::new(args.account.clone()),
     });
     let shell_at_exit = shell.clone();
+    let idle = shell.clone();
     let result = tauri::Builder::default()
         .manage(shell.clone())
         .invoke_handler(tauri::generate_handler![
@@ -211,6 +248,7 @@ pub fn run() {
             commands::set_trust,
             commands::sign_in,
             commands::start_device_sign_in,
+            commands::device_sign_in_in_progress,
             commands::cancel_sign_in,
             commands::renew_now,
             commands::copy_token,
@@ -226,44 +264,41 @@ pub fn run() {
             commands::take_pending_account,
         ])
         .setup(move |app| {
-            tray::install(app.handle())?;
             if let Some(listener) = listener {
                 let handle = app.handle().clone();
-                single_instance::serve(listener, move || {
+                single_instance::serve(listener, move |account| {
                     let h = handle.clone();
-                    let _ = handle.run_on_main_thread(move || tray::show_window(&h));
+                    let _ = handle.run_on_main_thread(move || window::show(&h, account.as_deref()));
                 });
             }
-            if !args.tray {
-                tray::show_window(app.handle());
-            }
+            window::show(app.handle(), None);
             #[cfg(feature = "sandbox")]
             if shell.sandbox {
                 sandbox_mode::start(shell.clone());
             }
-            background::start(app.handle().clone(), shell.clone());
+            agent_link::relay(app.handle().clone(), shell.dir.clone());
             quit_on_signals(app.handle().clone());
             Ok(())
         })
         .build(tauri::generate_context!());
     let result = result.map(|app| {
-        app.run(move |_, event| match event {
-            // Closing the window destroys it (and its webview processes); the app
-            // stays in the tray, renewing and alerting, until Quit.
+        app.run(move |handle, event| match event {
+            // The window closed: the process ends, unless it still serves a copied
+            // token or sandbox mode's stand-ins (then it ends when it no longer does).
             tauri::RunEvent::ExitRequested {
                 code: None, api, ..
-            } => api.prevent_exit(),
-            // Quit (the tray), or a signal: a token copied from the app does not
-            // outlive it on the clipboard.
+            } if idle.sandbox || idle.clipboard.holds_copy() => {
+                api.prevent_exit();
+                exit_when_idle(handle.clone(), idle.clone());
+            }
+            // Closing the window, the agent's Quit, or a signal: a token copied from
+            // the window does not outlive it on the clipboard.
             tauri::RunEvent::Exit => shell_at_exit.clipboard.clear_on_quit(),
             _ => {}
         })
     });
     if let Err(e) = result {
-        let _ = std::io::Write::write_fmt(
-            &mut std::io::stderr(),
-            format_args!("tokenkeeper-desktop: {e}\n"),
-        );
+        say(format_args!("{e}"));
         std::process::exit(1);
     }
 }

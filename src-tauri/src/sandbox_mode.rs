@@ -145,7 +145,6 @@ async fn run(shell: Arc<Shell>) -> Result<(), String> {
             );
         }
     }
-    shell.changed();
     // Keep the stand-ins serving for the life of the app.
     let _ = running.task.await;
     Ok(())

@@ -61,11 +61,30 @@ fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub fn claim(dir: &Path) -> std::io::Result<Instance> {
-    claim_at(&socket_path(dir)?)
+/// Claims the vault's window, or hands `account` (the one to open, if any) to the
+/// window that has it.
+pub fn claim(dir: &Path, account: Option<&str>) -> std::io::Result<Instance> {
+    claim_at(&socket_path(dir)?, account)
 }
 
-fn claim_at(path: &Path) -> std::io::Result<Instance> {
+/// The request a later start sends: `show\n`, or `open NAME\n` for an account.
+fn request(account: Option<&str>) -> Vec<u8> {
+    match account {
+        Some(name) => format!("open {name}\n").into_bytes(),
+        None => b"show\n".to_vec(),
+    }
+}
+
+/// The longest request read (an account name is far shorter).
+const MAX_REQUEST: u64 = 4096;
+
+fn claim_at(path: &Path, account: Option<&str>) -> std::io::Result<Instance> {
+    if account.is_some_and(|name| name.contains('\n')) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "an account name has no line break",
+        ));
+    }
     match bind(path) {
         Ok(l) => return Ok(Instance::First(l)),
         Err(e) if e.kind() != std::io::ErrorKind::AddrInUse => return Err(e),
@@ -81,7 +100,7 @@ fn claim_at(path: &Path) -> std::io::Result<Instance> {
             }
             s.set_write_timeout(Some(ANSWER_WAIT))?;
             s.set_read_timeout(Some(ANSWER_WAIT))?;
-            s.write_all(b"show\n")?;
+            s.write_all(&request(account))?;
             // Wait for the answer, so the caller exits only once it was heard (or the
             // running app is too busy to say so).
             let mut ok = [0u8; 3];
@@ -96,8 +115,9 @@ fn claim_at(path: &Path) -> std::io::Result<Instance> {
     }
 }
 
-/// Calls `show` for each later start of this user, from a thread of its own.
-pub fn serve(listener: UnixListener, show: impl Fn() + Send + 'static) {
+/// Calls `show` for each later start of this user (with the account it asks to
+/// open, if any), from a thread of its own.
+pub fn serve(listener: UnixListener, show: impl Fn(Option<String>) + Send + 'static) {
     let _ = std::thread::Builder::new()
         .name("single-instance".into())
         .spawn(move || {
@@ -107,9 +127,9 @@ pub fn serve(listener: UnixListener, show: impl Fn() + Send + 'static) {
         });
 }
 
-/// One connection: `show\n` from a process of this user, read within
-/// `REQUEST_WAIT`; anything else is closed unanswered.
-fn answer(mut stream: UnixStream, show: &impl Fn()) {
+/// One connection: `show\n` or `open NAME\n` from a process of this user, read
+/// within `REQUEST_WAIT`; anything else is closed unanswered.
+fn answer(mut stream: UnixStream, show: &impl Fn(Option<String>)) {
     if !socket::same_user(&stream) {
         return;
     }
@@ -118,11 +138,24 @@ fn answer(mut stream: UnixStream, show: &impl Fn()) {
     {
         return;
     }
-    let mut line = [0u8; 5];
-    if stream.read_exact(&mut line).is_ok() && &line == b"show\n" {
-        show();
-        let _ = stream.write_all(b"ok\n");
+    let mut line = Vec::new();
+    let read = std::io::BufRead::read_until(
+        &mut std::io::BufReader::new((&stream).take(MAX_REQUEST)),
+        b'\n',
+        &mut line,
+    );
+    if read.is_err() || line.pop() != Some(b'\n') {
+        return;
     }
+    let asked = match line.as_slice() {
+        b"show" => None,
+        open => match open.strip_prefix(b"open ").map(std::str::from_utf8) {
+            Some(Ok(name)) if !name.is_empty() => Some(name.to_string()),
+            _ => return,
+        },
+    };
+    show(asked);
+    let _ = stream.write_all(b"ok\n");
 }
 
 #[cfg(test)]
@@ -140,14 +173,44 @@ mod tests {
 
     fn counting_server(path: &Path) -> Arc<AtomicUsize> {
         let shown = Arc::new(AtomicUsize::new(0));
-        let Instance::First(l) = claim_at(path).unwrap() else {
+        let Instance::First(l) = claim_at(path, None).unwrap() else {
             panic!("the first claim listens")
         };
         let counter = shown.clone();
-        serve(l, move || {
+        serve(l, move |_| {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         shown
+    }
+
+    #[test]
+    fn a_later_start_hands_over_the_account_it_was_asked_to_open() {
+        let t = tempfile::tempdir().unwrap();
+        let sock = t.path().join("w.sock");
+        let Instance::First(l) = claim_at(&sock, None).unwrap() else {
+            panic!("the first claim listens")
+        };
+        let asked: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+        let seen = asked.clone();
+        serve(l, move |account| seen.lock().unwrap().push(account));
+        assert!(matches!(
+            claim_at(&sock, Some("prod eu")).unwrap(),
+            Instance::Handed
+        ));
+        assert!(matches!(claim_at(&sock, None).unwrap(), Instance::Handed));
+        assert!(claim_at(&sock, Some("two\nlines")).is_err());
+        wait_for("both requests", || asked.lock().unwrap().len() == 2);
+        assert_eq!(*asked.lock().unwrap(), [Some("prod eu".to_string()), None]);
+        // Anything else is closed unanswered and shows nothing.
+        for junk in [&b"open \n"[..], b"shout\n", b"show"] {
+            let mut c = UnixStream::connect(&sock).unwrap();
+            c.write_all(junk).unwrap();
+            let _ = c.shutdown(std::net::Shutdown::Write);
+            let mut rest = Vec::new();
+            let _ = c.read_to_end(&mut rest);
+            assert!(rest.is_empty(), "{junk:?}");
+        }
+        assert_eq!(asked.lock().unwrap().len(), 2);
     }
 
     fn wait_for(what: &str, ok: impl Fn() -> bool) {
@@ -167,7 +230,7 @@ mod tests {
         assert_eq!(socket_folder(Some(&run), &fallback).unwrap(), run);
         assert!(!fallback.exists(), "no fallback folder when not needed");
         let sock = run.join("x.sock");
-        let _first = claim_at(&sock).unwrap();
+        let _first = claim_at(&sock, None).unwrap();
         assert_eq!(mode(&sock), 0o600);
     }
 
@@ -242,7 +305,7 @@ mod tests {
         let shown = counting_server(&sock);
         let _silent = UnixStream::connect(&sock).unwrap();
         let started = Instant::now();
-        assert!(matches!(claim_at(&sock).unwrap(), Instance::Handed));
+        assert!(matches!(claim_at(&sock, None).unwrap(), Instance::Handed));
         wait_for("the second start to be heard", || {
             shown.load(Ordering::SeqCst) == 1
         });
@@ -312,7 +375,7 @@ mod tests {
         );
 
         // This user's start still is.
-        assert!(matches!(claim_at(&sock).unwrap(), Instance::Handed));
+        assert!(matches!(claim_at(&sock, None).unwrap(), Instance::Handed));
         wait_for("this user's start to be heard", || {
             shown.load(Ordering::SeqCst) == 1
         });

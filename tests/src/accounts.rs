@@ -22,6 +22,27 @@ pub fn add_args<'a>(
 
 /// Accounts added with a secret on stdin (`--secret-stdin`).
 impl Session {
+    /// Connects this vault to team `ops` at `addr` as userpass `user`, whose password
+    /// the tests set to `pw-USER`.
+    pub fn team_connect(&self, addr: &str, user: &str) {
+        self.cli(
+            &[
+                "team",
+                "connect",
+                "ops",
+                "--address",
+                addr,
+                "--userpass",
+                user,
+                "--secret-stdin",
+            ],
+            Some(&format!("pw-{user}")),
+        )
+        .ok();
+    }
+}
+
+impl Session {
     /// `tokenkeeper add NAME --vendor VENDOR --url URL FLAGS… --secret-stdin` with
     /// `secret` on its input.
     pub fn add_with_secret(

@@ -221,6 +221,23 @@ impl Session {
         cmd
     }
 
+    /// `tokenkeeper ARGS` as on a server without a desktop: this session's folders,
+    /// but no session D-Bus (so no Secret Service) and `env` added.
+    pub fn headless_cli(&self, env: &[(&str, &str)], args: &[&str]) -> Command {
+        let run = self.root.path().join("run-headless");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        }
+        let mut cmd = self.cli_command(env, args);
+        // A runtime folder without the session bus's socket in it, as on a server.
+        cmd.env_remove("DBUS_SESSION_BUS_ADDRESS")
+            .env("XDG_RUNTIME_DIR", run);
+        cmd
+    }
+
     /// Runs `tokenkeeper ARGS` with `stdin` as its input.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Run {
         run(self.cli_command(&[], args), stdin)
@@ -301,8 +318,58 @@ impl Session {
     }
 }
 
+/// Every process that runs with `home` as its HOME (the session's processes, also
+/// those that left the test's process tree: an agent a window started, a window an
+/// agent started).
+fn processes_with_home(home: &Path) -> Vec<u32> {
+    let needle = format!("HOME={}", home.display()).into_bytes();
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| *pid != me)
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/environ"))
+                        .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_slice()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Session {
+    /// This session's processes whose command name (15 characters at most, as
+    /// /proc/PID/comm has it) is `comm`, wherever in the process tree they are.
+    pub fn processes_named(&self, comm: &str) -> Vec<u32> {
+        processes_with_home(&self.root.path().join("home"))
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+            })
+            .collect()
+    }
+
+    /// The pid of the vault's agent, from its lock file, if one is alive.
+    pub fn agent_pid(&self) -> Option<u32> {
+        let lock = std::fs::read_to_string(self.data_dir.join("agent.lock")).ok()?;
+        let pid: u32 = lock.lines().next()?.trim().parse().ok()?;
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "));
+        alive.then_some(pid)
+    }
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
+        // What the test's handles do not reach: the agents and windows that started
+        // each other. Killed before the bus and keyring they talk to.
+        for pid in processes_with_home(&self.root.path().join("home")) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
         if let Some(mut k) = self.keyring.take() {
             let _ = k.kill();
             let _ = k.wait();

@@ -9,83 +9,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokenkeeper_e2e::{bin, wait_for, Run, Sandbox, Session};
+use tokenkeeper_e2e::{bin, wait_for, Agent, Run, Sandbox, Session};
 
 const NOBODY: &str = "65534";
-
-/// `tokenkeeper agent --no-tray`, started with core files allowed (only its own
-/// defence turns them off), its stderr collected line by line.
-struct Agent {
-    child: Child,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Agent {
-    fn start(s: &Session) -> Self {
-        let mut child = s
-            .command("prlimit")
-            .arg("--core=unlimited")
-            .arg(bin("tokenkeeper"))
-            .args(["agent", "--no-tray"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("prlimit (util-linux)");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = BufReader::new(child.stderr.take().expect("stderr"));
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let agent = Agent { child, log };
-        agent.wait_for("the agent to listen", |l| l.contains("serving the vault"));
-        agent
-    }
-
-    fn log(&self) -> Vec<String> {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) {
-        let end = Instant::now() + Duration::from_secs(30);
-        while !self.log().iter().any(|l| ok(l)) {
-            assert!(Instant::now() < end, "{what}: stderr {:#?}", self.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.log().iter().filter(|l| l.contains(needle)).count()
-    }
-
-    /// Stops it as a service manager would and checks it exits 0.
-    fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "the agent exits 0 on SIGTERM: {status}");
-        std::thread::sleep(Duration::from_millis(100));
-        self.log()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The agent's socket for the session's vault: in the private runtime folder,
 /// named after the vault's keyring service.

@@ -4,51 +4,19 @@
 //! notification per threshold, none repeated while tokens renew, one at once when a
 //! renewal needs a human, and no secret in any of them.
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokenkeeper_e2e::{bin, wait_for, Display, Sandbox, Session};
+use tokenkeeper_e2e::{wait_for, Agent, Display, Sandbox, Session};
 
-/// The agent, its stderr in a file of the session's.
-struct Agent {
-    child: Child,
-    log: std::path::PathBuf,
+/// What the agent said on stderr so far.
+fn said(agent: &Agent) -> String {
+    agent.log().join("\n")
 }
 
-impl Agent {
-    fn start(s: &Session) -> Self {
-        let log = s.root.path().join("agent.log");
-        let child = s
-            .command(bin("tokenkeeper"))
-            .args(["agent", "--no-tray"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("agent.log"))
-            .spawn()
-            .expect("tokenkeeper agent");
-        let agent = Agent { child, log };
-        wait_for("the agent to serve", Duration::from_secs(30), || {
-            agent.said().contains("serving the vault")
-        });
-        agent
-    }
-
-    fn said(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The shared libraries the agent has mapped.
-    fn libraries(&self) -> String {
-        std::fs::read_to_string(format!("/proc/{}/maps", self.child.id())).expect("its maps")
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The shared libraries the agent has mapped.
+fn libraries(agent: &Agent) -> String {
+    std::fs::read_to_string(format!("/proc/{}/maps", agent.child.id())).expect("its maps")
 }
 
 #[test]
@@ -69,7 +37,7 @@ fn the_headless_agent_notifies_each_alert_once_with_no_window_and_no_secret() {
         first.len(),
         1,
         "{first:?}; the agent said: {}",
-        agent.said()
+        said(&agent)
     );
     assert_eq!(first[0].0, "Sign-in due soon");
     assert!(
@@ -80,9 +48,9 @@ fn the_headless_agent_notifies_each_alert_once_with_no_window_and_no_secret() {
     wait_for(
         "the agent to log the delivery",
         Duration::from_secs(10),
-        || agent.said().contains("notified about 'ut' (notification "),
+        || said(&agent).contains("notified about 'ut' (notification "),
     );
-    let maps = agent.libraries();
+    let maps = libraries(&agent);
     for heavy in ["libgtk", "libwebkit", "libjavascriptcore", "libgdk"] {
         assert!(!maps.contains(heavy), "the agent loaded {heavy}");
     }
@@ -91,7 +59,7 @@ fn the_headless_agent_notifies_each_alert_once_with_no_window_and_no_secret() {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(20) {
         let now = s.notifications_shown();
-        assert!(now.len() <= 1, "{now:?}; the agent said: {}", agent.said());
+        assert!(now.len() <= 1, "{now:?}; the agent said: {}", said(&agent));
         std::thread::sleep(Duration::from_secs(1));
     }
     let renewals = sb.requests("GET /bigid/api/v1/refresh-access-token");
@@ -104,7 +72,7 @@ fn the_headless_agent_notifies_each_alert_once_with_no_window_and_no_secret() {
         second.len(),
         2,
         "{second:?}; the agent said: {}",
-        agent.said()
+        said(&agent)
     );
     let needs = second
         .iter()
@@ -120,7 +88,7 @@ fn the_headless_agent_notifies_each_alert_once_with_no_window_and_no_secret() {
     // No secret in what the daemon received, nor in the agent's log.
     let mut secrets = s.stored_secrets();
     secrets.push(user_token);
-    let said = agent.said();
+    let said = said(&agent);
     for secret in secrets.iter().filter(|x| x.len() >= 8) {
         for (summary, body) in &shown {
             assert!(

@@ -1,75 +1,81 @@
-//! The desktop app as a resident process: one per vault (a second start hands over
-//! and exits), and it keeps running in the tray without a window.
+//! The desktop app as the window on demand (issue 13): launched, it makes sure the
+//! vault's agent runs and shows the window; a second start hands over to the window
+//! that is open and exits; `--tray` starts only the agent; start at login starts the
+//! agent, not a window.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokenkeeper_e2e::{bin, Display, Running, Session};
+use tokenkeeper_e2e::{bin, wait_for, Display, Running, Session};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The window process's command name, as /proc shows it (15 characters).
+const WINDOW: &str = "tokenkeeper-des";
 
 #[test]
-fn a_second_start_hands_over_to_the_running_app_and_exits() {
+fn a_launch_starts_the_agent_and_a_second_start_hands_over_to_the_open_window() {
     let s = Session::start();
     let display = Display::start();
     let start = |extra: &[&str]| s.spawn_desktop(&display, extra);
-    let mut first = Running(start(&["--tray"]));
-    // The first instance is up once its socket exists.
-    let run_dir = s.root.path().join("run");
-    let end = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_dir(&run_dir)
-        .map(|d| {
-            d.flatten()
-                .any(|e| e.file_name().to_string_lossy().ends_with(".sock"))
-        })
-        .unwrap_or(false)
-    {
-        assert!(Instant::now() < end, "the first instance did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 
+    // `--tray` (what a login used to start): the agent, and no window.
+    let tray = tokenkeeper_e2e::finish(start(&["--tray"]), WAIT);
+    assert_eq!(tray.code, 0, "{}", tray.stderr);
+    assert!(tray.stderr.contains("in the tray"), "{}", tray.stderr);
+    let agent = s.agent_pid().expect("the agent runs after --tray");
+    assert!(s.processes_named(WINDOW).is_empty(), "no window process");
+    assert!(!tokenkeeper_e2e::window_mapped(
+        &display.name,
+        "Tokenkeeper"
+    ));
+
+    // Launched from the menu: the window, over the same agent.
+    let mut first = Running(start(&[]));
+    wait_for("the window", WAIT, || {
+        tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
+    });
+    assert_eq!(s.agent_pid(), Some(agent), "the agent that ran is kept");
+
+    let second = tokenkeeper_e2e::finish(start(&[]), Duration::from_secs(15));
+    assert_eq!(second.code, 0, "{}", second.stderr);
     assert!(
-        !tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper"),
-        "started in the tray: no window yet"
+        second.stderr.contains("already running"),
+        "{}",
+        second.stderr
     );
-    let second = start(&[]);
-    let out = tokenkeeper_e2e::finish(second, Duration::from_secs(15));
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(out.stderr.contains("already running"), "{}", out.stderr);
     assert!(
-        out.took < Duration::from_secs(10),
-        "handed over without a second app starting up: {:?}",
-        out.took
+        second.took < Duration::from_secs(10),
+        "handed over without a second window starting up: {:?}",
+        second.took
     );
     assert!(
         first.0.try_wait().unwrap().is_none(),
-        "the first instance runs on"
+        "the first window runs on"
     );
-    // The hand-over shows the first instance's window.
-    tokenkeeper_e2e::wait_for(
-        "the first instance to show its window",
-        Duration::from_secs(20),
-        || tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper"),
-    );
-    // A third start, with the window already shown, hands over too.
-    let third = tokenkeeper_e2e::finish(start(&[]), Duration::from_secs(15));
-    assert_eq!(third.code, 0, "{}", third.stderr);
-    assert!(third.stderr.contains("already running"), "{}", third.stderr);
-    assert!(
-        first.0.try_wait().unwrap().is_none(),
-        "the first instance still runs"
-    );
+    assert_eq!(s.processes_named(WINDOW).len(), 1, "one window process");
 
-    // A socket left by an app killed with -9 does not block the next start.
+    // A window killed with -9 leaves a socket that does not block the next start,
+    // and the agent runs on.
     let _ = first.0.kill();
     let _ = first.0.wait();
-    let mut again = Running(start(&["--tray"]));
-    std::thread::sleep(Duration::from_secs(3));
-    assert!(
-        again.0.try_wait().unwrap().is_none(),
-        "a new first instance"
-    );
+    assert_eq!(s.agent_pid(), Some(agent));
+    let mut again = Running(start(&[]));
+    wait_for("a window again", WAIT, || {
+        tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
+    });
+    assert!(again.0.try_wait().unwrap().is_none(), "a new first window");
+
+    // An agent killed with -9 is started again by the open window.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &agent.to_string()])
+        .status();
+    wait_for("the window to start a new agent", WAIT, || {
+        s.agent_pid().is_some_and(|pid| pid != agent)
+    });
 }
 
 #[test]
-fn start_at_login_writes_and_removes_an_autostart_entry_that_starts_in_the_tray() {
+fn start_at_login_writes_and_removes_an_autostart_entry_that_starts_the_agent() {
     let s = Session::start();
     let entry = s.root.path().join("config/autostart/tokenkeeper.desktop");
     assert!(!entry.exists(), "off by default");
@@ -87,10 +93,8 @@ fn start_at_login_writes_and_removes_an_autostart_entry_that_starts_in_the_tray(
         .lines()
         .find_map(|l| l.strip_prefix("Exec="))
         .expect("Exec=");
-    assert_eq!(
-        exec,
-        format!("{} --tray", bin("tokenkeeper-desktop").display())
-    );
+    let cli = std::fs::canonicalize(bin("tokenkeeper")).unwrap();
+    assert_eq!(exec, format!("{} agent", cli.display()));
     assert!(
         text.starts_with("[Desktop Entry]\nType=Application\n"),
         "{text}"

@@ -366,7 +366,7 @@ fn a_revoked_bigfix_token_in_use_is_replaced_with_the_stored_password() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains(&replaced) && !run.stdout.contains(&replaced));
 
-    // 4. The desktop app's engine does the same.
+    // 4. The agent the desktop app starts (`--tray`) does the same.
     let display = Display::start();
     let _app = s.start_desktop(&display, &["--tray"]);
     std::thread::sleep(Duration::from_secs(2));

@@ -36,7 +36,14 @@ while [ "$(date +%s)" -lt "$end" ]; do
     echo missing >> "$LOG"; {on_missing}
   else
     header=$(cat "$TOKENKEEPER_HEADER_FILE")
-    [ "$header" = "Authorization: authToken $token" ] || {{ echo "header mismatch" >&2; exit 4; }}
+    # The two files are replaced one after the other: a read between the two renames
+    # sees them differ for a moment, never for long.
+    tries=0
+    while [ "$header" != "Authorization: authToken $token" ]; do
+      tries=$((tries + 1)); [ "$tries" -le 40 ] || {{ echo "header mismatch" >&2; exit 4; }}
+      sleep 0.05
+      token=$(cat "$TOKENKEEPER_TOKEN_FILE"); header=$(cat "$TOKENKEEPER_HEADER_FILE")
+    done
     code=$(curl -s -o /dev/null -w '%{{http_code}}' -H @"$TOKENKEEPER_HEADER_FILE" '{about_url}')
     echo "$code $token" >> "$LOG"
     [ "$code" = 200 ] || exit 5

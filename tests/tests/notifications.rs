@@ -1,13 +1,14 @@
-//! The desktop app's alerts as an admin sees them: the real app (tray mode, under
-//! Xvfb) with a real notification daemon (dunst) on the session's D-Bus. One
-//! notification per threshold, none repeated while tokens renew, and one at once when
-//! a renewal needs a human.
+//! The alerts as an admin sees them: the agent the desktop app starts (`--tray`, no
+//! window, under Xvfb) with a real notification daemon (dunst) on the session's
+//! D-Bus. One notification per threshold, none repeated while tokens renew, one at
+//! once when a renewal needs a human, and a click on one that opens the window (the
+//! agent starts it), which ends when closed.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokenkeeper_e2e::{Display, Running, Sandbox, Session};
+use tokenkeeper_e2e::{wait_for, Display, Running, Sandbox, Session};
 
 #[test]
 fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
@@ -20,7 +21,35 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     s.add_bigid_user_token("ut", &sb.url("bigid"), &user_token)
         .ok();
 
-    let _app = s.start_desktop(&display, &[]);
+    let _app = s.start_desktop(&display, &["--tray"]);
+    // The first alert, clicked while it shows (dunst invokes its default action):
+    // with no window open, the agent starts one on the account; closing it ends the
+    // window's process, and the agent goes on.
+    const WINDOW: &str = "tokenkeeper-des";
+    wait_for(
+        "the first notification on screen",
+        Duration::from_secs(60),
+        || s.dunstctl(&["count", "displayed"]).trim() != "0",
+    );
+    assert!(s.processes_named(WINDOW).is_empty(), "no window yet");
+    let agent = s.agent_pid().expect("the agent");
+    s.dunstctl(&["action", "0"]);
+    wait_for(
+        "the window, opened by the click",
+        Duration::from_secs(30),
+        || tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper"),
+    );
+    assert_eq!(s.processes_named(WINDOW).len(), 1);
+    wait_for(
+        "the window's process to end",
+        Duration::from_secs(30),
+        || {
+            tokenkeeper_e2e::close_window(&display.name, "Tokenkeeper");
+            std::thread::sleep(Duration::from_millis(500));
+            s.processes_named(WINDOW).is_empty()
+        },
+    );
+    assert_eq!(s.agent_pid(), Some(agent), "the agent stays");
     let first = s.wait_for_notifications(1, Duration::from_secs(60));
     assert_eq!(first.len(), 1, "{first:?}");
     assert_eq!(first[0].0, "Sign-in due soon");
@@ -54,6 +83,8 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
         needs.is_some_and(|(_, body)| body.contains("'ut'")),
         "{second:?}"
     );
+    // The window stayed closed: the agent alone raised every alert.
+    assert!(s.processes_named(WINDOW).is_empty(), "no window");
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(
         s.notifications_shown().len(),
@@ -92,7 +123,8 @@ fn an_alert_no_server_took_is_shown_once_a_server_answers() {
         let raised = shown_json["events"]
             .as_array()
             .is_some_and(|e| e.iter().any(|e| e["kind"] == "alert"));
-        let told = std::fs::read_to_string(&log).unwrap_or_default();
+        // The agent the app started says it, in its log in the vault's folder.
+        let told = std::fs::read_to_string(s.data_dir.join("agent.log")).unwrap_or_default();
         if raised && told.contains("sent again once a server answers") {
             break;
         }

@@ -256,13 +256,15 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
     };
     assert_eq!(field_of("Package"), "tokenkeeper");
     let depends = package_names(&field_of("Depends"));
-    for dep in [
-        "libwebkit2gtk-4.1-0",
-        "libgtk-3-0",
-        "libayatana-appindicator3-1",
-    ] {
+    for dep in ["libwebkit2gtk-4.1-0", "libgtk-3-0"] {
         assert!(depends.contains(dep), "Depends lists {dep}: {depends:?}");
     }
+    // The tray is the agent's, drawn over D-Bus (StatusNotifierItem): no
+    // appindicator library is needed any more.
+    assert!(
+        !depends.iter().any(|d| d.contains("appindicator")),
+        "{depends:?}"
+    );
 
     // Every library the programs link against comes with what Depends pulls in.
     let unpacked = unpack(deb);
@@ -377,19 +379,25 @@ fn the_deb_installs_the_app_its_menu_entry_icons_and_the_cli() {
     )
     .env("DISPLAY", &display.name)
     .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
+    .stderr(std::fs::File::create(s.root.path().join("app.log")).unwrap());
     let mut app = tokenkeeper_e2e::Running(app.spawn().expect("the installed app"));
     tokenkeeper_e2e::wait_for(
         "the installed app's window to map",
         Duration::from_secs(30),
         || {
-            assert!(
-                app.0.try_wait().expect("try_wait").is_none(),
-                "the installed app exited"
-            );
+            if let Some(status) = app.0.try_wait().expect("try_wait") {
+                panic!(
+                    "the installed app exited ({status}): {}",
+                    std::fs::read_to_string(s.root.path().join("app.log")).unwrap_or_default()
+                );
+            }
             tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
         },
     );
+    // It started the agent installed beside it.
+    let agent = s.agent_pid().expect("the installed app started its agent");
+    let exe = std::fs::read_link(format!("/proc/{agent}/exe")).unwrap();
+    assert_eq!(exe, std::fs::canonicalize(bin("tokenkeeper")).unwrap());
 }
 
 /// Text that only the sandbox crate (the stand-in vendors) puts in a binary: its

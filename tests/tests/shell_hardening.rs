@@ -65,7 +65,7 @@ fn the_instance_socket_is_private_and_a_client_that_never_writes_blocks_no_hando
     let s = Session::start();
     let display = Display::start();
     let run = s.root.path().join("run");
-    let _first = s.start_desktop(&display, &["--tray"]);
+    let _first = s.start_desktop(&display, &[]);
     let sock = wait_socket(&run);
     assert_eq!(mode(&run), 0o700, "the runtime folder is private");
     assert_eq!(mode(&sock), 0o600, "the socket is the user's alone");
@@ -87,7 +87,7 @@ fn without_a_runtime_folder_the_socket_is_in_a_private_folder_of_ours_not_in_tmp
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let tmpdir = tmp.display().to_string();
     let env = [("TMPDIR", tmpdir.as_str())];
-    let mut cmd = s.desktop_command(&display, &["--tray"]);
+    let mut cmd = s.desktop_command(&display, &[]);
     cmd.env("TMPDIR", &tmp)
         .env_remove("XDG_RUNTIME_DIR")
         .stdout(Stdio::null())
@@ -200,13 +200,14 @@ fn the_cli_and_the_app_cannot_be_dumped_and_write_no_core_files() {
     assert_eq!(core_limit(pid), "0", "tokenkeeper may write a core file");
     drop(cli);
 
-    // The app, as "nobody" in a home of its own, in the tray: once its socket
-    // exists, its main has run.
+    // The window, as "nobody" in a home of its own (its agent cannot start without a
+    // session bus, which the window survives): once its socket exists, its main has
+    // run.
     let display = Display::start();
     let home = nobody_folder(&s, "nobody");
     let run = nobody_folder(&s, "nobody-run");
     let app = Running(
-        as_nobody_with_core_files(&bin("tokenkeeper-desktop"), &["--tray"])
+        as_nobody_with_core_files(&bin("tokenkeeper-desktop"), &[])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", &home)

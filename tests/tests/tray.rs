@@ -1,149 +1,31 @@
-//! The tray as a desktop's panel sees it: this test is the panel. It owns
+//! The agent's tray as a desktop's panel sees it: this test is the panel. It owns
 //! `org.kde.StatusNotifierWatcher` on the session's D-Bus (the protocol GNOME's
-//! AppIndicator extension, KDE and most panels speak), so the real app registers its
-//! tray item with it; the test then reads the item's icon and its menu over
-//! `com.canonical.dbusmenu` and clicks the menu's entries as a person would.
+//! AppIndicator extension, KDE and most panels speak), so `tokenkeeper agent`
+//! registers its tray item with it; the test then reads the item's icon
+//! (IconPixmap) and its menu over `com.canonical.dbusmenu` and clicks the menu's
+//! entries as a person would: Renew now renews, Show starts the window, Quit stops
+//! the agent. With no watcher on the bus the agent renews all the same, says so, and
+//! shows its item once a panel starts.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dbus::arg::{PropMap, RefArg, Variant};
+use dbus::arg::{RefArg, Variant};
 use dbus::blocking::{BlockingSender, Connection};
-use dbus::channel::{Channel, MatchingReceiver, Sender};
-use dbus::message::MatchRule;
 use dbus::Message;
 use serde_json::json;
-use tokenkeeper_e2e::{Display, Sandbox, Session};
+use tokenkeeper_e2e::panel::{connect, Panel};
+use tokenkeeper_e2e::{descendants, wait_for, Agent, Display, Sandbox, Session};
 
 const WAIT: Duration = Duration::from_secs(30);
-const WATCHER: &str = "org.kde.StatusNotifierWatcher";
-
-fn connect(bus: &str) -> Connection {
-    let mut channel = Channel::open_private(bus).expect("the session bus");
-    channel.register().expect("register on the bus");
-    Connection::from(channel)
-}
-
-/// A minimal StatusNotifierWatcher with a host: records the items that register.
-struct Panel {
-    items: Arc<Mutex<Vec<(String, String)>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Panel {
-    fn start(bus: &str) -> Self {
-        let conn = connect(bus);
-        conn.request_name(WATCHER, false, true, true)
-            .expect("own the watcher's name");
-        let items: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-        let registered = items.clone();
-        conn.start_receive(
-            MatchRule::new_method_call(),
-            Box::new(move |msg: Message, conn: &Connection| {
-                let reply = answer(&msg, &registered);
-                let _ = conn.send(reply);
-                true
-            }),
-        );
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let thread = std::thread::spawn(move || {
-            while !stopping.load(Ordering::SeqCst) {
-                let _ = conn.process(Duration::from_millis(100));
-            }
-        });
-        Panel {
-            items,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn item(&self) -> Option<(String, String)> {
-        self.items.lock().unwrap().first().cloned()
-    }
-}
-
-impl Drop for Panel {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn answer(msg: &Message, items: &Mutex<Vec<(String, String)>>) -> Message {
-    let iface = msg.interface().map(|i| i.to_string()).unwrap_or_default();
-    let member = msg.member().map(|m| m.to_string()).unwrap_or_default();
-    let registered = || -> Vec<String> {
-        items
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(s, p)| format!("{s}{p}"))
-            .collect()
-    };
-    match (iface.as_str(), member.as_str()) {
-        (WATCHER, "RegisterStatusNotifierItem") => {
-            let arg: String = msg.read1().unwrap_or_default();
-            let sender = msg.sender().map(|s| s.to_string()).unwrap_or_default();
-            // Items give either their object path or their bus name.
-            let item = if arg.starts_with('/') {
-                (sender, arg)
-            } else {
-                (arg, "/StatusNotifierItem".to_string())
-            };
-            items.lock().unwrap().push(item);
-            msg.method_return()
-        }
-        (WATCHER, "RegisterStatusNotifierHost") => msg.method_return(),
-        ("org.freedesktop.DBus.Properties", "Get") => {
-            let (_, prop): (String, String) = msg.read2().unwrap_or_default();
-            match prop.as_str() {
-                "IsStatusNotifierHostRegistered" => {
-                    msg.method_return().append1(Variant(true))
-                }
-                "ProtocolVersion" => msg.method_return().append1(Variant(0i32)),
-                "RegisteredStatusNotifierItems" => {
-                    msg.method_return().append1(Variant(registered()))
-                }
-                _ => msg.error(
-                    &"org.freedesktop.DBus.Error.UnknownProperty".into(),
-                    c"no such property",
-                ),
-            }
-        }
-        ("org.freedesktop.DBus.Properties", "GetAll") => {
-            let mut all = PropMap::new();
-            all.insert(
-                "IsStatusNotifierHostRegistered".into(),
-                Variant(Box::new(true)),
-            );
-            all.insert("ProtocolVersion".into(), Variant(Box::new(0i32)));
-            all.insert(
-                "RegisteredStatusNotifierItems".into(),
-                Variant(Box::new(registered())),
-            );
-            msg.method_return().append1(all)
-        }
-        ("org.freedesktop.DBus.Introspectable", "Introspect") => msg.method_return().append1(
-            "<node><interface name=\"org.kde.StatusNotifierWatcher\">\
-             <method name=\"RegisterStatusNotifierItem\"><arg type=\"s\" direction=\"in\"/></method>\
-             <method name=\"RegisterStatusNotifierHost\"><arg type=\"s\" direction=\"in\"/></method>\
-             <property name=\"IsStatusNotifierHostRegistered\" type=\"b\" access=\"read\"/>\
-             <property name=\"ProtocolVersion\" type=\"i\" access=\"read\"/>\
-             <property name=\"RegisteredStatusNotifierItems\" type=\"as\" access=\"read\"/>\
-             </interface></node>",
-        ),
-        _ => msg.error(
-            &"org.freedesktop.DBus.Error.UnknownMethod".into(),
-            c"not implemented by this panel",
-        ),
-    }
+/// A dbusmenu label as a panel shows it: `__` is an underscore, a lone `_` marks the
+/// access key and is not shown.
+fn shown(label: &str) -> String {
+    label
+        .split("__")
+        .map(|part| part.replace('_', ""))
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// One entry of the tray's menu.
@@ -183,11 +65,7 @@ fn walk(node: &dyn RefArg, out: &mut Vec<Entry>) {
     if id != 0 {
         out.push(Entry {
             id,
-            label: props
-                .get("label")
-                .cloned()
-                .unwrap_or_default()
-                .replace('_', ""),
+            label: shown(&props.get("label").cloned().unwrap_or_default()),
             enabled: props.get("enabled").map(|e| e != "0").unwrap_or(true),
         });
     }
@@ -248,6 +126,10 @@ impl Tray<'_> {
         out
     }
 
+    fn labels(&self) -> Vec<String> {
+        self.entries().into_iter().map(|e| e.label).collect()
+    }
+
     fn click(&self, label: &str) {
         let entries = self.entries();
         let entry = entries
@@ -265,61 +147,90 @@ impl Tray<'_> {
             .expect("a click on the menu");
     }
 
-    /// The RGBA of the icon's pixel at (x, y) from the right and bottom edges, read
-    /// from the PNG the item names (appindicator icons are files).
-    fn icon_pixel_from_corner(&self, dx: u32, dy: u32) -> Option<[u8; 4]> {
-        let name = self
-            .property("IconName")
-            .and_then(|n| n.as_str().map(str::to_string))
-            .expect("IconName");
-        let dir = self
-            .property("IconThemePath")
-            .and_then(|n| n.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let file = if name.starts_with('/') {
-            std::path::PathBuf::from(&name)
-        } else {
-            std::path::Path::new(&dir).join(format!("{name}.png"))
-        };
-        // The icon file is replaced on each change: a read may miss it.
-        let (w, h, rgba) = image_rgba(&file)?;
-        let (x, y) = (w - 1 - dx, h - 1 - dy);
-        let i = ((y * w + x) * 4) as usize;
-        Some([rgba[i], rgba[i + 1], rgba[i + 2], rgba[i + 3]])
+    /// The item's IconPixmap: (width, height, ARGB32 in network byte order) per size.
+    fn pixmaps(&self) -> Vec<(i32, i32, Vec<u8>)> {
+        use dbus::blocking::stdintf::org_freedesktop_dbus::Properties;
+        let proxy = self.conn.with_proxy(self.service, self.path, WAIT);
+        proxy
+            .get("org.kde.StatusNotifierItem", "IconPixmap")
+            .expect("the item's IconPixmap")
     }
 
-    /// Waits for the icon's corner to show `rgba`.
+    /// The RGBA of each size the item offers at a fifth of the way in from its lower
+    /// right corner: inside the dot at every size (the app icon is blue there).
+    fn dot_pixels(&self) -> Vec<[u8; 4]> {
+        self.pixmaps()
+            .iter()
+            .map(|(w, h, argb)| {
+                assert_eq!(argb.len(), (w * h * 4) as usize, "a {w}x{h} ARGB32 icon");
+                let (x, y) = (w - 1 - w / 5, h - 1 - h / 5);
+                let i = ((y * w + x) * 4) as usize;
+                [argb[i + 1], argb[i + 2], argb[i + 3], argb[i]]
+            })
+            .collect()
+    }
+
+    /// Waits for the icon's corner to show `rgba`, in every size.
     fn wait_icon_dot(&self, rgba: [u8; 4], what: &str) {
-        let mut seen = None;
-        tokenkeeper_e2e::wait_for(what, WAIT, || {
-            seen = self.icon_pixel_from_corner(4, 4);
-            seen == Some(rgba)
+        let mut seen = Vec::new();
+        wait_for(what, WAIT, || {
+            seen = self.dot_pixels();
+            !seen.is_empty() && seen.iter().all(|p| *p == rgba)
         });
     }
 }
 
-/// Decodes a PNG with ImageMagick (already needed for screenshots) into RGBA.
-fn image_rgba(file: &std::path::Path) -> Option<(u32, u32, Vec<u8>)> {
-    let size = std::process::Command::new("identify")
-        .args(["-format", "%w %h"])
-        .arg(file)
-        .output()
-        .expect("identify (imagemagick)");
-    let size = String::from_utf8_lossy(&size.stdout).to_string();
-    let mut wh = size
-        .split_whitespace()
-        .filter_map(|n| n.parse::<u32>().ok());
-    let (w, h) = (wh.next()?, wh.next()?);
-    let out = std::process::Command::new("convert")
-        .arg(file)
-        .args(["-depth", "8", "rgba:-"])
-        .output()
-        .expect("convert (imagemagick)");
-    (out.stdout.len() as u32 == w * h * 4).then_some((w, h, out.stdout))
+/// The agent's socket, from the line it says when it serves.
+fn socket_of(agent: &Agent) -> std::path::PathBuf {
+    let log = agent.log();
+    let line = log
+        .iter()
+        .find(|l| l.contains("serving the vault"))
+        .expect("the agent's first line");
+    let after = line.split(" on ").nth(1).expect("... on SOCKET (pid N)");
+    std::path::PathBuf::from(after.rsplit_once(" (pid").expect("(pid N)").0)
+}
+
+/// The `tokenkeeper-desktop` processes of this session: the agent's descendants, or
+/// any with the session's HOME (a window started detached from the agent).
+fn desktops(s: &Session, agent_pid: u32) -> Vec<u32> {
+    let home = format!("HOME={}", s.root.path().join("home").display());
+    let mut found: Vec<u32> = descendants(agent_pid)
+        .into_iter()
+        .filter(|(_, comm)| comm.starts_with("tokenkeeper-des"))
+        .map(|(pid, _)| pid)
+        .collect();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("tokenkeeper-des") || found.contains(&pid) {
+            continue;
+        }
+        let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+        if environ.split(|b| *b == 0).any(|var| var == home.as_bytes()) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Stops the windows a test made, also when it fails.
+struct Windows(Vec<u32>);
+
+impl Drop for Windows {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
 }
 
 #[test]
-fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
+fn the_agents_tray_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     let s = Session::start();
     let sb = Sandbox::start(&[]);
     // One account fine, one whose user token runs out in 3 days: "due soon".
@@ -329,8 +240,10 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
         .ok();
     let panel = Panel::start(&s.bus);
     let display = Display::start();
-    let mut app = s.start_desktop(&display, &["--tray"]);
-    tokenkeeper_e2e::wait_for("the app to register its tray item", WAIT, || {
+    let mut agent = Agent::start_with(&s, &[], |cmd| {
+        cmd.env("DISPLAY", &display.name);
+    });
+    wait_for("the agent to register its tray item", WAIT, || {
         panel.item().is_some()
     });
     let (service, path) = panel.item().unwrap();
@@ -341,10 +254,8 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     };
 
     // The menu: the headline, the soonest deadline, then the actions.
-    tokenkeeper_e2e::wait_for("the menu to say what is due", WAIT, || {
-        tray.entries()
-            .iter()
-            .any(|e| e.label == "Tokenkeeper: 1 due soon")
+    wait_for("the menu to say what is due", WAIT, || {
+        tray.labels().iter().any(|l| l == "Tokenkeeper: 1 due soon")
     });
     let entries = tray.entries();
     let labels: Vec<&str> = entries.iter().map(|e| e.label.as_str()).collect();
@@ -352,6 +263,11 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
         .iter()
         .find(|e| e.label.starts_with("Tokenkeeper:"))
         .unwrap();
+    assert_eq!(
+        entries.first().map(|e| &e.label),
+        Some(&headline.label),
+        "the headline comes first: {labels:?}"
+    );
     assert!(
         !headline.enabled,
         "the headline is not an action: {entries:?}"
@@ -377,41 +293,106 @@ fn the_tray_item_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
     let (before, ts_before) = (refreshes(), ts_renewals());
     let ts_token = s.account_secrets("ts")["access_token"].clone();
     tray.click("Renew now");
-    tokenkeeper_e2e::wait_for("Renew now to reach BigID", WAIT, || refreshes() > before);
+    wait_for("Renew now to reach BigID", WAIT, || refreshes() > before);
     // Every account, not only the one due: TrueSight renewed too.
-    tokenkeeper_e2e::wait_for("Renew now to reach TrueSight", WAIT, || {
+    wait_for("Renew now to reach TrueSight", WAIT, || {
         ts_renewals() > ts_before
     });
-    tokenkeeper_e2e::wait_for("the renewed TrueSight token stored", WAIT, || {
+    wait_for("the renewed TrueSight token stored", WAIT, || {
         s.account_secrets("ts")["access_token"] != ts_token
     });
-    tokenkeeper_e2e::wait_for("the tray to say a sign-in is needed", WAIT, || {
-        tray.entries()
-            .iter()
-            .any(|e| e.label == "Tokenkeeper: 1 need you")
+    wait_for("the tray to say a sign-in is needed", WAIT, || {
+        tray.labels().iter().any(|l| l == "Tokenkeeper: 1 need you")
     });
-    assert!(tray.entries().iter().any(|e| e.label == "ut: sign in"));
+    assert!(tray.labels().iter().any(|l| l == "ut: sign in"));
     tray.wait_icon_dot(
         [0xdc, 0x26, 0x26, 0xff],
         "a red dot on the icon (needs you)",
     );
 
-    // "Show" opens the window (a webview starts); "Quit" ends the app.
-    let pid = app.0.id();
-    let webviews = || {
-        tokenkeeper_e2e::descendants(pid)
+    // "Show" starts the window process (a webview starts in it).
+    let agent_pid = agent.child.id();
+    assert_eq!(
+        desktops(&s, agent_pid),
+        Vec::<u32>::new(),
+        "the agent alone: no window"
+    );
+    tray.click("Show");
+    let mut windows = Windows(Vec::new());
+    let webviews = |windows: &mut Windows| {
+        windows.0 = desktops(&s, agent_pid);
+        windows
+            .0
             .iter()
+            .flat_map(|pid| descendants(*pid))
             .filter(|(_, c)| c.starts_with("WebKitWebProces"))
             .count()
     };
-    assert_eq!(webviews(), 0, "started in the tray: no window");
-    tray.click("Show");
-    tokenkeeper_e2e::wait_for("the window to open", WAIT, || webviews() > 0);
-    tray.click("Quit");
-    tokenkeeper_e2e::wait_for("the app to quit", WAIT, || {
-        app.0.try_wait().ok().flatten().is_some()
+    wait_for("Show to open the window (a webview)", WAIT, || {
+        webviews(&mut windows) > 0
     });
-    let status = app.0.try_wait().unwrap().unwrap();
-    assert!(status.success(), "Quit exits cleanly: {status}");
+
+    // "Quit" stops the agent as SIGTERM does: exit 0, its socket gone.
+    let socket = socket_of(&agent);
+    assert!(socket.exists(), "{}", socket.display());
+    tray.click("Quit");
+    wait_for("the agent to quit", WAIT, || {
+        agent.child.try_wait().ok().flatten().is_some()
+    });
+    let status = agent.child.try_wait().unwrap().unwrap();
+    assert!(status.success(), "Quit exits 0: {status}");
+    assert!(!socket.exists(), "the socket goes with the agent");
+    wait_for("the item to leave the bus", WAIT, || {
+        tray.property("Menu").is_none()
+    });
+    drop(windows);
+    drop(panel);
+}
+
+#[test]
+fn with_no_tray_host_the_agent_renews_says_so_and_shows_its_item_once_a_panel_starts() {
+    let sb = Sandbox::start(&["--truesight-token-ttl", "3"]);
+    let s = Session::start();
+    s.add_sandbox_truesight(&sb, "ts").ok();
+    // Nobody owns org.kde.StatusNotifierWatcher: no panel.
+    let agent = Agent::start_with(&s, &[], |_| {});
+    agent.wait_for("the agent to say there is no tray host", |l| {
+        l.contains("no tray host")
+    });
+    let mut renewals = 0;
+    wait_for("renewals with no tray host", WAIT, || {
+        renewals = agent.count("renewed 'ts'");
+        renewals >= 2
+    });
+    // It serves its socket: the token it hands out works at the vendor.
+    let token = s.cli(&["token", "ts"], None).ok().stdout.trim().to_string();
+    assert_eq!(sb.truesight_about(&token), 200);
+
+    // A panel starts later: the item registers with it and reads as it should.
+    let panel = Panel::start(&s.bus);
+    wait_for(
+        "the item to register with the panel started later",
+        WAIT,
+        || panel.item().is_some(),
+    );
+    let (service, path) = panel.item().unwrap();
+    let tray = Tray {
+        conn: connect(&s.bus),
+        service: &service,
+        path: &path,
+    };
+    wait_for("the late panel's menu to say all is fine", WAIT, || {
+        tray.labels().iter().any(|l| l == "Tokenkeeper: all fine")
+    });
+    let log = agent.stop();
+    assert_eq!(
+        log.iter().filter(|l| l.contains("no tray host")).count(),
+        1,
+        "one line says there is no tray host: {log:#?}"
+    );
+    assert!(
+        log.iter().any(|l| l.contains("a tray host appeared")),
+        "{log:#?}"
+    );
     drop(panel);
 }

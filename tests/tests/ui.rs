@@ -461,7 +461,7 @@ fn details_renew_copy_reveal_settings_and_remove() {
     });
     let autostart = w.s.root.path().join("config/autostart/tokenkeeper.desktop");
     let entry = std::fs::read_to_string(&autostart).expect("the autostart entry");
-    assert!(entry.contains("--tray"), "{entry}");
+    assert!(entry.contains(" agent\n"), "{entry}");
     let saved = app.invoke("preferences", json!({}));
     let saved: Value = serde_json::from_str(&saved).expect(&saved);
     assert_eq!(
@@ -607,6 +607,7 @@ fn details_renew_copy_reveal_settings_and_remove() {
             false,
         ),
         ("start_device_sign_in", json!({"name": "sweep"}), false),
+        ("device_sign_in_in_progress", json!({"name": "sweep"}), true),
         ("cancel_sign_in", json!({"name": "sweep"}), true),
         (
             "bigfix_tokens",
@@ -1022,7 +1023,7 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
 }
 
 #[test]
-fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
+fn closing_the_window_ends_its_process_and_the_agent_renews_on() {
     let sb = Sandbox::start(&["--truesight-token-ttl", "8"]);
     let s = Session::start();
     s.add_sandbox_truesight(&sb, "ts").ok();
@@ -1031,26 +1032,31 @@ fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
     // end a WebDriver session and the app with it.
     let mut app = s.start_desktop(&display, &[]);
     let pid = app.0.id();
-    // The web content process renders the page; WebKit's network process belongs to
-    // the app's web context and stays (the bench measures what that costs).
-    let webviews = || {
+    let webviews = |pid: u32| {
         tokenkeeper_e2e::descendants(pid)
             .into_iter()
             .filter(|(_, comm)| comm.starts_with("WebKitWebProces"))
             .count()
     };
-    tokenkeeper_e2e::wait_for("the window's webview", WAIT, || webviews() > 0);
+    tokenkeeper_e2e::wait_for("the window's webview", WAIT, || webviews(pid) > 0);
+    let agent = s.agent_pid().expect("the window started the agent");
     // Asked again until it goes: a window still starting up may miss the first ask.
-    tokenkeeper_e2e::wait_for("the window to close and its webview to end", WAIT, || {
+    tokenkeeper_e2e::wait_for("the window's process to end", WAIT, || {
         tokenkeeper_e2e::close_window(&display.name, "Tokenkeeper");
         std::thread::sleep(Duration::from_millis(1000));
-        webviews() == 0
+        app.0.try_wait().expect("try_wait").is_some()
     });
-    // try_wait reaps an app that ended (a /proc entry stays for an unreaped child).
+    let status = app.0.try_wait().unwrap().unwrap();
     assert!(
-        app.0.try_wait().expect("try_wait").is_none(),
-        "the app stays, in the tray"
+        status.success(),
+        "closing the window ends it cleanly: {status}"
     );
+    // WebKit's helpers end when they see their parent's socket close: a moment later.
+    tokenkeeper_e2e::wait_for("no WebKit process left", WAIT, || {
+        s.processes_named("WebKitWebProces").is_empty()
+            && s.processes_named("WebKitNetworkPr").is_empty()
+    });
+    assert_eq!(s.agent_pid(), Some(agent), "the agent stays");
 
     // Tokens of 8 s go on being renewed with no window.
     let renewals = || sb.requests("POST /truesight/tsws/api/v10.1/token");
@@ -1060,14 +1066,112 @@ fn closing_the_window_keeps_renewing_in_the_tray_without_a_webview() {
     });
     let token = s.cli(&["token", "ts"], None).ok().stdout;
     assert_eq!(sb.truesight_about(token.trim()), 200);
-    assert!(webviews() == 0, "still no webview");
 
-    // Starting it again (the menu entry, or login) shows the window in the running app.
-    let again = s
-        .command(bin("tokenkeeper-desktop"))
-        .env("DISPLAY", &display.name)
-        .output()
-        .expect("a second start");
-    assert!(again.status.success());
-    tokenkeeper_e2e::wait_for("a webview again", WAIT, || webviews() > 0);
+    // Starting it again (the menu entry) opens a window over the same agent.
+    let again = s.start_desktop(&display, &[]);
+    tokenkeeper_e2e::wait_for("a webview again", WAIT, || webviews(again.0.id()) > 0);
+    assert_eq!(s.agent_pid(), Some(agent));
+}
+
+#[test]
+fn a_browser_sign_in_started_in_the_window_survives_its_closing_and_shows_again() {
+    let sb = Sandbox::start(&[]);
+    let w = Window::open(|_| {});
+    w.app.wait_text("[data-testid='empty']", WAIT);
+    submit_add_form(
+        &w.app,
+        &Form::device("biganimal", "ba", sb.url("biganimal")),
+    );
+    tokenkeeper_e2e::wait_for("the app to open the browser", WAIT, || {
+        !w.browser.opened().is_empty()
+    });
+    let code = user_code(&w.browser.opened()[0]);
+    w.app.wait_text("[data-testid='sign-in-progress']", WAIT);
+    let close = || {
+        tokenkeeper_e2e::wait_for("the window's process to end", WAIT, || {
+            tokenkeeper_e2e::close_window(&w.display.name, "Tokenkeeper");
+            std::thread::sleep(Duration::from_millis(500));
+            w.s.processes_named("tokenkeeper-des").is_empty()
+        });
+    };
+    // Closed before anybody approved: the agent waits on.
+    close();
+    assert!(w.s.agent_pid().is_some(), "the agent stays");
+
+    // Opened again (under a WebDriver of its own: the first one's session ended with
+    // its window): the same code, still waiting, shown with the address to open.
+    let driver = || Driver::start(&w.s, &w.display.name, &[w.browser.env()]);
+    let second = driver();
+    let again = second.launch(&bin("tokenkeeper-desktop"), &[]);
+    again.wait_text("header", WAIT);
+    again.click(&w.row("ba"));
+    let shown = again.wait_text("[data-testid='user-code']", WAIT);
+    assert_eq!(shown.trim(), code, "the sign-in under way, not a new one");
+    again.wait_text("[data-testid='sign-in-progress']", WAIT);
+    let url = again.wait_text("[data-testid='browser-url']", WAIT);
+    assert!(url.contains(&code), "{url}");
+    assert_eq!(w.browser.opened().len(), 1, "no second code was asked for");
+
+    // Closed again, then approved: the agent stores the sign-in with no window open.
+    close();
+    sb.approve(&code);
+    tokenkeeper_e2e::wait_for("the sign-in stored with the window closed", WAIT, || {
+        w.s.cli(&["list", "--json"], None)
+            .stdout
+            .contains("\"valid\"")
+    });
+    let token = w.s.token("ba");
+    assert_eq!(
+        sb.get_status(
+            &format!("{}/api/v3/projects", sb.url("biganimal")),
+            &format!("Bearer {token}")
+        ),
+        200
+    );
+    // And the window opened now shows it signed in, with no sign-in under way.
+    let third = driver();
+    let last = third.launch(&bin("tokenkeeper-desktop"), &[]);
+    last.wait_text(&format!("{}[data-state='valid']", w.row("ba")), WAIT);
+    last.click(&w.row("ba"));
+    last.wait_text("[data-testid='details'][data-name='ba']", WAIT);
+    assert!(!last.exists("[data-testid='user-code']"));
+}
+
+#[test]
+fn a_shared_account_says_where_it_is_stored_and_reveals_the_teams_token() {
+    let Some(bao) = tokenkeeper_e2e::openbao::DevServer::start("ui team") else {
+        return;
+    };
+    bao.policy(
+        "tokenkeeper-member",
+        tokenkeeper_e2e::openbao::MEMBER_POLICY,
+    );
+    bao.userpass_user("alice", "pw-alice", &["tokenkeeper-member"]);
+    let sb = Sandbox::start(&[]);
+    let w = Window::open(|s| {
+        s.add_sandbox_truesight(&sb, "shared").ok();
+        s.add_sandbox_truesight(&sb, "mine").ok();
+        s.team_connect(&bao.addr, "alice");
+        s.cli(&["team", "add", "shared", "--team", "ops"], None)
+            .ok();
+    });
+    let app = &w.app;
+    w.wait_state("shared", "valid");
+    w.wait_state("mine", "valid");
+    // The list says which account is shared, and where.
+    let row = app.wait_text(&w.row("shared"), WAIT);
+    assert!(row.contains("shared · ops"), "{row}");
+    let mine = app.wait_text(&w.row("mine"), WAIT);
+    assert!(!mine.contains("shared"), "{mine}");
+    // Its details say where its secrets are, and reveal shows the team's token.
+    w.open_details("shared");
+    let stored = app.wait_text("[data-testid='stored-in']", WAIT);
+    assert_eq!(stored, "team ops (OpenBao)");
+    let token = w.token("shared");
+    app.click("[data-testid='reveal']");
+    let revealed = app.wait_text("[data-testid='revealed']", WAIT);
+    assert!(revealed.contains(token.trim()), "{revealed}");
+    w.open_details("mine");
+    let stored = app.wait_text("[data-testid='stored-in']", WAIT);
+    assert_eq!(stored, "this computer's keyring");
 }

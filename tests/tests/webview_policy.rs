@@ -28,6 +28,7 @@ const READS: &[&str] = &[
     "bigfix_tokens",
     "preferences",
     "take_pending_account",
+    "device_sign_in_in_progress",
 ];
 /// Commands that act; their answers are summaries, messages or nothing.
 const ACTIONS: &[&str] = &[

@@ -6,15 +6,24 @@
 //!   the real keyring; time, renewals/s, requests/s at the sandbox, peak memory, the
 //!   sandbox's peak concurrency; references: the same sign-in call made by curl, and
 //!   the same keyring write and read made by `secret-tool`, with the same items stored.
-//! - memory: PSS of the desktop app and all its processes with the window open, in
-//!   the tray after closing the window, and started in the tray (--tray, as at
-//!   login), beside KeePassXC idle.
+//! - memory: PSS of all Tokenkeeper processes (the agent, the window, WebKit's
+//!   processes; found by the session's HOME and under them) with the agent alone and
+//!   its tray (a panel's StatusNotifierWatcher on the bus), with the window open (the
+//!   window started as from the menu, making sure the agent runs), and 5 s after the
+//!   window was closed as a window manager closes it; the agent with 1,000 accounts;
+//!   beside KeePassXC idle, with the ratios the goals set (agent alone at most 0.5x
+//!   KeePassXC, after the close within 10% of the agent alone).
 //! - token: `tokenkeeper token` on a fresh token through the agent and alone, beside
 //!   `secret-tool lookup` of the account's keyring item (the read `token` makes alone);
-//!   the agent's PSS with one account and with 1,000.
+//!   the headless agent's PSS with one account.
 //! - window: 10,000 accounts in the real window (Xvfb, WebDriver): time to first
 //!   render, and frame times while scrolling the list, beside the same window's frame
 //!   times while idle (the display's own pacing, measured in the same run).
+//! - team: two vaults A and B on an OpenBao dev server (userpass, the member policy),
+//!   A with a local TrueSight account and one shared in team `ops`, B joined:
+//!   `tokenkeeper token --no-agent` and `tokenkeeper renew` of each, beside curl's read
+//!   of the same KV entry, curl's userpass login and curl's TrueSight sign-in; and the
+//!   time B takes to see a rotation A made. Skipped, saying so, without `bao`.
 
 // Printing its numbers is this program's job.
 #![allow(clippy::print_stdout)]
@@ -25,6 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokenkeeper_e2e::openbao::DevServer;
 use tokenkeeper_e2e::{bin, Display, Sandbox, Session};
 
 fn main() {
@@ -53,6 +63,9 @@ fn main() {
     }
     if only.is_empty() || only == "token" {
         token();
+    }
+    if only.is_empty() || only == "team" {
+        team();
     }
     if only.is_empty() || only == "window" {
         window(
@@ -111,6 +124,7 @@ fn inner_seed(n: usize) {
             labels: vec![["prod", "staging", "eu", "us"][i % 4].to_string()],
             created_at: now,
             settings: Default::default(),
+            team: None,
         };
         let mut meta = TokenMeta::issued(
             now,
@@ -484,22 +498,8 @@ fn inner_renew(url: &str, n: usize, concurrency: usize) {
 
 /// PSS in KiB of a process and all its descendants.
 fn pss_tree(root: u32) -> u64 {
-    let mut pids = vec![root];
-    pids.extend(
-        tokenkeeper_e2e::descendants(root)
-            .into_iter()
-            .map(|(pid, _)| pid),
-    );
-    pids.iter()
-        .map(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-                .unwrap_or_default()
-                .lines()
-                .find_map(|l| l.strip_prefix("Pss:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        })
-        .sum()
+    let under = tokenkeeper_e2e::descendants(root);
+    pss(root) + under.into_iter().map(|(pid, _)| pss(pid)).sum::<u64>()
 }
 
 fn settled_pss(mut cmd: Command) -> Option<u64> {
@@ -517,32 +517,270 @@ fn settled_pss(mut cmd: Command) -> Option<u64> {
     Some(pss)
 }
 
+/// PSS in KiB of one process (0 once it is gone).
+fn pss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// What a process is called in the memory table: `tokenkeeper agent` for the CLI
+/// (by its subcommand), the program's own name otherwise (WebKit's processes).
+fn process_name(pid: u32) -> String {
+    let argv = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let mut args = argv
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).to_string());
+    let program = args.next().unwrap_or_default();
+    let program = program.rsplit('/').next().unwrap_or_default().to_string();
+    if program == "tokenkeeper" {
+        // The subcommand: the first word that is neither an option nor the value of
+        // `--data-dir` (the window starts `tokenkeeper --data-dir DIR agent`).
+        let mut command = String::new();
+        while let Some(arg) = args.next() {
+            if arg == "--data-dir" {
+                args.next();
+            } else if !arg.starts_with('-') {
+                command = arg;
+                break;
+            }
+        }
+        return format!("tokenkeeper {command}");
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    if program.is_empty() {
+        comm.trim().to_string()
+    } else {
+        program
+    }
+}
+
+/// Tokenkeeper's processes in a session: each `tokenkeeper` and
+/// `tokenkeeper-desktop` that runs with the session's HOME (the agent and the window,
+/// whichever started the other, detached or not), and every process under them
+/// (WebKit's web and network processes).
+fn tokenkeeper_processes(s: &Session) -> Vec<u32> {
+    let needle = format!("HOME={}", s.root.path().join("home").display()).into_bytes();
+    let ours = |pid: u32| {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        let name = exe.file_name().map(|n| n.to_string_lossy().to_string());
+        let name = name.unwrap_or_default();
+        let name = name.trim_end_matches(" (deleted)");
+        (name == "tokenkeeper" || name == "tokenkeeper-desktop")
+            && std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == needle.as_slice()))
+    };
+    let roots: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| ours(*pid))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut all = roots.clone();
+    for root in roots {
+        all.extend(
+            tokenkeeper_e2e::descendants(root)
+                .into_iter()
+                .map(|(pid, _)| pid),
+        );
+    }
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// The PSS of Tokenkeeper's processes at one moment: the total, and per process
+/// name (how many, and their sum).
+#[derive(Default)]
+struct Footprint {
+    total_kib: u64,
+    parts: Vec<(String, usize, u64)>,
+}
+
+impl Footprint {
+    fn of(s: &Session) -> Self {
+        let mut parts: Vec<(String, usize, u64)> = Vec::new();
+        for pid in tokenkeeper_processes(s) {
+            let (name, kib) = (process_name(pid), pss(pid));
+            match parts.iter_mut().find(|(n, _, _)| *n == name) {
+                Some(part) => {
+                    part.1 += 1;
+                    part.2 += kib;
+                }
+                None => parts.push((name, 1, kib)),
+            }
+        }
+        parts.sort_by_key(|p| std::cmp::Reverse(p.2));
+        Footprint {
+            total_kib: parts.iter().map(|p| p.2).sum(),
+            parts,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// "12.3 MiB (tokenkeeper agent 12.3)"; "none" when nothing runs.
+    fn describe(&self) -> String {
+        if self.is_empty() {
+            return "none running".into();
+        }
+        let parts: Vec<String> = self
+            .parts
+            .iter()
+            .map(|(name, n, kib)| {
+                let times = if *n > 1 {
+                    format!(" x{n}")
+                } else {
+                    String::new()
+                };
+                format!("{name}{times} {:.1}", *kib as f64 / 1024.0)
+            })
+            .collect();
+        format!("{} ({})", mib(self.total_kib), parts.join(", "))
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// How long a process is left to settle before its PSS is read.
+const SETTLE: Duration = Duration::from_secs(12);
+
+/// `tokenkeeper agent` with its tray, as the start-at-login entry starts it (no
+/// `--no-tray`), on the display.
+fn spawn_tray_agent(s: &Session, display: &Display) -> std::process::Child {
+    s.command(bin("tokenkeeper"))
+        .arg("agent")
+        .env("DISPLAY", &display.name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tokenkeeper agent")
+}
+
+/// Ends every Tokenkeeper process of the session (SIGTERM, then SIGKILL after 5 s)
+/// and waits until none is left.
+fn end_all(s: &Session) {
+    for pid in tokenkeeper_processes(s) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    }
+    let end = Instant::now() + Duration::from_secs(5);
+    while !tokenkeeper_processes(s).is_empty() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for pid in tokenkeeper_processes(s) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+/// `a / b` and whether it is at most `goal`.
+fn ratio(a: u64, b: Option<u64>, goal: f64) -> String {
+    match b {
+        Some(b) if b > 0 && a > 0 => {
+            let r = a as f64 / b as f64;
+            let met = if r <= goal { "met" } else { "NOT met" };
+            format!("{r:.2}x (goal <= {goal}x: {met})")
+        }
+        _ => "no ratio".into(),
+    }
+}
+
+/// What the window's process did after its window was closed.
+enum AfterClose {
+    /// No window titled "Tokenkeeper" was mapped to be closed.
+    NoWindow,
+    /// The process ended, as the window-only app does.
+    Exited(std::process::ExitStatus),
+    /// The process still runs (the app before the split hides to its tray).
+    StillRuns,
+}
+
 fn memory() {
     let s = Session::start();
     let display = Display::start();
     let sb = Sandbox::start(&[]);
-    for i in 0..20 {
+    let accounts = 20;
+    for i in 0..accounts {
         s.add_sandbox_truesight(&sb, &format!("ts{i}")).ok();
     }
-    let app = |extra: &[&str]| s.desktop_command(&display, extra);
-    // The window open, then closed as a window manager's close button does.
-    let (window, closed) = {
-        let mut child = app(&[])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tokenkeeper-desktop");
-        std::thread::sleep(Duration::from_secs(12));
-        let open = pss_tree(child.id());
-        let asked = tokenkeeper_e2e::close_window(&display.name, "Tokenkeeper");
-        std::thread::sleep(Duration::from_secs(12));
-        let closed = asked.then(|| pss_tree(child.id()));
-        let _ = child.kill();
-        let _ = child.wait();
-        (Some(open), closed)
+    // A panel for the tray items, as at a desktop's login.
+    let watcher = tokenkeeper_e2e::panel::Panel::start(&s.bus);
+
+    // (a) The agent alone with its tray.
+    let agent = spawn_tray_agent(&s, &display);
+    std::thread::sleep(SETTLE);
+    let alone = Footprint::of(&s);
+    let tray_items = watcher.items().len();
+    stop(agent);
+    end_all(&s);
+
+    // (b) The window, launched as from the menu: it makes sure the agent runs.
+    let mut window = s
+        .desktop_command(&display, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tokenkeeper-desktop");
+    let shown = Instant::now();
+    while !tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
+        && shown.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mapped_after = shown.elapsed();
+    std::thread::sleep(SETTLE);
+    let open = Footprint::of(&s);
+
+    // (c) Closed as a window manager's close button does; measured 5 s later.
+    let after = if tokenkeeper_e2e::close_window(&display.name, "Tokenkeeper") {
+        std::thread::sleep(Duration::from_secs(5));
+        match window.try_wait() {
+            Ok(Some(status)) => AfterClose::Exited(status),
+            _ => AfterClose::StillRuns,
+        }
+    } else {
+        AfterClose::NoWindow
     };
-    std::thread::sleep(Duration::from_secs(1));
-    let tray = settled_pss(app(&["--tray"]));
+    let closed = Footprint::of(&s);
+    let _ = window.kill();
+    let _ = window.wait();
+    end_all(&s);
+    drop(watcher);
+
+    // (d) The agent with its tray and 1,000 accounts (SQLite only: the engine
+    // watches them all, none falls due).
+    let many = {
+        let s = Session::start();
+        let seeded = s
+            .command(bin("tokenkeeper-bench"))
+            .args(["inner-seed", "1000"])
+            .status()
+            .expect("inner seed");
+        assert!(seeded.success(), "seeding failed");
+        let _watcher = tokenkeeper_e2e::panel::Panel::start(&s.bus);
+        let agent = spawn_tray_agent(&s, &display);
+        std::thread::sleep(SETTLE);
+        let many = Footprint::of(&s);
+        stop(agent);
+        end_all(&s);
+        many
+    };
+
     let mut keepass = s.command("keepassxc");
     keepass.env("DISPLAY", &display.name);
     let reference = if Path::new("/usr/bin/keepassxc").exists() {
@@ -550,19 +788,39 @@ fn memory() {
     } else {
         None
     };
-    let mib = |k: Option<u64>| {
-        k.map_or("unavailable".to_string(), |k| {
-            format!("{:.1} MiB", k as f64 / 1024.0)
-        })
-    };
-    println!("== memory: PSS of every process, 12 s after start, 20 accounts");
-    println!("  Tokenkeeper, window open:     {}", mib(window));
+
     println!(
-        "  Tokenkeeper, window closed:   {} (12 s after closing it)",
-        mib(closed)
+        "== memory: PSS of all Tokenkeeper processes (the agent, the window and WebKit's), {accounts} accounts"
     );
-    println!("  Tokenkeeper, started in tray: {}", mib(tray));
-    println!("  reference: KeePassXC, idle:   {}", mib(reference));
+    println!("  agent alone, with its tray:     {}", alone.describe());
+    println!(
+        "    {} s after start; tray items registered with the panel: {tray_items}; {} KeePassXC idle",
+        SETTLE.as_secs(),
+        ratio(alone.total_kib, reference, 0.5)
+    );
+    println!("  window open:                    {}", open.describe());
+    println!(
+        "    {} s after tokenkeeper-desktop started (window mapped after {:.1} s)",
+        SETTLE.as_secs(),
+        mapped_after.as_secs_f64()
+    );
+    println!("  5 s after the window closed:    {}", closed.describe());
+    let what = match after {
+        AfterClose::NoWindow => "no window was mapped to close".to_string(),
+        AfterClose::Exited(status) => format!("the window process exited ({status})"),
+        AfterClose::StillRuns => {
+            "the window process still runs (the app before the split hides to its tray)".to_string()
+        }
+    };
+    println!(
+        "    {what}; {} the agent alone",
+        ratio(closed.total_kib, Some(alone.total_kib), 1.1)
+    );
+    println!("  agent with 1,000 accounts:      {}", many.describe());
+    println!(
+        "  reference: KeePassXC, idle:     {}",
+        reference.map_or("unavailable".to_string(), mib)
+    );
 }
 
 /// Runs `tokenkeeper token ts` `calls` times with `extra` flags; ms per call.
@@ -643,18 +901,6 @@ fn token() {
     let agent_one = pss_tree(agent.id());
     stop(agent);
 
-    // The agent with 1,000 accounts (SQLite only: the engine watches them all).
-    let seeded = s
-        .command(bin("tokenkeeper-bench"))
-        .args(["inner-seed", "1000"])
-        .status()
-        .expect("inner seed");
-    assert!(seeded.success(), "seeding failed");
-    let agent = start_agent(&s);
-    std::thread::sleep(Duration::from_secs(5));
-    let agent_many = pss_tree(agent.id());
-    stop(agent);
-
     let kib = |k: u64| format!("{:.1} MiB", k as f64 / 1024.0);
     println!("== token: `tokenkeeper token` on a fresh token, {calls} calls each");
     println!(
@@ -666,6 +912,229 @@ fn token() {
         alone_ms / lookup_ms
     );
     println!("  reference: secret-tool lookup:  {lookup_ms:.2} ms (the account's item)");
-    println!("  agent PSS, 1 account:           {}", kib(agent_one));
-    println!("  agent PSS, 1,001 accounts:      {}", kib(agent_many));
+    println!(
+        "  agent PSS, headless (--no-tray), 1 account: {}",
+        kib(agent_one)
+    );
+}
+
+/// `tokenkeeper ARGS` in `s`, to be timed.
+fn tokenkeeper(s: &Session, args: &[&str]) -> Command {
+    let mut cmd = s.command(bin("tokenkeeper"));
+    cmd.args(args);
+    cmd
+}
+
+/// Runs the command `make` gives `runs` times, one after another; the milliseconds
+/// each run took. Every run must succeed.
+fn timed(runs: usize, mut make: impl FnMut() -> Command) -> Vec<f64> {
+    (0..runs)
+        .map(|_| {
+            let mut cmd = make();
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
+            let started = Instant::now();
+            let out = cmd.output().expect("run a timed command");
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            assert!(
+                out.status.success(),
+                "{:?} {:?} failed: {}",
+                cmd.get_program(),
+                cmd.get_args().collect::<Vec<_>>(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            ms
+        })
+        .collect()
+}
+
+/// The `p` quantile of `values` (0.5: the median), nearest rank.
+fn quantile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// "median 12.3 ms, p90 15.0 ms".
+fn median_p90(ms: &[f64]) -> String {
+    format!(
+        "median {:.1} ms, p90 {:.1} ms",
+        quantile(ms, 0.5),
+        quantile(ms, 0.9)
+    )
+}
+
+/// `tokenkeeper token NAME --no-agent` in `s`: the token.
+fn token_of(s: &Session, name: &str) -> String {
+    s.cli(&["token", name, "--no-agent"], None)
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// A renews the shared account; B asks for its token until it is the new one. The
+/// milliseconds from A's `renew` ending to B's first new token, and B's calls.
+fn rotation_seen(a: &Session, b: &Session, name: &str) -> (f64, usize) {
+    let old = token_of(b, name);
+    a.cli(&["renew", name], None).ok();
+    let renewed = Instant::now();
+    let mut polls = 0;
+    let new = loop {
+        polls += 1;
+        let token = token_of(b, name);
+        if token != old {
+            break token;
+        }
+        assert!(
+            renewed.elapsed() < Duration::from_secs(60),
+            "B did not see A's rotation within 60 s"
+        );
+    };
+    let ms = renewed.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(new, token_of(a, name), "B's new token is not A's");
+    (ms, polls)
+}
+
+fn team() {
+    if tokenkeeper_e2e::openbao::bao_binary().is_none() {
+        println!(
+            "== team: skipped: OpenBao's `bao` is not installed (scripts/setup-debian.sh \
+             installs it, or set TOKENKEEPER_BAO)"
+        );
+        return;
+    }
+    let Some(bao) = DevServer::start("bench team") else {
+        return;
+    };
+    bao.policy(
+        "tokenkeeper-member",
+        tokenkeeper_e2e::openbao::MEMBER_POLICY,
+    );
+    for user in ["alice", "bob"] {
+        bao.userpass_user(user, &format!("pw-{user}"), &["tokenkeeper-member"]);
+    }
+    let sb = Sandbox::start(&[]);
+    let a = Session::start();
+    a.add_sandbox_truesight(&sb, "ts-local").ok();
+    a.add_sandbox_truesight(&sb, "ts-shared").ok();
+    a.team_connect(&bao.addr, "alice");
+    a.cli(&["team", "add", "ts-shared", "--team", "ops"], None)
+        .ok();
+    let b = Session::start();
+    b.team_connect(&bao.addr, "bob");
+    let joined = b.cli(&["team", "join", "ops"], None).ok();
+    assert!(joined.stdout.contains("ts-shared"), "{}", joined.stdout);
+
+    // `token`, each path warmed once (page cache, keyring unlocked, OpenBao token
+    // looked up).
+    let calls = 30;
+    let token = |s: &Session, name: &str, runs: usize| {
+        timed(runs, || tokenkeeper(s, &["token", name, "--no-agent"]))
+    };
+    token(&a, "ts-local", 2);
+    token(&a, "ts-shared", 2);
+    token(&b, "ts-shared", 2);
+    let local = token(&a, "ts-local", calls);
+    let shared = token(&a, "ts-shared", calls);
+    let teammate = token(&b, "ts-shared", calls);
+
+    // The reference: the KV read a shared `token` makes, by curl as root.
+    let id = a.account("ts-shared")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let entry = format!(
+        "{}/v1/secret/data/tokenkeeper/accounts/{id}/secrets",
+        bao.addr
+    );
+    let header = format!("X-Vault-Token: {}", bao.root_token);
+    let curl_read = || {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sf", "-o", "/dev/null", "-H", &header, &entry]);
+        cmd
+    };
+    timed(2, curl_read);
+    let kv_read = timed(calls, curl_read);
+    // A new `tokenkeeper` process holds no OpenBao token: with userpass it logs in.
+    let login_url = format!("{}/v1/auth/userpass/login/alice", bao.addr);
+    let login = timed(calls, || {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sf", "-o", "/dev/null", "-X", "POST"])
+            .args(["--data", r#"{"password":"pw-alice"}"#])
+            .arg(&login_url);
+        cmd
+    });
+
+    // `renew`: a TrueSight sign-in, stored in the keyring or in the team store.
+    let renewals = 10;
+    let renew = |name: &str| timed(renewals, || tokenkeeper(&a, &["renew", name]));
+    let renew_local = renew("ts-local");
+    let renew_shared = renew("ts-shared");
+    // The reference: the sign-in alone, by curl.
+    let body = json!({"username": "demo", "password": "demo-password", "tenantName": "BmcRealm"})
+        .to_string();
+    let sign_in_url = format!("{}/tsws/api/v10.1/token", sb.url("truesight"));
+    let sign_in = timed(renewals, || {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sf", "-o", "/dev/null", "-X", "POST"])
+            .args(["-H", "Content-Type: application/json", "--data", &body])
+            .arg(&sign_in_url);
+        cmd
+    });
+
+    // A rotation seen from the other machine.
+    let tries = 5;
+    let (seen, polls): (Vec<f64>, Vec<usize>) = (0..tries)
+        .map(|_| rotation_seen(&a, &b, "ts-shared"))
+        .unzip();
+    let polls_f: Vec<f64> = polls.iter().map(|p| *p as f64).collect();
+
+    let over = |ms: &[f64]| quantile(ms, 0.5) - quantile(&local, 0.5);
+    println!(
+        "== team: a TrueSight account local and shared in team `ops` (OpenBao dev server on loopback, userpass)"
+    );
+    println!("  token --no-agent, {calls} calls each:");
+    println!("    local, keyring:                 {}", median_p90(&local));
+    println!(
+        "    shared, on A:                   {} (+{:.1} ms over local)",
+        median_p90(&shared),
+        over(&shared)
+    );
+    println!(
+        "    shared, on teammate B:          {} (+{:.1} ms over local)",
+        median_p90(&teammate),
+        over(&teammate)
+    );
+    println!(
+        "    reference: curl, the KV read:   {} (GET secret/data/…/secrets)",
+        median_p90(&kv_read)
+    );
+    println!(
+        "    reference: curl, a userpass login: {} (what resuming the kept session saves)",
+        median_p90(&login)
+    );
+    println!("  renew, {renewals} each:");
+    println!(
+        "    local:                          {}",
+        median_p90(&renew_local)
+    );
+    println!(
+        "    shared:                         {} (+{:.1} ms over local)",
+        median_p90(&renew_shared),
+        quantile(&renew_shared, 0.5) - quantile(&renew_local, 0.5)
+    );
+    println!(
+        "    reference: curl, one sign-in:   {}",
+        median_p90(&sign_in)
+    );
+    println!("  a rotation seen by B, {tries} tries (A renews, B runs token --no-agent until it changes):");
+    println!(
+        "    A's renew ended to B's new token: median {:.1} ms (max {:.1} ms); B's calls: median {:.0} (max {})",
+        quantile(&seen, 0.5),
+        quantile(&seen, 1.0),
+        quantile(&polls_f, 0.5),
+        polls.iter().max().copied().unwrap_or(0)
+    );
 }

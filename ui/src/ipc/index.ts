@@ -49,6 +49,8 @@ export const shell = {
   signIn: (name: string, secret: string | null) => call<AccountSummary>("sign_in", { name, secret }),
   /** Starts a browser sign-in; how it ends arrives through `onSignInFinished`. */
   startDeviceSignIn: (name: string) => call<DeviceSignIn>("start_device_sign_in", { name }),
+  /** The browser sign-in the agent still awaits for the account, if any. */
+  deviceSignInInProgress: (name: string) => call<DeviceSignIn | null>("device_sign_in_in_progress", { name }),
   cancelSignIn: (name: string) => call<void>("cancel_sign_in", { name }),
   renewNow: (name: string) => call<AccountSummary>("renew_now", { name }),
   /** Puts a fresh token on the clipboard; answers the seconds until it is cleared. */

@@ -17,6 +17,7 @@ export function summary(overrides: Partial<AccountSummary> = {}): AccountSummary
     human_deadline_ms: null,
     renews_with: "stored-password",
     last_error: null,
+    team: null,
     ...overrides,
   };
 }

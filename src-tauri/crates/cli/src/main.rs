@@ -4,6 +4,7 @@
 mod agent;
 mod keep_fresh;
 mod output;
+mod window;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -132,17 +133,68 @@ enum Command {
     /// Run the vault's resident agent: it keeps every token fresh and raises alerts
     /// (as `watch` does) and hands this user's `tokenkeeper token` calls their tokens
     /// from memory over a private Unix socket. One per vault; stops on SIGTERM or
-    /// Ctrl-C. Headless only for now: it shows no tray icon.
+    /// Ctrl-C or the tray's Quit. It shows the tray icon unless `--no-tray`.
     Agent {
-        /// Run without a tray icon (the only mode so far).
+        /// Run without a tray icon: a headless service.
         #[arg(long)]
         no_tray: bool,
         /// Renewals at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Share accounts with a team through OpenBao or HashiCorp Vault (README, Teams).
+    #[command(subcommand)]
+    Team(TeamCommand),
     /// Where the vault and its keyring items are.
     Info {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TeamCommand {
+    /// Connect this vault to a team store: the login is tried before it is saved (its
+    /// secret goes to the OS keyring, read from stdin or a hidden prompt).
+    Connect {
+        /// The team's name here (letters, digits, '-', '_', '.').
+        name: String,
+        /// The server: https://bao.example.com:8200.
+        #[arg(long)]
+        address: String,
+        /// A PEM file with the CA that signed the server's certificate.
+        #[arg(long)]
+        ca_cert: Option<PathBuf>,
+        /// The KV version 2 engine's mount.
+        #[arg(long, default_value = tokenkeeper_core::team::config::DEFAULT_MOUNT)]
+        mount: String,
+        /// The folder under the mount where the team's accounts are.
+        #[arg(long, default_value = tokenkeeper_core::team::config::DEFAULT_PREFIX)]
+        prefix: String,
+        /// Log in with a token (read from stdin or the prompt).
+        #[arg(long, conflicts_with_all = ["userpass", "approle"])]
+        token: bool,
+        /// Log in as this userpass user (the password from stdin or the prompt).
+        #[arg(long, value_name = "USER", conflicts_with = "approle")]
+        userpass: Option<String>,
+        /// Log in with this AppRole role id (the secret id from stdin or the prompt).
+        #[arg(long, value_name = "ROLE_ID")]
+        approle: Option<String>,
+        /// Read the token, password or secret id from stdin.
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Share an account of this vault in a team: its settings and secrets move to
+    /// the team store, where teammates' Tokenkeepers find them.
+    Add {
+        account: String,
+        #[arg(long)]
+        team: String,
+    },
+    /// List here every account shared in the team.
+    Join { name: String },
+    /// The team stores this vault is connected to, and the accounts shared in each.
+    List {
         #[arg(long)]
         json: bool,
     },
@@ -316,7 +368,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     let dir = cli.data_dir.clone().unwrap_or_else(vault::default_dir);
     match &cli.command {
-        Command::Agent { concurrency, .. } => return agent::run(&dir, *concurrency).await,
+        Command::Agent {
+            concurrency,
+            no_tray,
+        } => return agent::run(&dir, *concurrency, !*no_tray).await,
         // `--check` asks the vendor from here: only the plain request goes to the agent.
         Command::Token {
             name,
@@ -330,9 +385,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         _ => {}
     }
-    let vault = Vault::open(&dir)?;
+    let vault = Vault::open_here(&dir)?;
     if let Command::Bigfix(command) = cli.command {
         return bigfix_command(&vault, command).await;
+    }
+    if let Command::Team(command) = cli.command {
+        return team_command(&vault, command).await;
     }
     match cli.command {
         Command::Add(args) => add(&vault, *args).await,
@@ -372,7 +430,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 output::expiry_suffix(&summary, chrono::Utc::now())
             ))
         }
-        Command::Cert { .. } | Command::Bigfix(_) | Command::Agent { .. } => {
+        Command::Cert { .. } | Command::Bigfix(_) | Command::Team(_) | Command::Agent { .. } => {
             unreachable!("handled before the vault opens")
         }
         Command::Trust {
@@ -548,6 +606,9 @@ fn sigterm() -> Result<tokio::signal::unix::Signal> {
 }
 
 async fn watch(vault: Vault, json: bool, concurrency: usize) -> Result<ExitCode> {
+    for e in vault.join_all_teams().await {
+        let _ = writeln!(std::io::stderr(), "tokenkeeper: warning: {}", e.cli_text());
+    }
     let engine = engine_for(
         Arc::new(vault),
         Arc::new(PrintedEvents { json }),
@@ -561,6 +622,106 @@ async fn watch(vault: Vault, json: bool, concurrency: usize) -> Result<ExitCode>
         _ = term.recv() => {}
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn team_command(vault: &Vault, command: TeamCommand) -> Result<ExitCode> {
+    use tokenkeeper_core::team::{client::Server, LoginKind, TeamConfig};
+    match command {
+        TeamCommand::Connect {
+            name,
+            address,
+            ca_cert,
+            mount,
+            prefix,
+            token,
+            userpass,
+            approle,
+            secret_stdin,
+        } => {
+            let login = match (token, userpass, approle) {
+                (_, Some(username), _) => LoginKind::Userpass {
+                    mount: "userpass".into(),
+                    username,
+                },
+                (_, _, Some(role_id)) => LoginKind::AppRole {
+                    mount: "approle".into(),
+                    role_id,
+                },
+                (true, None, None) => LoginKind::Token,
+                (false, None, None) => {
+                    return Err(Error::usage(
+                        "say how to log in: --token, --userpass USER or --approle ROLE_ID",
+                    ))
+                }
+            };
+            let secret = read_labelled(login.secret_label(), &name, secret_stdin)?;
+            let config = TeamConfig {
+                name,
+                server: Server {
+                    address,
+                    ca_cert_pem: ca_cert.as_deref().map(read_ca_cert).transpose()?,
+                    pin_sha256: None,
+                },
+                mount,
+                prefix,
+                login,
+            };
+            let team = vault.connect_team(config, secret).await?;
+            output::text(&format!(
+                "connected to team '{}' at {} ({} login); `tokenkeeper team join {}` lists its \
+                 shared accounts here\n",
+                team.name, team.address, team.login, team.name
+            ))
+        }
+        TeamCommand::Add { account, team } => {
+            vault.share(&account, &team).await?;
+            output::text(&format!(
+                "'{account}' is shared in team '{team}': its secrets left this keyring for the \
+                 team store\n"
+            ))
+        }
+        TeamCommand::Join { name } => {
+            let (added, problems) = vault.join_team(&name).await?;
+            for p in &problems {
+                let _ = writeln!(std::io::stderr(), "tokenkeeper: warning: {p}");
+            }
+            let list = if added.is_empty() {
+                "no new account".to_string()
+            } else {
+                added.join(", ")
+            };
+            output::text(&format!("joined team '{name}': {list}\n"))
+        }
+        TeamCommand::List { json } => {
+            let teams = vault.teams()?;
+            if json {
+                return output::json(&teams);
+            }
+            let mut text = String::new();
+            if teams.is_empty() {
+                text.push_str("no team store: `tokenkeeper team connect NAME --address URL`\n");
+            }
+            for t in &teams {
+                text.push_str(&format!(
+                    "{}\t{}\t{}/{}\t{} login{}\n",
+                    t.name,
+                    t.address,
+                    t.mount,
+                    t.prefix,
+                    t.login,
+                    if t.from_environment {
+                        " (from the environment)"
+                    } else {
+                        ""
+                    }
+                ));
+                for a in &t.accounts {
+                    text.push_str(&format!("  {a}\n"));
+                }
+            }
+            output::text(&text)
+        }
+    }
 }
 
 fn read_ca_cert(path: &std::path::Path) -> Result<String> {
@@ -760,29 +921,28 @@ async fn exec(vault: &Vault, name: &str, command: &[String]) -> Result<ExitCode>
 
 /// Reads a secret from stdin (`--secret-stdin`) or a hidden prompt; never from argv.
 fn read_secret(kind: SecretKind, name: &str, from_stdin: bool) -> Result<Secret> {
+    read_labelled(kind.label(), name, from_stdin)
+}
+
+/// A secret from stdin, or a hidden prompt on a terminal; never from argv.
+fn read_labelled(label: &str, name: &str, from_stdin: bool) -> Result<Secret> {
     let text = if from_stdin {
         let mut text = Zeroizing::new(String::new());
-        std::io::stdin().read_to_string(&mut text).map_err(|e| {
-            Error::usage(format!("cannot read the {} from stdin: {e}", kind.label()))
-        })?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::usage(format!("cannot read the {} from stdin: {e}", label)))?;
         text.trim_end_matches(['\n', '\r']).to_string()
     } else if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("{} for '{name}': ", capitalize(kind.label()))).map_err(
-            |e| {
-                Error::usage(format!(
-                    "cannot read the {} at the prompt: {e}",
-                    kind.label()
-                ))
-            },
-        )?
+        rpassword::prompt_password(format!("{} for '{name}': ", capitalize(label)))
+            .map_err(|e| Error::usage(format!("cannot read the {} at the prompt: {e}", label)))?
     } else {
         return Err(Error::usage(format!(
             "no {} given: pass --secret-stdin and write it to stdin, or run in a terminal to be prompted",
-            kind.label()
+            label
         )));
     };
     if text.is_empty() {
-        return Err(Error::usage(format!("the {} is empty", kind.label())));
+        return Err(Error::usage(format!("the {} is empty", label)));
     }
     Ok(Secret::new(text))
 }

@@ -302,6 +302,7 @@ fn account(vendor: Vendor, flags: u8, loopback: bool) -> Account {
         labels: Vec::new(),
         created_at: DateTime::UNIX_EPOCH,
         settings,
+        team: None,
     }
 }
 

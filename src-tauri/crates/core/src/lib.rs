@@ -16,6 +16,7 @@ pub mod model;
 pub mod process;
 pub mod secret;
 pub mod secret_store;
+pub mod team;
 pub mod vault;
 pub mod vendors;
 

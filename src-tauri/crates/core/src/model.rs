@@ -125,6 +125,9 @@ pub struct Account {
     /// Vendor-specific, non-secret settings (an OIDC scope, a BigFix token duration,
     /// a pinned certificate), keyed by `FieldKey::id`.
     pub settings: BTreeMap<String, String>,
+    /// The team store the account is shared in (its secrets and renewal lease are
+    /// there), or `None` for an account of this vault alone (secrets in the keyring).
+    pub team: Option<String>,
 }
 
 impl Account {
@@ -347,6 +350,8 @@ pub struct AccountSummary {
     pub human_deadline_ms: Option<i64>,
     pub renews_with: Option<RenewsWith>,
     pub last_error: Option<String>,
+    /// The team store the account is shared in; `None` for this vault's own.
+    pub team: Option<String>,
 }
 
 /// What happened to an account, for its history. Never carries a secret.

@@ -6,6 +6,9 @@
 //! memory through `/proc/PID/mem` or `ptrace`. So the process makes itself
 //! non-dumpable (`PR_SET_DUMPABLE` 0: no core file, no same-user ptrace or `/proc`
 //! access to its memory) and sets its core-file limit to 0 as well.
+//!
+//! Also where one Tokenkeeper program finds another (the window starts the agent, the
+//! agent the window): `sibling_program`.
 
 /// Forbids core dumps of this process and memory access by other processes of the
 /// same user. Call it first thing in `main`. What could not be set is returned as
@@ -66,4 +69,18 @@ mod tests {
         nix::sys::prctl::set_dumpable(true).expect("set_dumpable(true)");
         setrlimit(Resource::RLIMIT_CORE, was, hard).expect("setrlimit");
     }
+}
+
+/// Another Tokenkeeper program: the path in the environment variable `env` when set,
+/// else `name` beside this binary (the .deb installs them all in /usr/bin, a build in
+/// target/), else `name` on PATH.
+pub fn sibling_program(env: &str, name: &str) -> std::path::PathBuf {
+    if let Some(given) = std::env::var_os(env).filter(|v| !v.is_empty()) {
+        return std::path::PathBuf::from(given);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|me| Some(me.parent()?.join(name)))
+        .filter(|beside| beside.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from(name))
 }

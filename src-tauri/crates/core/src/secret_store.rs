@@ -3,9 +3,15 @@
 //! missing, locked or crashed keyring is a clear error in about 2 s, never a hang;
 //! a write (which follows a read that answered) is given longer, because giving up on
 //! a slow write of a rotated refresh token would report as failed what may yet land.
+//! On Linux, reads go first through one shared Secret Service session (`session`).
+
+#[cfg(target_os = "linux")]
+mod session;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
@@ -46,16 +52,21 @@ impl Access {
     }
 }
 
-/// The OS keyring through the `keyring` crate.
+/// The OS keyring through the `keyring` crate; on Linux, reads first through one
+/// Secret Service session kept for the process (and its clones of this value).
 #[derive(Debug, Clone)]
 pub struct OsKeyring {
     service: String,
+    #[cfg(target_os = "linux")]
+    link: Arc<session::SharedLink>,
 }
 
 impl OsKeyring {
     pub fn new(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            #[cfg(target_os = "linux")]
+            link: Arc::default(),
         }
     }
 
@@ -124,10 +135,26 @@ fn map_error(what: &str, e: keyring::Error) -> Error {
 
 impl SecretStore for OsKeyring {
     fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
-        let read = |entry: keyring::Entry| match entry.get_password() {
-            Ok(s) => Ok(Some(Zeroizing::new(s))),
-            Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(e),
+        #[cfg(target_os = "linux")]
+        let (link, service, user) = (self.link.clone(), self.service.clone(), item.to_string());
+        let read = move |entry: keyring::Entry| {
+            // The keyring crate's own search: its attributes for `Entry::new`.
+            #[cfg(target_os = "linux")]
+            if let Some(text) = link.read_text(
+                &[
+                    ("target", "default"),
+                    ("service", &service),
+                    ("username", &user),
+                ],
+                std::time::Instant::now() + KEYRING_DEADLINE,
+            ) {
+                return Ok(Some(text));
+            }
+            match entry.get_password() {
+                Ok(s) => Ok(Some(Zeroizing::new(s))),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(e),
+            }
         };
         self.call("read a secret", item, Access::Read, read)
     }

@@ -15,7 +15,11 @@ export type AccountSummary = { id: string, name: string, vendor: Vendor, vendor_
 /**
  * Unix milliseconds; `None` when never signed in or the vendor gives no expiry.
  */
-expires_at_ms: number | null, human_deadline_ms: number | null, renews_with: RenewsWith | null, last_error: string | null, };
+expires_at_ms: number | null, human_deadline_ms: number | null, renews_with: RenewsWith | null, last_error: string | null, 
+/**
+ * The team store the account is shared in; `None` for this vault's own.
+ */
+team: string | null, };
 
 export type EventKind = "added" | "signed-in" | "sign-in" | "renewed" | "renewal" | "check" | "created" | "updated" | "revoke" | "edited" | "alert";
 

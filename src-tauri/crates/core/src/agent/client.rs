@@ -124,3 +124,65 @@ pub fn ping(paths: &AgentPaths) -> Option<serde_json::Value> {
         .ok()
         .filter(|v| v["ok"] == true)
 }
+
+/// A window's request (`show`, `sign_in`, `sign_ins`, `cancel_sign_in`): the answer's
+/// fields, or the vault's error as the agent met it, or why no agent answered.
+pub fn request(
+    paths: &AgentPaths,
+    request: &Request,
+    wait: Duration,
+) -> Result<serde_json::Value, Error> {
+    let line = ask(paths, request, wait).ok_or_else(|| {
+        Error::internal(
+            "Tokenkeeper's agent did not answer: quit Tokenkeeper and start it again \
+             (the window starts its agent)",
+        )
+    })?;
+    let answer: serde_json::Value = serde_json::from_slice(&line)
+        .map_err(|_| Error::internal("the agent's answer could not be read"))?;
+    if answer["ok"] == true {
+        return Ok(answer);
+    }
+    let body: protocol::ErrorBody = serde_json::from_value(answer)
+        .map_err(|_| Error::internal("the agent's answer could not be read"))?;
+    Err(body
+        .to_error()
+        .unwrap_or_else(|| Error::internal(body.message.clone())))
+}
+
+/// A subscription to the agent's events (`subscribe`, answered): each
+/// `next_event` is one of its lines; it ends when the agent does. `None` when no
+/// agent answered.
+pub fn subscribe(paths: &AgentPaths) -> Option<Subscription> {
+    let mut stream = connect(paths)?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .ok()?;
+    stream.write_all(&Request::Subscribe.line()).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut sub = Subscription(std::io::BufReader::new(stream));
+    let first = sub.next_event()?;
+    sub.0.get_ref().set_read_timeout(None).ok()?;
+    (first["ok"] == true).then_some(sub)
+}
+
+/// The agent's events as a window reads them (no secret travels on this line).
+#[derive(Debug)]
+pub struct Subscription(std::io::BufReader<UnixStream>);
+
+impl Subscription {
+    /// The next event line, read as JSON; `None` once the agent closed the line (or
+    /// sent one over `MAX_LINE`).
+    pub fn next_event(&mut self) -> Option<serde_json::Value> {
+        use std::io::BufRead;
+        let mut line = Vec::new();
+        let n = (&mut self.0)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut line)
+            .ok()?;
+        if n == 0 || line.last() != Some(&b'\n') {
+            return None;
+        }
+        serde_json::from_slice(&line).ok()
+    }
+}

@@ -2,7 +2,12 @@
 //! line each way, one answer line per request line.
 //!
 //! Requests: `{"op":"token","account":NAME}`, `{"op":"list"}`,
-//! `{"op":"renew","account":NAME}`, `{"op":"ping"}`. Every answer has `ok`; a failure
+//! `{"op":"renew","account":NAME}`, `{"op":"ping"}`, and for windows
+//! `{"op":"show","account":NAME|null}` (open the window), `{"op":"sign_in","account":NAME}`
+//! (start a browser sign-in: answers its prompt), `{"op":"cancel_sign_in","account":NAME}`,
+//! `{"op":"sign_ins"}` (those in progress) and `{"op":"subscribe"}` (answered with
+//! `{"ok":true}`, then the connection carries one `{"event":…,"payload":…}` line per
+//! event until either side closes it). Every answer has `ok`; a failure
 //! carries `kind`, `exit_code`, `message` and `cli_text` (the message with the CLI's
 //! advice), so a client prints and exits exactly as `tokenkeeper` alone would. Only
 //! the answer to `token` carries a secret. A request the agent cannot read (too
@@ -35,6 +40,19 @@ pub enum Request {
     Renew { account: String },
     /// Who answers: the agent's version, pid and vault folder.
     Ping,
+    /// Open the window, on `account` when given.
+    Show {
+        #[serde(default)]
+        account: Option<String>,
+    },
+    /// Start the account's browser sign-in; the answer carries its prompt.
+    SignIn { account: String },
+    /// Stop waiting for the account's browser sign-in.
+    CancelSignIn { account: String },
+    /// The browser sign-ins waiting for approval.
+    SignIns,
+    /// The agent's events, one line each, from now on.
+    Subscribe,
 }
 
 impl Request {
@@ -64,7 +82,8 @@ pub fn parse_request(line: &[u8]) -> Result<Request, ErrorBody> {
                 .and_then(|v| v.get("op").map(|op| op.is_string()));
             Err(ErrorBody::bad_request(match op {
                 Some(true) => "unknown op, or its fields are missing or of the wrong type \
-                     (ops: token, list, renew, ping)"
+                     (ops: token, list, renew, ping, show, sign_in, cancel_sign_in, \
+                     sign_ins, subscribe)"
                     .to_string(),
                 Some(false) => "\"op\" must be a string".to_string(),
                 None if e.is_syntax() || e.is_eof() => {

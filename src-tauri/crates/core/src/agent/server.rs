@@ -18,7 +18,9 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::cache::TokenCache;
+use super::feed::Feed;
 use super::protocol::{self, ErrorBody, Request, MAX_LINE};
+use super::sign_ins::SignIns;
 use super::socket::{self, AgentPaths};
 
 /// How much the agent gives its clients.
@@ -116,10 +118,42 @@ pub fn raise_open_files_limit() {
     }
 }
 
-/// The agent's answering side: the tokens it holds and its limits.
+/// Opens the window, on an account when given; Err says why it could not.
+pub type ShowWindow = Arc<dyn Fn(Option<&str>) -> Result<(), String> + Send + Sync>;
+
+/// What the agent offers windows: its events, the browser sign-ins it runs, and a
+/// way to open the window.
+#[derive(Clone)]
+pub struct Windows {
+    pub feed: Feed,
+    pub sign_ins: Arc<SignIns>,
+    pub show: ShowWindow,
+}
+
+impl std::fmt::Debug for Windows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Windows").finish_non_exhaustive()
+    }
+}
+
+impl Windows {
+    /// For an agent that opens no window (tests of the socket alone): `show` says so.
+    pub fn none(vault: Arc<crate::vault::Vault>) -> Self {
+        let feed = Feed::default();
+        Self {
+            sign_ins: SignIns::new(vault, feed.clone(), Arc::new(tokio::sync::Notify::new())),
+            feed,
+            show: Arc::new(|_| Err("this agent opens no window".to_string())),
+        }
+    }
+}
+
+/// The agent's answering side: the tokens it holds, what it offers windows and its
+/// limits.
 #[derive(Debug)]
 pub struct AgentServer {
     cache: Arc<TokenCache>,
+    windows: Windows,
     limits: Limits,
     connections: Arc<Semaphore>,
     working: Semaphore,
@@ -127,8 +161,14 @@ pub struct AgentServer {
 
 impl AgentServer {
     pub fn new(cache: Arc<TokenCache>, limits: Limits) -> Arc<Self> {
+        let windows = Windows::none(cache.vault().clone());
+        Self::with_windows(cache, windows, limits)
+    }
+
+    pub fn with_windows(cache: Arc<TokenCache>, windows: Windows, limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             cache,
+            windows,
             connections: Arc::new(Semaphore::new(limits.max_connections)),
             working: Semaphore::new(limits.max_working),
             limits,
@@ -192,6 +232,10 @@ impl AgentServer {
                 _ => return,
             };
             let (answer, then_close) = match protocol::parse_request(&line) {
+                Ok(Request::Subscribe) => {
+                    self.stream_events(reader, write).await;
+                    return;
+                }
                 Ok(request) => (self.answer(request).await, false),
                 Err(bad) => (Zeroizing::new(bad.line()), true),
             };
@@ -203,11 +247,55 @@ impl AgentServer {
         }
     }
 
+    /// A subscriber's connection from its `subscribe` on: `{"ok":true}`, then each
+    /// event as a line, until the client closes, stops reading (an event not taken
+    /// within `answer_wait` ends it) or writes again. One that falls behind the backlog
+    /// is told to reload its list (`accounts-changed`) and goes on from the newest.
+    async fn stream_events(
+        &self,
+        mut reader: BufReader<tokio::net::unix::OwnedReadHalf>,
+        mut write: tokio::net::unix::OwnedWriteHalf,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        let mut events = self.windows.feed.subscribe();
+        let wait = self.limits.answer_wait;
+        let ok = protocol::ok_line(&json!({}));
+        if !matches!(
+            tokio::time::timeout(wait, write.write_all(&ok)).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        let mut byte = [0u8; 1];
+        loop {
+            let line = tokio::select! {
+                // A subscriber only listens: a close, or anything it writes, ends it.
+                _ = reader.read(&mut byte) => return,
+                event = events.recv() => match event {
+                    Ok(e) => e.line(),
+                    Err(RecvError::Lagged(_)) => super::feed::FeedEvent::shell(
+                        crate::ipc_types::ShellEvent::AccountsChanged,
+                        &(),
+                    )
+                    .line(),
+                    Err(RecvError::Closed) => return,
+                },
+            };
+            if !matches!(
+                tokio::time::timeout(wait, write.write_all(&line)).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
+    }
+
     async fn answer(&self, request: Request) -> Zeroizing<Vec<u8>> {
         let vault = self.cache.vault();
-        // A ping reaches no vault: it is answered even while every turn is taken.
+        // A ping, a show and the sign-ins' list reach no vault: they are answered even
+        // while every turn is taken.
         let _turn = match request {
-            Request::Ping => None,
+            Request::Ping | Request::Show { .. } | Request::SignIns => None,
             _ => Some(self.working.acquire().await),
         };
         let cache = self.cache.clone();
@@ -242,6 +330,28 @@ impl AgentServer {
                 })
                 .await
             }
+            Request::Show { account } => match (self.windows.show)(account.as_deref()) {
+                Ok(()) => protocol::ok_line(&json!({})),
+                Err(why) => ErrorBody::of(&crate::error::Error::internal(why)).line(),
+            },
+            Request::SignIn { account } => {
+                // Answered once the vendor gave a code; the approval is awaited in
+                // the agent, whoever asked may close.
+                let sign_ins = self.windows.sign_ins.clone();
+                match sign_ins.start(&account).await {
+                    Ok(prompt) => protocol::ok_line(&json!({ "prompt": prompt })),
+                    Err(e) => ErrorBody::of(&e).line(),
+                }
+            }
+            Request::CancelSignIn { account } => {
+                self.windows.sign_ins.cancel(&account).await;
+                protocol::ok_line(&json!({}))
+            }
+            Request::SignIns => {
+                protocol::ok_line(&json!({ "sign_ins": self.windows.sign_ins.in_progress() }))
+            }
+            // Taken by the connection before it gets here.
+            Request::Subscribe => ErrorBody::bad_request("subscribe starts a stream".into()).line(),
             Request::Ping => protocol::ok_line(&json!({
                 "version": env!("CARGO_PKG_VERSION"),
                 "pid": std::process::id(),
@@ -400,6 +510,76 @@ mod tests {
             assert_eq!(again["ok"], true);
         })
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn windows_show_subscribe_to_events_and_list_no_sign_in_of_an_account_that_has_none() {
+        let (dir, vault) = vault().await;
+        let socket = dir.path().join("agent.sock");
+        let listener = bind(&socket).unwrap();
+        let asked: Arc<std::sync::Mutex<Vec<Option<String>>>> = Arc::default();
+        let seen = asked.clone();
+        let mut windows = Windows::none(vault.clone());
+        windows.show = Arc::new(move |a| {
+            seen.lock().unwrap().push(a.map(str::to_string));
+            Ok(())
+        });
+        let feed = windows.feed.clone();
+        let server = AgentServer::with_windows(
+            Arc::new(TokenCache::new(vault.clone())),
+            windows,
+            Limits::default(),
+        );
+        let task = tokio::spawn(server.serve_listener(listener));
+        let sock = socket.clone();
+        blocking(move || {
+            assert_eq!(ask(&sock, b"{\"op\":\"show\"}\n").0["ok"], true);
+            assert_eq!(
+                ask(&sock, b"{\"op\":\"show\",\"account\":\"a\"}\n").0["ok"],
+                true
+            );
+            let none = ask(&sock, b"{\"op\":\"sign_ins\"}\n").0;
+            assert_eq!(none["sign_ins"], serde_json::json!([]));
+            // A TrueSight account has no browser sign-in: the vault says so.
+            let refused = ask(&sock, b"{\"op\":\"sign_in\",\"account\":\"a\"}\n").0;
+            assert_eq!(refused["ok"], false, "{refused}");
+        })
+        .await;
+        assert_eq!(*asked.lock().unwrap(), [None, Some("a".to_string())]);
+
+        // A subscriber reads {"ok":true}, then each event on a line of its own.
+        let sock = socket.clone();
+        let reader = blocking(move || {
+            let mut s = StdStream::connect(&sock).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(b"{\"op\":\"subscribe\"}\n").unwrap();
+            let mut r = std::io::BufReader::new(s);
+            let mut first = String::new();
+            std::io::BufRead::read_line(&mut r, &mut first).unwrap();
+            assert_eq!(first, "{\"ok\":true}\n");
+            r
+        })
+        .await;
+        feed.publish(super::super::feed::FeedEvent::shell(
+            crate::ipc_types::ShellEvent::NotificationFailed,
+            &"no server",
+        ));
+        feed.publish(super::super::feed::FeedEvent::quit());
+        let lines = blocking(move || {
+            let mut r = reader;
+            let mut lines = Vec::new();
+            for _ in 0..2 {
+                let mut line = String::new();
+                std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+                lines.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+            }
+            lines
+        })
+        .await;
+        assert_eq!(lines[0]["event"], "notification-failed");
+        assert_eq!(lines[0]["payload"], "no server");
+        assert_eq!(lines[1]["event"], "quit");
+        task.abort();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

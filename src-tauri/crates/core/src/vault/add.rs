@@ -64,7 +64,7 @@ impl Vault {
         if let Some(issued) = &issued {
             apply_issued(&mut bundle, issued);
         }
-        self.write_secrets(&account.id, &bundle).await?;
+        self.write_secrets(&account, &bundle, None).await?;
         let event = if issued.is_some() {
             (EventKind::SignedIn, Outcome::Ok, "added and signed in")
         } else {
@@ -172,6 +172,7 @@ pub fn account_from(
             .collect(),
         created_at: now,
         settings: BTreeMap::new(),
+        team: None,
     };
     for (key, value) in new.settings {
         let Some(value) = clean(Some(value)) else {

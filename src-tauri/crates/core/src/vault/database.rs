@@ -16,6 +16,8 @@ use super::schema;
 use crate::error::{Error, Result};
 use crate::model::{Account, Event, EventKind, Method, Outcome, RenewsWith, TokenMeta, Vendor};
 use crate::secret_store::SecretStore;
+use crate::team::client::Server;
+use crate::team::config::{LoginKind, TeamConfig};
 
 /// A history entry as it is written: what, how it ended, the words.
 pub type Entry<'a> = (EventKind, Outcome, &'a str);
@@ -64,7 +66,17 @@ impl Database {
 
         let path = dir.join(DB_FILE);
         let exists = path.exists();
-        let key = match store.get(KEY_ITEM)? {
+        // SQLCipher's first connection in a process sets up its crypto library (a few
+        // ms): done on another thread while the keyring looks up the key. A connection
+        // in memory touches no file.
+        let warm_up = std::thread::Builder::new()
+            .name("sqlcipher-init".into())
+            .spawn(|| drop(Connection::open_in_memory()));
+        let key = store.get(KEY_ITEM);
+        if let Ok(warm_up) = warm_up {
+            let _ = warm_up.join();
+        }
+        let key = match key? {
             Some(hex) if is_key(&hex) => hex,
             Some(_) => {
                 return Err(Error::vault(format!(
@@ -173,9 +185,121 @@ impl Database {
         if let Some(meta) = meta {
             put_token(&tx, &a.id, meta, now)?;
         }
+        if let Some(team) = &a.team {
+            tx.execute(
+                "INSERT INTO shared_accounts (account_id, team, version) VALUES (?1, ?2, 0)",
+                params![a.id, team],
+            )?;
+        }
         add_event(&tx, &a.id, now, event)?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Saves a team store's settings (a second `connect` of the same name replaces them).
+    pub fn put_team(&self, t: &TeamConfig, now: DateTime<Utc>) -> Result<()> {
+        let (login_mount, login_name) = t.login.columns();
+        self.conn().execute(
+            "INSERT INTO teams (name, address, ca_cert_pem, pin_sha256, mount, prefix, login, login_mount, login_name, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT(name) DO UPDATE SET address = excluded.address, ca_cert_pem = excluded.ca_cert_pem,
+               pin_sha256 = excluded.pin_sha256, mount = excluded.mount, prefix = excluded.prefix,
+               login = excluded.login, login_mount = excluded.login_mount, login_name = excluded.login_name",
+            params![
+                t.name,
+                t.server.address,
+                t.server.ca_cert_pem,
+                t.server.pin_sha256,
+                t.mount,
+                t.prefix,
+                t.login.id(),
+                login_mount,
+                login_name,
+                ts(now)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The team stores this vault is connected to, by name.
+    pub fn teams(&self) -> Result<Vec<TeamConfig>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, address, ca_cert_pem, pin_sha256, mount, prefix, login, login_mount, login_name
+             FROM teams ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                TeamConfig {
+                    name: r.get(0)?,
+                    server: Server {
+                        address: r.get(1)?,
+                        ca_cert_pem: r.get(2)?,
+                        pin_sha256: r.get(3)?,
+                    },
+                    mount: r.get(4)?,
+                    prefix: r.get(5)?,
+                    login: LoginKind::Token,
+                },
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })?;
+        let mut teams = Vec::new();
+        for row in rows {
+            let (mut team, login, mount, name) = row?;
+            team.login = LoginKind::parse(&login, mount, name)?;
+            teams.push(team);
+        }
+        Ok(teams)
+    }
+
+    /// The team a shared account is in and the newest version of its secrets this
+    /// vault has seen, or `None` for an account of this vault alone.
+    pub fn shared_in(&self, id: &str) -> Result<Option<(String, u64)>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT team, version FROM shared_accounts WHERE account_id = ?1")?;
+        Ok(stmt
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .optional()?
+            .map(|(team, v)| (team, v.max(0) as u64)))
+    }
+
+    /// Marks an account of this vault as shared in `team`, its secrets there at `version`.
+    pub fn mark_shared(&self, id: &str, team: &str, version: u64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO shared_accounts (account_id, team, version) VALUES (?1, ?2, ?3)
+             ON CONFLICT(account_id) DO UPDATE SET team = excluded.team, version = excluded.version",
+            params![id, team, version as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Records a newer version of a shared account's secrets, read from its team store,
+    /// and the facts of the token it holds (no event: nothing happened here). An older
+    /// version than one already seen changes nothing. Returns whether it was newer.
+    pub fn cache_shared(
+        &self,
+        id: &str,
+        version: u64,
+        meta: Option<&TokenMeta>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let newer = tx.execute(
+            "UPDATE shared_accounts SET version = ?2 WHERE account_id = ?1 AND version < ?2",
+            params![id, version as i64],
+        )? > 0;
+        if newer {
+            if let Some(meta) = meta {
+                put_token(&tx, id, meta, now)?;
+            }
+        }
+        tx.commit()?;
+        Ok(newer)
     }
 
     pub fn set_base_url(&self, id: &str, url: &str) -> Result<()> {
@@ -483,8 +607,9 @@ const ACCOUNT_SELECT: &str =
     "SELECT a.id, a.name, a.vendor, a.base_url, a.method, a.username, a.tenant, a.iam_id,
         a.client_id, a.ca_cert_pem, a.labels, a.created_at, a.settings,
         t.issued_at, t.expires_at, t.renews_with, t.human_deadline, t.needs_human, t.last_error,
-        t.vendor_ref
-    FROM accounts a LEFT JOIN tokens t ON t.account_id = a.id";
+        t.vendor_ref, s.team
+    FROM accounts a LEFT JOIN tokens t ON t.account_id = a.id
+        LEFT JOIN shared_accounts s ON s.account_id = a.id";
 
 fn read_account_row(r: &Row<'_>) -> rusqlite::Result<(Account, Option<TokenMeta>)> {
     let vendor: String = r.get(2)?;
@@ -511,6 +636,7 @@ fn read_account_row(r: &Row<'_>) -> rusqlite::Result<(Account, Option<TokenMeta>
         labels: serde_json::from_str(&labels).unwrap_or_default(),
         created_at: from_ts(r.get(11)?),
         settings: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+        team: r.get(20)?,
     };
     Ok((account, read_token(r, 13)?))
 }
@@ -655,6 +781,7 @@ mod tests {
             labels: vec!["prod".into()],
             created_at: Utc::now(),
             settings: Default::default(),
+            team: None,
         }
     }
 

@@ -67,6 +67,8 @@ impl Vault {
         let now = self.now();
         // The method's own fields; trust (the pin) changes only through set_trust.
         let edited: Vec<&str> = spec.fields.iter().map(|f| f.key.id()).collect();
+        // A shared account's settings change in its team first (a refusal changes nothing).
+        self.publish_shared(&account).await?;
         self.db.update_account(
             &account,
             &edited,

@@ -8,7 +8,8 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use chrono::Duration;
 
-use super::database::{self, Database};
+use super::database;
+use super::teams::TeamTake;
 use super::{FreshToken, Vault};
 use crate::error::{Error, Result};
 use crate::model::{Account, TokenMeta};
@@ -20,6 +21,10 @@ const LEASE_TTL: Duration = Duration::seconds(90);
 
 /// How often a process waiting on another's renewal looks again.
 const LEASE_POLL: StdDuration = StdDuration::from_millis(100);
+
+/// How long a renewal of a shared account waits out a team store that does not
+/// answer (a leader election takes seconds) before saying so.
+const TEAM_AWAY_PATIENCE: StdDuration = StdDuration::from_secs(15);
 
 /// How often a holder extends its lease while its vendor calls run, so a slow vendor
 /// (two calls of a long HTTP timeout each) never lets the lease lapse mid-renewal.
@@ -103,7 +108,9 @@ impl RotationSink for KeyringSink<'_> {
         for (kind, secret) in rotated {
             bundle.set(*kind, secret.clone());
         }
-        self.vault.write_secrets(&self.account.id, &bundle).await?;
+        self.vault
+            .write_secrets(self.account, &bundle, None)
+            .await?;
         *self.known.lock().unwrap_or_else(|p| p.into_inner()) = Some(bundle);
         self.stored.store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(())
@@ -138,7 +145,7 @@ impl Vault {
                 .db
                 .try_lease(&account.id, &holder, now + LEASE_TTL, now)?
             {
-                return Ok(Leased::Held(holder));
+                break;
             }
             tokio::time::sleep(LEASE_POLL).await;
             if let Some((flow, seen)) = renewal {
@@ -150,6 +157,67 @@ impl Vault {
                 return Err(busy(account));
             }
         }
+        if account.team.is_none() {
+            return Ok(Leased::Held(holder));
+        }
+        // A shared account: this machine's lease is held; now the team's, which
+        // another machine may hold.
+        match self.wait_for_team_lease(account, renewal).await {
+            Ok(Some(token)) => {
+                let _ = self.db.release_lease(&account.id, &holder);
+                Ok(Leased::Settled(token))
+            }
+            Ok(None) => Ok(Leased::Held(holder)),
+            Err(e) => {
+                let _ = self.db.release_lease(&account.id, &holder);
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes a shared account's team lease, waiting while another machine holds it;
+    /// a renewal that machine finishes meanwhile ends the wait with its token. A team
+    /// store that does not answer is waited out for `TEAM_AWAY_PATIENCE`.
+    async fn wait_for_team_lease(
+        &self,
+        account: &Account,
+        renewal: Option<(&dyn VendorFlow, &TokenMeta)>,
+    ) -> Result<Option<FreshToken>> {
+        let give_up = tokio::time::Instant::now()
+            + StdDuration::from_secs(crate::team::LEASE_TTL.num_seconds() as u64 + 10);
+        let mut away_since: Option<tokio::time::Instant> = None;
+        let mut wait = LEASE_POLL;
+        loop {
+            match self.try_team_lease(account).await? {
+                TeamTake::Taken => return Ok(None),
+                TeamTake::Held => away_since = None,
+                TeamTake::Away(e) => {
+                    let since = *away_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() > TEAM_AWAY_PATIENCE {
+                        return Err(e);
+                    }
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(StdDuration::from_secs(1));
+            if let Some((flow, seen)) = renewal {
+                // The other machine's token, once it lands in the team store.
+                if self.read_secrets(&account.id).await.is_ok() {
+                    if let Some(token) = self.renewed_elsewhere(account, flow, seen).await? {
+                        return Ok(Some(token));
+                    }
+                }
+            }
+            if tokio::time::Instant::now() > give_up {
+                return Err(busy(account));
+            }
+        }
+    }
+
+    /// Gives back the account's lease: this machine's, and the team's if held.
+    pub(super) async fn release_lease(&self, account_id: &str, holder: &str) {
+        self.release_team_lease(account_id).await;
+        let _ = self.db.release_lease(account_id, holder);
     }
 
     /// Runs `work` while holding `holder`'s lease on the account, extending it every
@@ -173,7 +241,7 @@ impl Vault {
     ) -> Result<T> {
         // Released even if this future is dropped midway (a cancelled caller).
         let mut guard = LeaseRelease {
-            db: &self.db,
+            vault: self,
             account_id,
             holder,
             armed: true,
@@ -189,11 +257,13 @@ impl Vault {
                     _ = beat.tick() => {
                         // A lapse is caught by `fence` before the next write.
                         let _ = self.db.extend_lease(account_id, holder, self.now() + LEASE_TTL);
+                        self.extend_team_lease(account_id).await;
                     }
                 }
             }
         };
         guard.armed = false;
+        self.release_team_lease(account_id).await;
         let released = self.db.release_lease(account_id, holder);
         let value = result?;
         released?;
@@ -239,7 +309,7 @@ pub(super) enum Leased {
 
 /// Releases a lease when the work holding it is dropped before it finished.
 struct LeaseRelease<'a> {
-    db: &'a Database,
+    vault: &'a Vault,
     account_id: &'a str,
     holder: &'a str,
     armed: bool,
@@ -248,7 +318,8 @@ struct LeaseRelease<'a> {
 impl Drop for LeaseRelease<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let _ = self.db.release_lease(self.account_id, self.holder);
+            self.vault.drop_team_lease(self.account_id);
+            let _ = self.vault.db.release_lease(self.account_id, self.holder);
         }
     }
 }

@@ -65,5 +65,6 @@ pub(super) fn summarize(
             .map(|t| t.timestamp_millis()),
         renews_with: meta.map(|m| m.renews_with),
         last_error: meta.and_then(|m| m.last_error.clone()),
+        team: a.team.clone(),
     }
 }

@@ -15,6 +15,7 @@ mod remove;
 mod renewal;
 mod schema;
 mod sign_in;
+mod teams;
 mod trust;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use bigfix_tokens::TokenQuery;
 pub use database::{Database, KEY_ITEM};
 pub use remove::SignOut;
 pub use renewal::TokenOptions;
+pub use teams::TeamSummary;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -55,6 +57,7 @@ pub struct Vault {
     db: Database,
     store: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
+    teams: teams::TeamRoom,
 }
 
 /// The platform's data folder for the vault: `~/.local/share/tokenkeeper` on Linux.
@@ -98,6 +101,70 @@ impl Vault {
         Self::open_with(dir, store, Arc::new(SystemClock))
     }
 
+    /// Opens the vault in `dir` as this machine allows. With the OS keyring, as
+    /// `open` does; on a server whose environment names a team store
+    /// (`TOKENKEEPER_TEAM_ADDR` and a login) and that has no session D-Bus (or with
+    /// `TOKENKEEPER_SECRETS=team`), with the vault's own items kept in that team store
+    /// under `<prefix>/hosts/<vault-id>`. The environment's team is the vault's too.
+    pub fn open_here(dir: &Path) -> Result<Self> {
+        let env_team = crate::team::config::from_env()?;
+        let choice = std::env::var("TOKENKEEPER_SECRETS").unwrap_or_default();
+        let in_team = match choice.as_str() {
+            "team" if env_team.is_none() => {
+                return Err(Error::usage(
+                    "TOKENKEEPER_SECRETS=team needs a team store: set TOKENKEEPER_TEAM_ADDR \
+                     and a login (README, Teams)",
+                ))
+            }
+            "team" => true,
+            "keyring" => false,
+            "" => env_team.is_some() && !has_session_bus(),
+            other => {
+                return Err(Error::usage(format!(
+                    "TOKENKEEPER_SECRETS is '{other}': use 'keyring' or 'team'"
+                )))
+            }
+        };
+        let vault = match (&env_team, in_team) {
+            (Some((config, secret)), true) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::vault(format!(
+                        "cannot create the vault folder {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                let store = crate::team::TeamStore::new(
+                    config.clone(),
+                    secret.clone(),
+                    Arc::new(SystemClock),
+                )?;
+                let vault_id = service_name_for(dir).replace('/', "-");
+                let kv = store.folder(&format!("hosts/{vault_id}"))?;
+                let keyring = crate::team::HostKeyring::new(kv, &config.name);
+                keyring.log_in().map_err(|e| store.named_error(e))?;
+                Self::open_with(dir, Arc::new(keyring), Arc::new(SystemClock))?
+            }
+            _ => Self::open(dir).map_err(|e| match (&env_team, e.kind()) {
+                (None, crate::error::ErrorKind::Keyring) => Error::new(
+                    e.kind(),
+                    format!(
+                        "{} On a server without a desktop (no Secret Service), point \
+                         Tokenkeeper at your team's OpenBao or Vault instead: set \
+                         TOKENKEEPER_TEAM_ADDR and TOKENKEEPER_TEAM_ROLE_ID with \
+                         TOKENKEEPER_TEAM_SECRET_ID_FILE (or TOKENKEEPER_TEAM_TOKEN_FILE); \
+                         README, Teams",
+                        e.message()
+                    ),
+                ),
+                _ => e,
+            })?,
+        };
+        if let Some((config, secret)) = env_team {
+            vault.use_env_team(config, secret);
+        }
+        Ok(vault)
+    }
+
     pub fn open_with(
         dir: &Path,
         store: Arc<dyn SecretStore>,
@@ -109,6 +176,7 @@ impl Vault {
             db,
             store,
             clock,
+            teams: teams::TeamRoom::default(),
         })
     }
 
@@ -136,7 +204,11 @@ impl Vault {
         })
     }
 
+    /// An account's secrets: from the keyring, or its team store for a shared one.
     async fn read_secrets(&self, account_id: &str) -> Result<SecretBundle> {
+        if let Some((team, _)) = self.db.shared_in(account_id)? {
+            return self.read_shared(account_id, &team).await;
+        }
         let store = self.store.clone();
         let item = item_for(account_id);
         let text = run_blocking(move || store.get(&item)).await?;
@@ -146,7 +218,18 @@ impl Vault {
         }
     }
 
-    async fn write_secrets(&self, account_id: &str, bundle: &SecretBundle) -> Result<()> {
+    /// Writes an account's secrets (with, for a shared one, `meta`: the facts of the
+    /// token they hold, when it is new).
+    async fn write_secrets(
+        &self,
+        account: &Account,
+        bundle: &SecretBundle,
+        meta: Option<&TokenMeta>,
+    ) -> Result<()> {
+        if account.team.is_some() {
+            return self.write_shared(account, bundle, meta).await;
+        }
+        let account_id = &account.id;
         let store = self.store.clone();
         let item = item_for(account_id);
         let text = bundle.to_keyring_json();
@@ -161,6 +244,16 @@ impl Vault {
     pub fn contains(&self, name: &str) -> Result<bool> {
         Ok(self.db.account_by_name(name)?.is_some())
     }
+}
+
+/// Whether this process has a session D-Bus, where a Secret Service would be.
+fn has_session_bus() -> bool {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.is_empty()) {
+        return true;
+    }
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .filter(|d| !d.is_empty())
+        .is_some_and(|d| Path::new(&d).join("bus").exists())
 }
 
 async fn run_blocking<T: Send + 'static>(

@@ -28,6 +28,12 @@ impl Vault {
     /// secrets back after they were deleted.
     pub async fn remove(&self, name: &str, sign_out: bool) -> Result<SignOut> {
         let (account, _) = self.find(name)?;
+        if account.team.is_some() {
+            // A shared account is forgotten here only: its secrets and settings stay
+            // in the team store for the teammates (and `team join` lists it again).
+            self.db.delete_account(&account.id)?;
+            return Ok(SignOut::NotOffered);
+        }
         let holder = self.take_lease(&account).await?;
         self.holding_lease(
             &account.id,

@@ -52,11 +52,21 @@ impl Vault {
     }
 
     pub async fn token_with(&self, name: &str, options: TokenOptions) -> Result<FreshToken> {
-        let (account, meta) = self.find(name)?;
+        let (account, mut meta) = self.find(name)?;
         let flow = flow_for(account.vendor)?;
+        // A shared account: its newest secrets, and the facts of their token, first
+        // (a teammate may have renewed it since this vault last looked).
+        let mut shared = None;
+        if account.team.is_some() {
+            shared = Some(self.read_secrets(&account.id).await?);
+            meta = self.db.token_meta(&account.id)?;
+        }
         let meta = usable(&account, meta)?;
         if !options.force && meta.state(self.now()) == TokenState::Valid {
-            let bundle = self.read_secrets(&account.id).await?;
+            let bundle = match shared {
+                Some(b) => b,
+                None => self.read_secrets(&account.id).await?,
+            };
             if let Some(token) = bundle.get(SecretKind::AccessToken) {
                 // A token without an expiry (Immuta's API-key tokens) is asked about.
                 if !(options.check || meta.expires_at.is_none() || flow.checks_before_use()) {
@@ -128,9 +138,25 @@ impl Vault {
         seen: &TokenMeta,
     ) -> Result<FreshToken> {
         // Another process may be renewing: then its result is used as soon as it lands.
-        let holder = match self.wait_for_lease(account, Some((flow, seen))).await? {
-            Leased::Held(holder) => holder,
-            Leased::Settled(token) => return Ok(token),
+        let holder = match self.wait_for_lease(account, Some((flow, seen))).await {
+            Ok(Leased::Held(holder)) => holder,
+            Ok(Leased::Settled(token)) => return Ok(token),
+            // A teammate whose policy does not let it renew a shared account gets the
+            // token in use while it lasts, told why it was not renewed.
+            Err(e) if account.team.is_some() && e.kind() == ErrorKind::Refused => {
+                let bundle = self.read_secrets(&account.id).await?;
+                let now = self.now();
+                return match (
+                    bundle.get(SecretKind::AccessToken),
+                    self.db.token_meta(&account.id)?,
+                ) {
+                    (Some(t), Some(m)) if m.expires_at.is_none_or(|x| x > now) => {
+                        Ok(fresh(flow, t.clone(), Some(m), Some(e)))
+                    }
+                    _ => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
         };
         self.holding_lease(
             &account.id,
@@ -271,6 +297,25 @@ impl crate::engine::Renewer for Vault {
     }
 
     async fn renew(&self, name: &str) -> Result<()> {
+        // A shared account: a teammate may have renewed it since this vault last
+        // looked (the engine's schedule comes from what this vault saw): then its
+        // token is the one to use, and renewing again would waste a rotation.
+        let (account, before) = self.find(name)?;
+        if account.team.is_some() {
+            self.read_secrets(&account.id).await?;
+            if let (Some(before), Some(after)) = (&before, self.db.token_meta(&account.id)?) {
+                if renewed_since(&after, before, self.now()) {
+                    return Ok(());
+                }
+            }
+            // Renewed against the facts the engine acted on, not ones read since: a
+            // teammate's renewal that lands meanwhile is then seen under the lease
+            // and used (a forced renewal would make a second one).
+            let flow = flow_for(account.vendor)?;
+            let seen = usable(&account, before)?;
+            let fresh = self.renew_single_flight(&account, flow, &seen).await?;
+            return fresh.warning.map_or(Ok(()), Err);
+        }
         self.renew_now(name).await.map(drop)
     }
 

@@ -70,6 +70,28 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 5: team stores (OpenBao/Vault) this vault is connected to, and which accounts are
+    // shared in one (their secrets and lease are there; `version` is the newest version
+    // of the account's secrets this vault has seen, so it never believes an older one).
+    r#"
+    CREATE TABLE teams (
+        name        TEXT PRIMARY KEY,
+        address     TEXT NOT NULL,
+        ca_cert_pem TEXT,
+        pin_sha256  TEXT,
+        mount       TEXT NOT NULL,
+        prefix      TEXT NOT NULL,
+        login       TEXT NOT NULL,
+        login_mount TEXT,
+        login_name  TEXT,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE shared_accounts (
+        account_id TEXT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+        team       TEXT NOT NULL,
+        version    INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
 ];
 
 /// Brings the schema up to date; refuses a vault written by a newer Tokenkeeper.

@@ -120,9 +120,9 @@ impl Vault {
     ) -> Result<TokenMeta> {
         apply_issued(bundle, issued);
         self.fence(account, holder)?;
-        self.write_secrets(&account.id, bundle).await?;
         let mut meta = issued.meta.clone();
         let clamped = meta.clamp_lifetime(crate::model::min_renewal_interval());
+        self.write_secrets(account, bundle, Some(&meta)).await?;
         let note = [issued.note.as_deref(), clamped.as_deref()]
             .into_iter()
             .flatten()
@@ -171,7 +171,7 @@ impl Vault {
             r = flow.finish_device(&call, &code) => r,
             () = cancel => {
                 if let Some(h) = sink.taken() {
-                    let _ = self.db.release_lease(&account.id, &h);
+                    self.release_lease(&account.id, &h).await;
                 }
                 self.db.record_event(
                     &account.id,
@@ -187,7 +187,7 @@ impl Vault {
             Ok(i) => i,
             Err(e) => {
                 if let Some(h) = sink.taken() {
-                    let _ = self.db.release_lease(&account.id, &h);
+                    self.release_lease(&account.id, &h).await;
                 }
                 return Err(self.record_sign_in_failure(&account, e, true, self.now())?);
             }

@@ -44,6 +44,8 @@ impl Vault {
         http::handshake(&client, &account.base_url)
             .await
             .map_err(|e| e.for_account(name))?;
+        // A shared account's trust changes in its team first (a refusal changes nothing).
+        self.publish_shared(&account).await?;
         self.db.set_trust(
             &account.id,
             account.ca_cert_pem.as_deref(),

@@ -6,7 +6,7 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::{Error, Result};
@@ -134,7 +134,7 @@ impl DeviceCode {
 }
 
 /// What a device-code prompt shows: nothing here is a secret.
-#[derive(Debug, Clone, Serialize, TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
 pub struct DevicePrompt {
     pub user_code: String,
     pub verification_uri: String,

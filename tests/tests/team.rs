@@ -1,0 +1,524 @@
+//! The team store end to end, on a real OpenBao the tests start: three desktops
+//! (three vaults, three keyrings) and a headless `watch` (no Secret Service: AppRole
+//! from a file) share a rotating BigAnimal account, and it is renewed once per
+//! rotation across all four; the same while the OpenBao leader is killed; a
+//! read-only teammate gets tokens but cannot renew or change the account; each
+//! failure of the team store is a clear error and never touches a local account;
+//! and no secret appears in OpenBao's storage or audit log as given.
+
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokenkeeper_e2e::openbao::{
+    Cluster, DevServer, MEMBER_POLICY as MEMBER, READER_POLICY as READER, SERVER_POLICY as SERVER,
+};
+use tokenkeeper_e2e::{files_under, finish, wait_for, Sandbox, Session};
+
+/// A short-lived BigAnimal token: valid 2 s, then in its renewal window 2 s.
+const ACCESS_TTL: &str = "4";
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A desktop that shares a signed-in BigAnimal account `ba` in team `ops`.
+fn first_desktop(sb: &Sandbox, addr: &str) -> Session {
+    let a = Session::start();
+    a.add_sandbox_biganimal(sb, "ba").ok();
+    a.team_connect(addr, "alice");
+    a.cli(&["team", "add", "ba", "--team", "ops"], None).ok();
+    a
+}
+
+/// A teammate's desktop that joined team `ops`.
+fn teammate(addr: &str, user: &str) -> Session {
+    let s = Session::start();
+    s.team_connect(addr, user);
+    let joined = s.cli(&["team", "join", "ops"], None).ok();
+    assert!(joined.stdout.contains("ba"), "{}", joined.stdout);
+    s
+}
+
+/// `tokenkeeper watch --json` on a server without a desktop: AppRole from a file.
+fn headless_watch(h: &Session, addr: &str, role_id: &str, secret_id: &str) -> Child {
+    let file = h.write_file("secret-id", secret_id);
+    h.headless_cli(
+        &[
+            ("TOKENKEEPER_TEAM_ADDR", addr),
+            ("TOKENKEEPER_TEAM_NAME", "ops"),
+            ("TOKENKEEPER_TEAM_ROLE_ID", role_id),
+            ("TOKENKEEPER_TEAM_SECRET_ID_FILE", file.to_str().unwrap()),
+        ],
+        &["watch", "--json"],
+    )
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn the headless watch")
+}
+
+/// Team members, a reader and a server role on `bao`.
+fn set_up_policies(policy: impl Fn(&str, &str), userpass: impl Fn(&str, &str, &[&str])) {
+    policy("tokenkeeper-member", MEMBER);
+    policy("tokenkeeper-reader", READER);
+    policy("tokenkeeper-server", SERVER);
+    for user in ["alice", "bob", "carol"] {
+        userpass(user, &format!("pw-{user}"), &["tokenkeeper-member"]);
+    }
+    userpass("rita", "pw-rita", &["tokenkeeper-reader"]);
+}
+
+/// The expiry of the shared token as `s` sees it after asking for a token.
+fn expiry(s: &Session) -> i64 {
+    s.cli(&["token", "ba"], None).ok();
+    s.cli(&["list", "--json"], None).ok().json()[0]["expires_at_ms"]
+        .as_i64()
+        .expect("an expiry")
+}
+
+/// Asks each of `desktops` for the token at once; every one must succeed. Returns
+/// their tokens.
+fn all_ask(desktops: &[&Session]) -> Vec<String> {
+    let children: Vec<Child> = desktops
+        .iter()
+        .map(|s| s.spawn_cli(&[], &["token", "ba"]))
+        .collect();
+    children
+        .into_iter()
+        .map(|c| {
+            let run = finish(c, Duration::from_secs(150));
+            assert_eq!(run.code, 0, "a teammate's token failed: {}", run.stderr);
+            run.stdout.trim().to_string()
+        })
+        .collect()
+}
+
+/// The BigAnimal refresh grants the issuer answered, as the times it issued tokens.
+fn refresh_grants(sb: &Sandbox) -> Vec<i64> {
+    let issued = sb.issued();
+    let mut times: Vec<i64> = issued["biganimal"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["issued_at_ms"].as_i64())
+        .collect();
+    times.sort_unstable();
+    times
+}
+
+/// Runs `rotations` rotations with `desktops` all asking at the moment each falls
+/// due; `during` is called once per rotation (a fault to inject). Checks every
+/// token handed out is accepted by the issuer.
+fn rotate(
+    sb: &Sandbox,
+    desktops: &[&Session],
+    (rotations, ttl_ms): (usize, i64),
+    mut during: impl FnMut(usize),
+) -> BTreeSet<String> {
+    let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
+    let mut seen = BTreeSet::new();
+    for i in 0..rotations {
+        // Due for renewal in the second half of its life.
+        let due = expiry(desktops[i % desktops.len()]) - ttl_ms / 2;
+        while now_ms() < due + 50 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        during(i);
+        for token in all_ask(desktops) {
+            assert_eq!(
+                sb.get_status(&projects, &format!("Bearer {token}")),
+                200,
+                "rotation {i}: a token the issuer does not accept"
+            );
+            seen.insert(token);
+        }
+    }
+    seen
+}
+
+/// No refresh grant came while the previous one's token was still valid and not
+/// yet due (half its life, at least 2 s, less the engine's early jitter): one per
+/// rotation.
+fn assert_one_grant_per_rotation(grants: &[i64], rotations: usize) {
+    assert!(
+        grants.len() >= rotations,
+        "{} grants for {rotations} rotations",
+        grants.len()
+    );
+    for pair in grants.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 1_200,
+            "two refresh grants {} ms apart: a rotation was renewed twice ({grants:?})",
+            pair[1] - pair[0]
+        );
+    }
+}
+
+#[test]
+fn three_desktops_and_a_headless_watch_renew_a_shared_account_once_per_rotation() {
+    let Some(bao) = DevServer::start("team e2e") else {
+        return;
+    };
+    set_up_policies(
+        |n, h| bao.policy(n, h),
+        |u, p, pol| bao.userpass_user(u, p, pol),
+    );
+    let (role_id, secret_id) = bao.approle("tokenkeeper-watch", &["tokenkeeper-server"], "1m");
+    let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", ACCESS_TTL]);
+    let a = first_desktop(&sb, &bao.addr);
+    // The account left a's keyring for the team store.
+    assert!(
+        a.keyring_items(&a.service())
+            .iter()
+            .all(|i| !i.contains("account/")),
+        "{:?}",
+        a.keyring_items(&a.service())
+    );
+    let b = teammate(&bao.addr, "bob");
+    let c = teammate(&bao.addr, "carol");
+    let listed = b.cli(&["list", "--json"], None).ok().json();
+    assert_eq!(listed[0]["team"], "ops", "{listed}");
+    // B's OpenBao session is kept in its keyring, for its next process to resume.
+    assert!(
+        b.keyring_items(&b.service())
+            .iter()
+            .any(|i| i == "team/ops/session"),
+        "{:?}",
+        b.keyring_items(&b.service())
+    );
+
+    // The headless server: its own keyring stopped, no session bus at all.
+    let mut h = Session::start();
+    h.stop_keyring();
+    let mut watch = headless_watch(&h, &bao.addr, &role_id, &secret_id);
+    let grants_before = refresh_grants(&sb).len();
+    let before = sb.stats()["oauth"]["refreshes"].as_u64().unwrap();
+
+    let seen = rotate(&sb, &[&a, &b, &c], (20, 4_000), |_| {});
+
+    assert_eq!(
+        sb.stats()["oauth"]["replays"],
+        0,
+        "no refresh token replayed"
+    );
+    let grants = refresh_grants(&sb);
+    assert_one_grant_per_rotation(&grants[grants_before..], 20);
+    let refreshes = sb.stats()["oauth"]["refreshes"].as_u64().unwrap() - before;
+    assert!(refreshes >= 20, "{refreshes} refreshes for 20 rotations");
+    assert!(seen.len() >= 20, "{} tokens seen", seen.len());
+
+    // The headless watch took part (it ran from its AppRole login, no keyring).
+    assert!(
+        watch.try_wait().unwrap().is_none(),
+        "the headless watch stopped"
+    );
+    let _ = watch.kill();
+    let out = watch.wait_with_output().unwrap();
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        events.contains("\"renewed\"") || events.contains("renewed"),
+        "the headless watch never renewed: {events}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every teammate ends with a token the issuer accepts.
+    let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
+    for s in [&a, &b, &c] {
+        let t = s.cli(&["token", "ba"], None).ok().stdout;
+        assert_eq!(
+            sb.get_status(&projects, &format!("Bearer {}", t.trim())),
+            200
+        );
+    }
+    h.stop_keyring();
+}
+
+#[test]
+fn a_read_only_teammate_gets_tokens_but_cannot_renew_or_change_the_account() {
+    let Some(bao) = DevServer::start("team read-only") else {
+        return;
+    };
+    set_up_policies(
+        |n, h| bao.policy(n, h),
+        |u, p, pol| bao.userpass_user(u, p, pol),
+    );
+    let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "6"]);
+    let a = first_desktop(&sb, &bao.addr);
+    let token = a.cli(&["token", "ba"], None).ok().stdout;
+    let r = teammate(&bao.addr, "rita");
+    // While the token is valid, the reader gets it.
+    assert_eq!(r.cli(&["token", "ba"], None).ok().stdout, token);
+    // Once it falls due, the reader may not renew: a permission refusal, said as one.
+    let refreshes = sb.stats()["oauth"]["refreshes"].as_u64().unwrap();
+    wait_for("the token to fall due", Duration::from_secs(10), || {
+        r.cli(&["list", "--json"], None).ok().json()[0]["expires_at_ms"]
+            .as_i64()
+            .unwrap()
+            - 3_000
+            <= now_ms()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let refused = r.cli(&["renew", "ba"], None);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("policy") && refused.stderr.contains("team 'ops'"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        sb.stats()["oauth"]["refreshes"].as_u64().unwrap(),
+        refreshes,
+        "the reader never used the refresh token"
+    );
+    // Nor may it share an account of its own into the team.
+    r.add_sandbox_truesight(&sb, "rita-ts").ok();
+    let share = r.cli(&["team", "add", "rita-ts", "--team", "ops"], None);
+    assert_eq!(share.code, 4, "{}", share.stderr);
+    assert!(share.stderr.contains("polic"), "{}", share.stderr);
+    // Refused before anything moved: the account is still hers alone.
+    let mine = r.cli(&["token", "rita-ts"], None).ok();
+    assert!(!mine.stdout.trim().is_empty());
+    let listed = r.cli(&["list", "--json"], None).ok().json();
+    let rita = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "rita-ts")
+        .unwrap()
+        .clone();
+    assert!(rita["team"].is_null(), "{rita}");
+    // A member renews; the reader then gets the new token.
+    let renewed = a.cli(&["renew", "ba"], None).ok();
+    assert!(renewed.stdout.contains("renewed"), "{}", renewed.stdout);
+    let fresh = a.cli(&["token", "ba"], None).ok().stdout;
+    assert_ne!(fresh, token);
+    assert_eq!(r.cli(&["token", "ba"], None).ok().stdout, fresh);
+    assert_eq!(sb.stats()["oauth"]["replays"], 0);
+}
+
+#[test]
+fn a_team_store_down_sealed_or_missing_is_said_and_never_touches_a_local_account() {
+    let Some(mut bao) = DevServer::start("team failures") else {
+        return;
+    };
+    set_up_policies(
+        |n, h| bao.policy(n, h),
+        |u, p, pol| bao.userpass_user(u, p, pol),
+    );
+    let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "60"]);
+    let a = first_desktop(&sb, &bao.addr);
+    a.add_sandbox_truesight(&sb, "ts").ok();
+    a.cli(&["token", "ba"], None).ok();
+
+    // A wrong password is refused before anything is saved.
+    let wrong = a.cli(
+        &[
+            "team",
+            "connect",
+            "other",
+            "--address",
+            &bao.addr,
+            "--userpass",
+            "alice",
+            "--secret-stdin",
+        ],
+        Some("not-her-password"),
+    );
+    assert_eq!(wrong.code, 3, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("refused the userpass login"),
+        "{}",
+        wrong.stderr
+    );
+    let teams = a.cli(&["team", "list", "--json"], None).ok().json();
+    assert_eq!(teams.as_array().unwrap().len(), 1, "{teams}");
+
+    // Sealed: the shared account says so; the local one works on.
+    bao.seal();
+    let sealed = a.cli(&["token", "ba"], None);
+    assert_eq!(sealed.code, 5, "{}", sealed.stderr);
+    assert!(sealed.stderr.contains("sealed"), "{}", sealed.stderr);
+    assert!(sealed.stderr.contains("unseal"), "{}", sealed.stderr);
+    a.cli(&["token", "ts"], None).ok();
+
+    // Unreachable: the same, after a short wait, and local accounts unaffected.
+    bao.stop();
+    let down = a.cli(&["token", "ba"], None);
+    assert_eq!(down.code, 5, "{}", down.stderr);
+    assert!(down.stderr.contains("team 'ops'"), "{}", down.stderr);
+    a.cli(&["token", "ts"], None).ok();
+    a.cli(&["renew", "ts"], None).ok();
+    // The list still shows both, the shared one with its team.
+    let list = a.cli(&["list", "--json"], None).ok().json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // A server with neither a keyring nor a team store: a way out, not a dead end.
+    let h = Session::start();
+    let mut cmd = h.headless_cli(&[], &["watch"]);
+    let run = tokenkeeper_e2e::run(
+        {
+            cmd.stdin(Stdio::null());
+            cmd
+        },
+        None,
+    );
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("TOKENKEEPER_TEAM_ADDR") && run.stderr.contains("Teams"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_leader_killed_mid_renewals_loses_no_refresh_token_and_nothing_leaks() {
+    let Some(mut cluster) = Cluster::start("team leader kill") else {
+        return;
+    };
+    let leader = cluster.wait_for_leader(Duration::from_secs(60));
+    // The desktops talk to a node that stays up; it forwards to whichever leads.
+    let stays = (leader + 1) % 3;
+    let addr = cluster.addr(stays);
+    let audit = tempfile::tempdir().unwrap();
+    let bao = |args: &[&str]| {
+        let out = cluster.bao_on(leader, args);
+        assert!(
+            out.status.success(),
+            "bao {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // (The cluster's harness mounts KV version 2 at secret/ and declares a file audit
+    // device on each node.)
+    bao(&["auth", "enable", "userpass"]);
+    let member = audit.path().join("member.hcl");
+    std::fs::write(&member, MEMBER).unwrap();
+    bao(&[
+        "policy",
+        "write",
+        "tokenkeeper-member",
+        member.to_str().unwrap(),
+    ]);
+    for user in ["alice", "bob"] {
+        bao(&[
+            "write",
+            &format!("auth/userpass/users/{user}"),
+            &format!("password=pw-{user}"),
+            "token_policies=tokenkeeper-member",
+        ]);
+    }
+    // Longer-lived tokens than on the dev server: a Raft cluster on a shared machine
+    // commits a write in up to a second, and a renewal writes a few times.
+    let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "10"]);
+    let a = first_desktop(&sb, &addr);
+    let b = teammate(&addr, "bob");
+    let grants_before = refresh_grants(&sb).len();
+
+    let mut killed = false;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rotate(&sb, &[&a, &b], (8, 10_000), |i| {
+            if i == 3 && !killed {
+                // The leader dies as the renewals start.
+                let current = cluster.leader().unwrap_or(leader);
+                if current != stays {
+                    cluster.kill(current);
+                    killed = true;
+                }
+            }
+        })
+    }));
+    let seen = match run {
+        Ok(seen) => seen,
+        Err(e) => {
+            let logs = cluster.logs();
+            let tail: Vec<&str> = logs.lines().rev().take(60).collect();
+            eprintln!("cluster logs (newest first):\n{}", tail.join("\n"));
+            eprintln!("issuer: {}\nissued: {}", sb.stats(), sb.issued());
+            std::panic::resume_unwind(e)
+        }
+    };
+    assert!(killed, "the leader was killed mid-run");
+    assert_eq!(
+        sb.stats()["oauth"]["replays"],
+        0,
+        "no refresh token replayed"
+    );
+    let grants = refresh_grants(&sb);
+    assert_one_grant_per_rotation(&grants[grants_before..], 8);
+    // Every teammate ends with a token the issuer accepts.
+    let projects = format!("{}/api/v3/projects", sb.url("biganimal"));
+    let stored = a.cli(&["token", "ba"], None).ok().stdout.trim().to_string();
+    assert_eq!(sb.get_status(&projects, &format!("Bearer {stored}")), 200);
+    assert!(seen.len() >= 8);
+    let id = a.cli(&["list", "--json"], None).ok().json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let read = cluster.bao_on(
+        stays,
+        &[
+            "kv",
+            "get",
+            "-format=json",
+            &format!("secret/tokenkeeper/accounts/{id}/secrets"),
+        ],
+    );
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let entry: Value = serde_json::from_slice(&read.stdout).unwrap();
+    let data = &entry["data"]["data"];
+    let refresh = data["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_string();
+    // The refresh token in the store is the newest the issuer gave: none lost.
+    let state = sb.refresh_token_state(&refresh);
+    assert!(
+        state["current"] == true && state["revoked"] == false,
+        "the stored refresh token is not the family's current one: {state}"
+    );
+
+    // Canary: the newest secrets appear in no OpenBao storage or audit file as
+    // given (storage is encrypted, the audit log hashes values), nor in any file of
+    // the desktops' Tokenkeeper.
+    // With them, the team logins' passwords and the OpenBao session a desktop keeps
+    // in its keyring for its next process.
+    let session = a
+        .keyring_lookup(&a.service(), "team/ops/session")
+        .expect("a's OpenBao session in its keyring");
+    let secrets = [
+        stored,
+        refresh,
+        data["access_token"].as_str().unwrap().to_string(),
+        "pw-alice".to_string(),
+        "pw-bob".to_string(),
+        session,
+    ];
+    let mut files = files_under(cluster.dir());
+    files.extend(files_under(&a.data_dir));
+    files.extend(files_under(&b.data_dir));
+    let audit_text: String = cluster
+        .audit_logs()
+        .iter()
+        .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+        .collect();
+    assert!(
+        audit_text.contains("hmac-sha256:") && audit_text.contains("tokenkeeper/accounts"),
+        "the audit log records the team's requests, values hashed"
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "a secret in {}", file.display());
+        }
+    }
+}
