@@ -33,9 +33,11 @@ fn one_notification_per_threshold_and_one_when_a_human_is_needed() {
     );
     // The launcher (`--tray`) exits once the agent runs, which may be after the
     // agent's first notification; no window opens until the click.
-    wait_for("no window before the click", Duration::from_secs(10), || {
-        s.processes_named(WINDOW).is_empty()
-    });
+    wait_for(
+        "no window before the click",
+        Duration::from_secs(10),
+        || s.processes_named(WINDOW).is_empty(),
+    );
     let agent = s.agent_pid().expect("the agent");
     s.dunstctl(&["action", "0"]);
     wait_for(

@@ -522,3 +522,256 @@ fn the_leader_killed_mid_renewals_loses_no_refresh_token_and_nothing_leaks() {
         }
     }
 }
+
+/// The lines a child prints on stdout, collected as it prints them.
+fn collect_stdout(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = child.stdout.take().expect("stdout");
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// An OpenBao token is itself an account: listed with its expiry, kept alive with
+/// `renew-self` past the TTL it was made with, alerted on before the max TTL that
+/// no renewal passes, said as revoked when it is; and a userpass login is traded
+/// again with the stored password.
+#[test]
+fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl() {
+    let Some(bao) = DevServer::start("openbao token account") else {
+        return;
+    };
+    let created: Value = serde_json::from_str(&bao.bao_ok(&[
+        "token",
+        "create",
+        "-format=json",
+        "-policy=default",
+        "-ttl=10s",
+        "-explicit-max-ttl=60s",
+    ]))
+    .expect("bao's JSON");
+    let token = created["auth"]["client_token"]
+        .as_str()
+        .expect("a client token")
+        .to_string();
+    let started = now_ms();
+    let s = Session::start();
+    s.add_with_secret(
+        "bao",
+        "openbao",
+        &bao.addr,
+        &token,
+        &["--method", "user-token"],
+    )
+    .ok();
+    let listed = s.account("bao");
+    assert_eq!(listed["vendor"], "openbao", "{listed}");
+    let expires = listed["expires_at_ms"].as_i64().expect("an expiry");
+    assert!(
+        (expires - (started + 10_000)).abs() < 5_000,
+        "the token's TTL is its expiry: {listed}"
+    );
+    let deadline = listed["human_deadline_ms"]
+        .as_i64()
+        .expect("the max TTL is a human's deadline");
+    assert!(
+        (deadline - (started + 60_000)).abs() < 5_000,
+        "the deadline is the explicit max TTL: {listed}"
+    );
+
+    // `watch` keeps it alive past its TTL, and alerts before the max TTL (the
+    // default thresholds' last, one hour, has already passed).
+    let mut watch = s.spawn_cli(&[], &["watch", "--json"]);
+    let printed = collect_stdout(&mut watch);
+    wait_for("the alert on the max TTL", Duration::from_secs(20), || {
+        printed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("deadline-soon") && l.contains("\"bao\""))
+    });
+    let past_ttl = started + 25_000;
+    while now_ms() < past_ttl {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let lookup = bao.bao(&["token", "lookup", "-format=json", &token]);
+    assert!(
+        lookup.status.success(),
+        "the token lives past the 10 s it was made with: {}",
+        String::from_utf8_lossy(&lookup.stderr)
+    );
+    let renewed = printed
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("renewed") && l.contains("\"bao\""))
+        .count();
+    assert!(
+        renewed >= 2,
+        "renewed with renew-self: {:?}",
+        printed.lock().unwrap()
+    );
+    let _ = watch.kill();
+    let _ = watch.wait();
+    // The vault hands out that same token (renew-self keeps it).
+    assert_eq!(s.token("bao"), token);
+    let after = s.account("bao");
+    assert_eq!(
+        after["human_deadline_ms"], listed["human_deadline_ms"],
+        "{after}"
+    );
+
+    // Revoked on the server: said as such, with what to do, and kept for a new sign-in.
+    bao.bao_ok(&["token", "revoke", &token]);
+    let refused = s.cli(&["renew", "bao"], None);
+    assert_eq!(refused.code, 3, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("expired or was revoked") && refused.stderr.contains("'bao'"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains(&token), "{}", refused.stderr);
+    assert!(s.account_names().contains(&"bao".to_string()));
+
+    // Userpass: each renewal is a new login with the stored password.
+    bao.userpass_user("carol", "pw-carol-canary", &["default"]);
+    s.add_with_secret(
+        "carol-bao",
+        "openbao",
+        &bao.addr,
+        "pw-carol-canary",
+        &["--username", "carol"],
+    )
+    .ok();
+    let first = s.token("carol-bao");
+    s.cli(&["renew", "carol-bao"], None).ok();
+    let second = s.token("carol-bao");
+    assert_ne!(first, second, "a new login's token");
+    let works = bao.bao(&["token", "lookup", "-format=json", &second]);
+    assert!(works.status.success());
+    let carol = s.account("carol-bao");
+    assert!(carol["human_deadline_ms"].is_null(), "{carol}");
+    let wrong = s.add_with_secret(
+        "carol-wrong",
+        "openbao",
+        &bao.addr,
+        "not-her-password",
+        &["--username", "carol"],
+    );
+    assert_eq!(wrong.code, 4, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("user name and password"),
+        "{}",
+        wrong.stderr
+    );
+
+    // None of it in the vault's files.
+    for file in files_under(&s.data_dir) {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for secret in [
+            token.as_str(),
+            first.as_str(),
+            second.as_str(),
+            "pw-carol-canary",
+        ] {
+            assert!(!text.contains(secret), "{} holds a secret", file.display());
+        }
+    }
+}
+
+/// A team's login can be an OpenBao account of the vault: the team store then uses
+/// that account's token, which the vault lists, renews and alerts on like any other,
+/// and which never leaves this keyring.
+#[test]
+fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
+    let Some(bao) = DevServer::start("team login account") else {
+        return;
+    };
+    set_up_policies(
+        |n, h| bao.policy(n, h),
+        |u, p, pol| bao.userpass_user(u, p, pol),
+    );
+    let login = bao.token(&["tokenkeeper-member"], "8s");
+    let s = Session::start();
+    s.add_with_secret(
+        "ops-login",
+        "openbao",
+        &bao.addr,
+        &login,
+        &["--method", "user-token"],
+    )
+    .ok();
+    let connected = s
+        .cli(&["team", "connect", "ops", "--account", "ops-login"], None)
+        .ok();
+    assert!(
+        connected.stdout.contains("connected to team 'ops'"),
+        "{}",
+        connected.stdout
+    );
+    let teams = s.cli(&["team", "list", "--json"], None).ok().json();
+    assert_eq!(teams[0]["login"], "account 'ops-login'", "{teams}");
+    assert!(
+        teams[0]["address"].as_str().unwrap().starts_with(&bao.addr),
+        "the account's address: {teams}"
+    );
+    assert_eq!(
+        s.keyring_lookup(&s.service(), "team/ops"),
+        None,
+        "the token stays the account's alone"
+    );
+    let refused = s.cli(&["team", "add", "ops-login", "--team", "ops"], None);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("how this machine logs in to team 'ops'"),
+        "{}",
+        refused.stderr
+    );
+
+    // Share an account through that login, then let `watch` run past the login
+    // token's 8 s: the vault renews the login account, and the team store keeps
+    // answering with it.
+    s.add_with_secret(
+        "carol-bao",
+        "openbao",
+        &bao.addr,
+        "pw-carol",
+        &["--username", "carol"],
+    )
+    .ok();
+    s.cli(&["team", "add", "carol-bao", "--team", "ops"], None)
+        .ok();
+    let mut watch = s.spawn_cli(&[], &["watch", "--json"]);
+    let printed = collect_stdout(&mut watch);
+    std::thread::sleep(Duration::from_secs(14));
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(
+        printed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("renewed") && l.contains("\"ops-login\"")),
+        "{:?}",
+        printed.lock().unwrap()
+    );
+    let lookup = bao.bao(&["token", "lookup", "-format=json", &login]);
+    assert!(
+        lookup.status.success(),
+        "the login token lives past its 8 s: {}",
+        String::from_utf8_lossy(&lookup.stderr)
+    );
+    let carol = s.token("carol-bao");
+    let works = bao.bao(&["token", "lookup", "-format=json", &carol]);
+    assert!(works.status.success(), "the shared account's token works");
+    let listed = s.account("carol-bao");
+    assert_eq!(listed["team"], "ops", "{listed}");
+}

@@ -159,9 +159,9 @@ enum TeamCommand {
     Connect {
         /// The team's name here (letters, digits, '-', '_', '.').
         name: String,
-        /// The server: https://bao.example.com:8200.
-        #[arg(long)]
-        address: String,
+        /// The server: https://bao.example.com:8200 (with --account: that account's).
+        #[arg(long, required_unless_present = "account")]
+        address: Option<String>,
         /// A PEM file with the CA that signed the server's certificate.
         #[arg(long)]
         ca_cert: Option<PathBuf>,
@@ -172,8 +172,12 @@ enum TeamCommand {
         #[arg(long, default_value = tokenkeeper_core::team::config::DEFAULT_PREFIX)]
         prefix: String,
         /// Log in with a token (read from stdin or the prompt).
-        #[arg(long, conflicts_with_all = ["userpass", "approle"])]
+        #[arg(long, conflicts_with_all = ["userpass", "approle", "account"])]
         token: bool,
+        /// Log in with the token of this OpenBao account of the vault (`tokenkeeper
+        /// add NAME --vendor openbao`), which Tokenkeeper lists, renews and alerts on.
+        #[arg(long, value_name = "ACCOUNT", conflicts_with_all = ["userpass", "approle"])]
+        account: Option<String>,
         /// Log in as this userpass user (the password from stdin or the prompt).
         #[arg(long, value_name = "USER", conflicts_with = "approle")]
         userpass: Option<String>,
@@ -634,11 +638,15 @@ async fn team_command(vault: &Vault, command: TeamCommand) -> Result<ExitCode> {
             mount,
             prefix,
             token,
+            account,
             userpass,
             approle,
             secret_stdin,
         } => {
             let login = match (token, userpass, approle) {
+                _ if account.is_some() => LoginKind::Account {
+                    account: account.unwrap_or_default(),
+                },
                 (_, Some(username), _) => LoginKind::Userpass {
                     mount: "userpass".into(),
                     username,
@@ -650,15 +658,20 @@ async fn team_command(vault: &Vault, command: TeamCommand) -> Result<ExitCode> {
                 (true, None, None) => LoginKind::Token,
                 (false, None, None) => {
                     return Err(Error::usage(
-                        "say how to log in: --token, --userpass USER or --approle ROLE_ID",
+                        "say how to log in: --token, --userpass USER, --approle ROLE_ID or \
+                         --account ACCOUNT",
                     ))
                 }
             };
-            let secret = read_labelled(login.secret_label(), &name, secret_stdin)?;
+            let secret = match login {
+                // The account's own token, read by the vault.
+                LoginKind::Account { .. } => Secret::new(String::new()),
+                _ => read_labelled(login.secret_label(), &name, secret_stdin)?,
+            };
             let config = TeamConfig {
                 name,
                 server: Server {
-                    address,
+                    address: address.unwrap_or_default(),
                     ca_cert_pem: ca_cert.as_deref().map(read_ca_cert).transpose()?,
                     pin_sha256: None,
                 },

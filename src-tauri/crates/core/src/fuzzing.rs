@@ -103,6 +103,7 @@ pub fn ops(vendor: Vendor) -> &'static [Op] {
         Vendor::Immuta => &[SignIn, Renew, Check],
         Vendor::Biganimal => &[StartDevice, StartAndPoll, Poll, Renew, Check, SignIn],
         Vendor::Oidc => &[StartDevice, StartAndPoll, Poll, Renew, SignIn],
+        Vendor::Openbao => &[SignIn, Renew, Check],
     }
 }
 
@@ -258,6 +259,7 @@ fn base_url(vendor: Vendor, loopback: bool) -> String {
         Vendor::Immuta => "https://demo.immuta.com",
         Vendor::Biganimal => "https://portal.biganimal.com",
         Vendor::Oidc => "https://login.example.com/realms/ops",
+        Vendor::Openbao => "https://bao.example.com:8200",
     }
     .to_string()
 }
@@ -274,7 +276,7 @@ fn issuer(vendor: Vendor, base: &str, loopback: bool) -> String {
 fn account(vendor: Vendor, flags: u8, loopback: bool) -> Account {
     let other = flags & flag::OTHER_METHOD != 0;
     let method = match vendor {
-        Vendor::Bigid if other => Method::UserToken,
+        Vendor::Bigid | Vendor::Openbao if other => Method::UserToken,
         Vendor::Immuta if !other => Method::ApiKey,
         Vendor::Biganimal | Vendor::Oidc => Method::DeviceCode,
         _ => Method::Password,

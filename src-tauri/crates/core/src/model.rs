@@ -19,16 +19,18 @@ pub enum Vendor {
     Immuta,
     Truesight,
     Oidc,
+    Openbao,
 }
 
 impl Vendor {
-    pub const ALL: [Vendor; 6] = [
+    pub const ALL: [Vendor; 7] = [
         Vendor::Bigid,
         Vendor::Bigfix,
         Vendor::Biganimal,
         Vendor::Immuta,
         Vendor::Truesight,
         Vendor::Oidc,
+        Vendor::Openbao,
     ];
 
     pub fn id(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Vendor {
             Vendor::Immuta => "immuta",
             Vendor::Truesight => "truesight",
             Vendor::Oidc => "oidc",
+            Vendor::Openbao => "openbao",
         }
     }
 
@@ -50,6 +53,7 @@ impl Vendor {
             Vendor::Immuta => "Immuta",
             Vendor::Truesight => "BMC TrueSight",
             Vendor::Oidc => "OAuth 2.0 / OIDC",
+            Vendor::Openbao => "OpenBao / Vault",
         }
     }
 

@@ -1336,6 +1336,83 @@ fn oidc() -> Seeds {
     s
 }
 
+/// OpenBao / Vault: a token kept with lookup-self and renew-self, or a userpass login.
+fn openbao() -> Seeds {
+    let v = Vendor::Openbao;
+    let token = flag::OTHER_METHOD;
+    const LOOKUP: &str = r#"{"data":{"ttl":2764800,"creation_ttl":2764800,"renewable":true,"explicit_max_ttl":0,"issue_time":"2026-12-01T10:00:00.0Z","policies":["default"]}}"#;
+    const LOGIN: &str = r#"{"auth":{"client_token":"hvs.CAESIJ","lease_duration":2764800,"renewable":true,"policies":["default"]}}"#;
+    let mut s = Seeds::new();
+    seed(
+        &mut s,
+        "token",
+        v,
+        Op::SignIn,
+        token,
+        0,
+        &[json(200, LOOKUP)],
+    );
+    seed(
+        &mut s,
+        "token-renew-capped",
+        v,
+        Op::Renew,
+        token | flag::PREVIOUS,
+        0,
+        &[
+            json(200, LOOKUP),
+            json(
+                200,
+                r#"{"auth":{"client_token":"ut-canary~R4.w","lease_duration":60,"renewable":true},"warnings":["TTL of \"768h\" exceeded the effective max_ttl"]}"#,
+            ),
+        ],
+    );
+    seed(
+        &mut s,
+        "token-403-echo",
+        v,
+        Op::Renew,
+        token,
+        0,
+        &[json(
+            403,
+            r#"{"errors":["permission denied for ut-canary~R4.w"]}"#,
+        )],
+    );
+    seed(&mut s, "password", v, Op::SignIn, 0, 0, &[json(200, LOGIN)]);
+    seed(
+        &mut s,
+        "password-400-echo",
+        v,
+        Op::Renew,
+        0,
+        0,
+        &[json(
+            400,
+            r#"{"errors":["invalid username or password pw-canary\"Q7/x+1"]}"#,
+        )],
+    );
+    seed(
+        &mut s,
+        "sealed",
+        v,
+        Op::SignIn,
+        0,
+        0,
+        &[json(503, r#"{"errors":["Vault is sealed"]}"#)],
+    );
+    seed(
+        &mut s,
+        "check-403",
+        v,
+        Op::Check,
+        token,
+        0,
+        &[json(403, r#"{"errors":["permission denied"]}"#)],
+    );
+    s
+}
+
 fn any_vendor() -> Seeds {
     let mut s = Seeds::new();
     for (vendor, seeds) in [
@@ -1345,6 +1422,7 @@ fn any_vendor() -> Seeds {
         (Vendor::Immuta, immuta()),
         (Vendor::Biganimal, biganimal()),
         (Vendor::Oidc, oidc()),
+        (Vendor::Openbao, openbao()),
     ] {
         let index = Vendor::ALL.iter().position(|v| *v == vendor).unwrap() as u8;
         for (name, data) in seeds.into_iter().take(4) {

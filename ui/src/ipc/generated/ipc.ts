@@ -1,7 +1,7 @@
 // Generated from the Rust types by tokenkeeper-core's ipc_types test. Do not edit:
 // run `TOKENKEEPER_UPDATE_IPC=1 cargo test -p tokenkeeper-core ipc_types` instead.
 
-export type Vendor = "bigid" | "bigfix" | "biganimal" | "immuta" | "truesight" | "oidc";
+export type Vendor = "bigid" | "bigfix" | "biganimal" | "immuta" | "truesight" | "oidc" | "openbao";
 
 export type Method = "password" | "user-token" | "api-key" | "device-code";
 

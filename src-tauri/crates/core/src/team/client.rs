@@ -249,6 +249,14 @@ impl OpenBao {
         }
     }
 
+    /// Uses `token` from now on: the newest token of the OpenBao account that is
+    /// this team's login (renewed, or traded again, by the vault's engine).
+    pub fn use_token(&self, token: Secret) {
+        if !token.is_empty() && self.token().as_ref() != Some(&token) {
+            self.set_token(token);
+        }
+    }
+
     /// The token in use, for the session kept in the OS keyring (never shown).
     pub(crate) fn session_token(&self) -> Option<Secret> {
         self.token()

@@ -20,8 +20,19 @@ pub const DEFAULT_ENV_TEAM: &str = "team";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginKind {
     Token,
-    Userpass { mount: String, username: String },
-    AppRole { mount: String, role_id: String },
+    Userpass {
+        mount: String,
+        username: String,
+    },
+    AppRole {
+        mount: String,
+        role_id: String,
+    },
+    /// The token of an OpenBao account of this vault (`tokenkeeper add --vendor
+    /// openbao`): listed, kept alive and alerted on as every account is.
+    Account {
+        account: String,
+    },
 }
 
 impl LoginKind {
@@ -30,13 +41,14 @@ impl LoginKind {
             LoginKind::Token => "token",
             LoginKind::Userpass { .. } => "userpass",
             LoginKind::AppRole { .. } => "approle",
+            LoginKind::Account { .. } => "account",
         }
     }
 
     /// The login, given its secret half (the token, password or secret id).
     pub fn with_secret(&self, secret: Secret) -> Login {
         match self {
-            LoginKind::Token => Login::Token(secret),
+            LoginKind::Token | LoginKind::Account { .. } => Login::Token(secret),
             LoginKind::Userpass { mount, username } => Login::Userpass {
                 mount: mount.clone(),
                 username: username.clone(),
@@ -56,6 +68,7 @@ impl LoginKind {
             LoginKind::Token => "OpenBao token",
             LoginKind::Userpass { .. } => "OpenBao password",
             LoginKind::AppRole { .. } => "AppRole secret id",
+            LoginKind::Account { .. } => "OpenBao account's token",
         }
     }
 
@@ -72,6 +85,9 @@ impl LoginKind {
                 mount: mount.unwrap_or_else(|| "approle".into()),
                 role_id: name.ok_or_else(missing)?,
             },
+            "account" => LoginKind::Account {
+                account: name.ok_or_else(missing)?,
+            },
             other => {
                 return Err(Error::vault(format!(
                     "unknown team login '{other}': this vault was written by a newer Tokenkeeper"
@@ -86,6 +102,7 @@ impl LoginKind {
             LoginKind::Token => (None, None),
             LoginKind::Userpass { mount, username } => (Some(mount), Some(username)),
             LoginKind::AppRole { mount, role_id } => (Some(mount), Some(role_id)),
+            LoginKind::Account { account } => (None, Some(account)),
         }
     }
 }

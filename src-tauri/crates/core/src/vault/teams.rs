@@ -10,11 +10,11 @@ use serde::Serialize;
 
 use super::{item_for, run_blocking, Vault};
 use crate::error::{Error, Result};
-use crate::model::{Account, EventKind, Outcome, TokenMeta};
+use crate::model::{Account, EventKind, Outcome, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle};
 use crate::team::failure::Failure;
 use crate::team::kv::{Entry, Fields};
-use crate::team::{shared, Lease, TeamConfig, TeamStore};
+use crate::team::{shared, Lease, LoginKind, Server, TeamConfig, TeamStore};
 
 /// The keyring item of a team's login secret (a token, password or secret id).
 fn login_item(team: &str) -> String {
@@ -83,14 +83,19 @@ impl Vault {
 
     /// The team store named `name`, connected on first use.
     pub async fn team_store(&self, name: &str) -> Result<Arc<TeamStore>> {
-        if let Some(s) = self
+        let cached = self
             .teams
             .stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-        {
-            return Ok(s.clone());
+            .cloned();
+        if let Some(s) = cached {
+            // A team whose login is an account: that account's newest token.
+            if let LoginKind::Account { account } = &s.config().login {
+                s.bao().use_token(self.login_token_of(account).await?);
+            }
+            return Ok(s);
         }
         let env = self
             .teams
@@ -115,25 +120,31 @@ impl Vault {
                              `tokenkeeper team connect {name} --address …` first"
                         ))
                     })?;
-                let store = self.store.clone();
-                let item = login_item(name);
-                let text = run_blocking(move || store.get(&item))
-                    .await?
-                    .ok_or_else(|| {
-                        Error::needs_sign_in(format!(
-                            "the login of team '{name}' is missing from the keyring: \
+                if let LoginKind::Account { account } = &config.login {
+                    // No keyring item of its own: the account's token, kept fresh.
+                    let token = self.login_token_of(account).await?;
+                    (config, token, None)
+                } else {
+                    let store = self.store.clone();
+                    let item = login_item(name);
+                    let text = run_blocking(move || store.get(&item))
+                        .await?
+                        .ok_or_else(|| {
+                            Error::needs_sign_in(format!(
+                                "the login of team '{name}' is missing from the keyring: \
                          `tokenkeeper team connect {name}` again"
-                        ))
-                    })?;
-                let keyring = self.store.clone();
-                let item = session_item(name);
-                // A session that cannot be read is only a login more.
-                let session = run_blocking(move || keyring.get(&item))
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|t| Secret::new(t.as_str()));
-                (config, Secret::new(text.as_str()), Some(session))
+                            ))
+                        })?;
+                    let keyring = self.store.clone();
+                    let item = session_item(name);
+                    // A session that cannot be read is only a login more.
+                    let session = run_blocking(move || keyring.get(&item))
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|t| Secret::new(t.as_str()));
+                    (config, Secret::new(text.as_str()), Some(session))
+                }
             }
         };
         let mut store = TeamStore::new(config, secret, self.clock.clone())?;
@@ -162,16 +173,36 @@ impl Vault {
     /// Connects this vault to a team store: logs in first (so a wrong address or
     /// login is said before anything is saved), then keeps the login's secret in the
     /// keyring and the rest in the database.
-    pub async fn connect_team(&self, config: TeamConfig, secret: Secret) -> Result<TeamSummary> {
+    pub async fn connect_team(
+        &self,
+        mut config: TeamConfig,
+        mut secret: Secret,
+    ) -> Result<TeamSummary> {
         TeamConfig::check_name(&config.name)?;
         let name = config.name.clone();
+        if let LoginKind::Account { account } = &config.login {
+            secret = self.login_token_of(account).await?;
+            if config.server.address.is_empty() {
+                let (a, _) = self.find(account)?;
+                config.server = Server {
+                    address: a.base_url.clone(),
+                    pin_sha256: a.setting(crate::http::PIN_SETTING).map(str::to_string),
+                    ca_cert_pem: a.ca_cert_pem,
+                };
+            }
+        }
         let store = TeamStore::new(config.clone(), secret.clone(), self.clock.clone())?;
         store.log_in().await?;
         // The folder must be readable with this login, or sharing would fail later.
         store.accounts().await?;
         let keyring = self.store.clone();
         let item = login_item(&name);
-        run_blocking(move || keyring.set(&item, secret.expose())).await?;
+        if matches!(config.login, LoginKind::Account { .. }) {
+            // The token stays the account's alone; an earlier login's secret goes.
+            run_blocking(move || keyring.delete(&item)).await?;
+        } else {
+            run_blocking(move || keyring.set(&item, secret.expose())).await?;
+        }
         // A session of an earlier login (another user, another server) is not resumed.
         let keyring = self.store.clone();
         let item = session_item(&name);
@@ -183,6 +214,28 @@ impl Vault {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.clone(), Arc::new(store));
         self.team_summary(&config, false)
+    }
+
+    /// The fresh token of `account`, a team's login: an OpenBao account of this
+    /// vault's own (a shared one would need the team store to reach itself).
+    async fn login_token_of(&self, account: &str) -> Result<Secret> {
+        let (a, _) = self.find(account)?;
+        if a.vendor != Vendor::Openbao {
+            return Err(Error::usage(format!(
+                "account '{account}' is a {} account: a team's login account holds an \
+                 OpenBao or Vault token (`tokenkeeper add NAME --vendor openbao`)",
+                a.vendor.display_name()
+            )));
+        }
+        if let Some(t) = &a.team {
+            return Err(Error::usage(format!(
+                "account '{account}' is shared in team '{t}': a team's login account must \
+                 stay in this machine's keyring"
+            )));
+        }
+        // Boxed: a token may reach a team store, whose login reaches this (never for
+        // the same account: a login account is refused as a shared one).
+        Ok(Box::pin(self.token(account)).await?.token)
     }
 
     fn team_summary(&self, config: &TeamConfig, from_environment: bool) -> Result<TeamSummary> {
@@ -198,7 +251,10 @@ impl Vault {
             address: config.server.address.clone(),
             mount: config.mount.clone(),
             prefix: config.prefix.clone(),
-            login: config.login.id().to_string(),
+            login: match &config.login {
+                LoginKind::Account { account } => format!("account '{account}'"),
+                other => other.id().to_string(),
+            },
             accounts,
             from_environment,
         })
@@ -230,6 +286,17 @@ impl Vault {
     /// renewal here writes the keyring meanwhile.
     pub async fn share(&self, name: &str, team: &str) -> Result<Account> {
         let (account, _) = self.find(name)?;
+        if let Some(t) = self
+            .db
+            .teams()?
+            .into_iter()
+            .find(|t| matches!(&t.login, LoginKind::Account { account } if account == name))
+        {
+            return Err(Error::usage(format!(
+                "account '{name}' is how this machine logs in to team '{}': its token stays                  in this keyring, not in a team store",
+                t.name
+            )));
+        }
         if let Some(t) = &account.team {
             return Err(Error::usage(format!(
                 "account '{name}' is already shared in team '{t}'"

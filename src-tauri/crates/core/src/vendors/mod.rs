@@ -21,6 +21,7 @@ pub mod immuta;
 pub mod jwt;
 pub mod oauth;
 pub mod oidc;
+pub mod openbao;
 pub mod truesight;
 
 /// Stores secrets a vendor rotated while a flow is still running, so that a rotated
@@ -234,6 +235,7 @@ pub fn flow_for(vendor: Vendor) -> Option<&'static dyn VendorFlow> {
         Vendor::Biganimal => &biganimal::BigAnimal,
         Vendor::Immuta => &immuta::Immuta,
         Vendor::Oidc => &oidc::Oidc,
+        Vendor::Openbao => &openbao::OpenBao,
     })
 }
 
