@@ -1,6 +1,10 @@
 // Local OAuth 2.0 device-flow server for the Tokenkeeper end-to-end tests.
 //
-//   node server.mjs [--port N] [--access-ttl SECONDS]
+//   node server.mjs [--port N] [--access-ttl SECONDS] [--bao-redirect URI]
+//
+// --bao-redirect adds a confidential client for OpenBao's OIDC auth method
+// (client id `openbao`, secret `openbao-test-secret`, authorization code flow)
+// that may redirect to URI: the loopback address Tokenkeeper listens on.
 //
 // Listens on 127.0.0.1 only. stdout carries JSON lines only: first
 // {"issuer":"http://127.0.0.1:PORT"}, then one line per provider event.
@@ -21,7 +25,7 @@ const CLIENT_ID = 'tokenkeeper-test';
 const HOST = '127.0.0.1';
 
 function parseArgs(argv) {
-  const opts = { port: 0, accessTtl: 60 };
+  const opts = { port: 0, accessTtl: 60, baoRedirects: [] };
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = () => {
@@ -32,6 +36,13 @@ function parseArgs(argv) {
       }
       return Number(v);
     };
+    if (arg === '--bao-redirect') {
+      const v = argv[i + 1];
+      i += 1;
+      if (!v || !/^http:\/\/127\.0\.0\.1:\d+\//.test(v)) throw new Error('--bao-redirect needs a loopback URI');
+      opts.baoRedirects.push(v);
+      continue;
+    }
     if (arg === '--port') opts.port = value();
     else if (arg === '--access-ttl') opts.accessTtl = value();
     else throw new Error(`unknown argument: ${arg}`);
@@ -46,7 +57,7 @@ try {
   opts = parseArgs(process.argv.slice(2));
 } catch (err) {
   console.error(`server.mjs: ${err.message}`);
-  console.error('usage: node server.mjs [--port N] [--access-ttl SECONDS]');
+  console.error('usage: node server.mjs [--port N] [--access-ttl SECONDS] [--bao-redirect URI]');
   process.exit(2);
 }
 
@@ -110,7 +121,15 @@ const provider = new Provider(issuer, {
     grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
     response_types: [],
     redirect_uris: [],
-  }],
+  }, ...(opts.baoRedirects.length ? [{
+    client_id: 'openbao',
+    client_secret: 'openbao-test-secret',
+    client_name: 'OpenBao (OIDC auth method)',
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    redirect_uris: opts.baoRedirects,
+    token_endpoint_auth_method: 'client_secret_basic',
+  }] : [])],
   jwks: { keys: [signingJwk] },
   cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
   scopes: ['openid', 'offline_access'],

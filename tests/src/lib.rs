@@ -11,6 +11,7 @@
 //! - [`sandbox`]: the stand-in vendors and their admin API;
 //! - [`display`]: Xvfb, its windows, and the desktop app on it;
 //! - [`notifications`]: dunst, and what it showed;
+//! - [`oidc`]: the independent OAuth/OIDC server, and the browser played against it;
 //! - [`panel`]: a desktop's panel (StatusNotifierWatcher) that tray items register with;
 //! - [`webdriver`]: tauri-driver and a WebDriver client for the real window;
 //! - [`process`]: the built binaries, runs, waiting, and process trees.
@@ -20,6 +21,7 @@ pub mod agent;
 pub mod browser;
 pub mod display;
 pub mod notifications;
+pub mod oidc;
 pub mod openbao;
 pub mod panel;
 pub mod process;

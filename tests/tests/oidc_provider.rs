@@ -2,83 +2,10 @@
 //! tests/oidc) through a generic OIDC account, and proves that rotation never replays
 //! a refresh token: that server revokes the whole grant if one is ever sent twice.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use tokenkeeper_e2e::oidc::OidcServer;
 use tokenkeeper_e2e::{add_args, finish, user_code, Session};
-
-fn oidc_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oidc")
-}
-
-/// `node tests/oidc/server.mjs` on a free loopback port, stopped on drop.
-struct OidcServer {
-    child: Child,
-    issuer: String,
-}
-
-impl OidcServer {
-    fn start() -> Self {
-        let dir = oidc_dir();
-        assert!(
-            dir.join("node_modules/oidc-provider").is_dir(),
-            "tests/oidc has no node_modules: run scripts/setup-debian.sh (./dev test does)"
-        );
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .args(["--port", "0", "--access-ttl", "60"])
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node server.mjs");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let line = lines
-            .next()
-            .expect("the server's first line")
-            .expect("the server's first line");
-        // Keep reading its event lines: a closed pipe would stop the server.
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        let first: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("server.mjs printed {line:?}: {e}"));
-        let issuer = first["issuer"].as_str().expect("issuer").to_string();
-        Self { child, issuer }
-    }
-
-    fn stats(&self) -> Value {
-        reqwest::blocking::get(format!("{}/_test/stats", self.issuer))
-            .and_then(|r| r.json())
-            .expect("/_test/stats")
-    }
-
-    /// Plays the browser: enters the code, signs in, consents (or denies).
-    fn answer(&self, code: &str, approve: bool) {
-        let mut cmd = Command::new("node");
-        cmd.arg("approve.mjs").arg(&self.issuer).arg(code);
-        if !approve {
-            cmd.arg("--deny");
-        }
-        let out = cmd
-            .current_dir(oidc_dir())
-            .output()
-            .expect("node approve.mjs");
-        assert!(
-            out.status.success(),
-            "approve.mjs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for OidcServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn sign_in(s: &Session, server: &OidcServer, args: &[&str], approve: bool) -> tokenkeeper_e2e::Run {
     let browser = s.browser();

@@ -4,13 +4,16 @@
 //! rotation across all four; the same while the OpenBao leader is killed; a
 //! read-only teammate gets tokens but cannot renew or change the account; each
 //! failure of the team store is a clear error and never touches a local account;
-//! and no secret appears in OpenBao's storage or audit log as given.
+//! and no secret appears in OpenBao's storage or audit log as given. And the
+//! OpenBao token as an account: given, from userpass, or from an OIDC sign-in in
+//! the browser; renewed, alerted on before its max TTL, and a team's login.
 
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+use tokenkeeper_e2e::oidc::{authorizing_browser, OidcServer};
 use tokenkeeper_e2e::openbao::{
     Cluster, DevServer, MEMBER_POLICY as MEMBER, READER_POLICY as READER, SERVER_POLICY as SERVER,
 };
@@ -774,4 +777,144 @@ fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
     assert!(works.status.success(), "the shared account's token works");
     let listed = s.account("carol-bao");
     assert_eq!(listed["team"], "ops", "{listed}");
+}
+
+/// OpenBao's OIDC sign-in through the browser, the one-click flow: Tokenkeeper asks
+/// OpenBao for the provider's address, opens the browser there (here a script that
+/// signs in at the independent oidc-provider), takes the redirect back on its
+/// loopback callback and trades the code at OpenBao. The token is an account like
+/// any other (listed with its TTL and max TTL, renewed with renew-self), a team can
+/// log in with it, and a refusal is said with what to check.
+#[test]
+fn an_openbao_oidc_sign_in_in_the_browser_is_an_account_a_team_logs_in_with() {
+    let Some(bao) = DevServer::start("openbao oidc sign-in") else {
+        return;
+    };
+    set_up_policies(
+        |n, h| bao.policy(n, h),
+        |u, p, pol| bao.userpass_user(u, p, pol),
+    );
+    let port = tokenkeeper_e2e::free_port().to_string();
+    let callback = format!("http://127.0.0.1:{port}/oidc/callback");
+    let idp = OidcServer::start_with(&["--bao-redirect", &callback]);
+    bao.bao_ok(&["auth", "enable", "oidc"]);
+    bao.bao_ok(&[
+        "write",
+        "auth/oidc/config",
+        &format!("oidc_discovery_url={}", idp.issuer),
+        "oidc_client_id=openbao",
+        "oidc_client_secret=openbao-test-secret",
+        "default_role=member",
+    ]);
+    bao.bao_ok(&[
+        "write",
+        "auth/oidc/role/member",
+        "user_claim=sub",
+        &format!("allowed_redirect_uris={callback}"),
+        "token_policies=tokenkeeper-member",
+        "token_ttl=10s",
+        "token_explicit_max_ttl=120s",
+        "oidc_scopes=openid",
+    ]);
+
+    let s = Session::start();
+    let (browser, log) = authorizing_browser(s.root.path(), "alice");
+    let browser = browser.to_str().unwrap();
+    let started = now_ms();
+    let added = s.cli_env(
+        &[("BROWSER", browser)],
+        &[
+            "add",
+            "bao",
+            "--vendor",
+            "openbao",
+            "--url",
+            &bao.addr,
+            "--method",
+            "device-code",
+            "--callback-port",
+            &port,
+        ],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert!(
+        added.stdout.contains("signed in to 'bao'"),
+        "{}",
+        added.stdout
+    );
+    assert!(
+        added.stderr.contains("To sign in, open"),
+        "{}",
+        added.stderr
+    );
+    let page = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        page.contains("Signed in to OpenBao"),
+        "the browser's tab: {page}"
+    );
+    let listed = s.account("bao");
+    assert_eq!(listed["method"], "device-code", "{listed}");
+    let expires = listed["expires_at_ms"].as_i64().expect("an expiry");
+    assert!((expires - (started + 10_000)).abs() < 8_000, "{listed}");
+    let deadline = listed["human_deadline_ms"].as_i64().expect("a deadline");
+    assert!((deadline - (started + 120_000)).abs() < 10_000, "{listed}");
+
+    // The token is OpenBao's, for alice, with the role's policy.
+    let token = s.token("bao");
+    let looked: Value =
+        serde_json::from_str(&bao.bao_ok(&["token", "lookup", "-format=json", &token])).unwrap();
+    assert!(
+        looked["data"]["policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "tokenkeeper-member"),
+        "{looked}"
+    );
+    // Renewed as an OpenBao token is: the same token, a new TTL.
+    std::thread::sleep(Duration::from_secs(2));
+    s.cli(&["renew", "bao"], None).ok();
+    assert_eq!(s.token("bao"), token);
+    assert!(s.account("bao")["expires_at_ms"].as_i64().unwrap() > expires);
+
+    // A team logs in with it.
+    s.cli(&["team", "connect", "ops", "--account", "bao"], None)
+        .ok();
+    let teams = s.cli(&["team", "list", "--json"], None).ok().json();
+    assert_eq!(teams[0]["login"], "account 'bao'", "{teams}");
+
+    // A role OpenBao does not have: refused before the browser opens, in words.
+    let before = std::fs::read_to_string(&log).unwrap_or_default();
+    let refused = s.cli_env(
+        &[("BROWSER", browser)],
+        &[
+            "add",
+            "nope",
+            "--vendor",
+            "openbao",
+            "--url",
+            &bao.addr,
+            "--method",
+            "device-code",
+            "--role",
+            "nobody",
+            "--callback-port",
+            &port,
+        ],
+    );
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("role 'nobody'")
+            && refused.stderr.contains("allowed_redirect_uris"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap_or_default(), before);
+
+    // Nothing of it in the vault's files or the outputs.
+    for file in files_under(&s.data_dir) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap_or_default()).to_string();
+        assert!(!text.contains(&token), "{} holds the token", file.display());
+    }
+    assert!(!added.stderr.contains(&token) && !added.stdout.contains(&token));
 }

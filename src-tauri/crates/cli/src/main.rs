@@ -294,6 +294,13 @@ struct AddArgs {
     /// The API the token is for (OIDC), where the issuer wants one.
     #[arg(long)]
     audience: Option<String>,
+    /// The role of OpenBao's OIDC auth method (OpenBao's browser sign-in); the
+    /// server's default role when not given.
+    #[arg(long)]
+    role: Option<String>,
+    /// The loopback port the browser returns to after an OpenBao sign-in (8250).
+    #[arg(long, value_name = "PORT")]
+    callback_port: Option<String>,
     /// When a BigID user token expires (YYYY-MM-DD), if it is not a JWT.
     #[arg(long, value_name = "DATE")]
     user_token_expires: Option<String>,
@@ -507,6 +514,8 @@ async fn add(vault: &Vault, args: AddArgs) -> Result<ExitCode> {
     let settings = [
         (FieldKey::Scope, args.scope),
         (FieldKey::Audience, args.audience),
+        (FieldKey::Role, args.role),
+        (FieldKey::CallbackPort, args.callback_port),
         (FieldKey::UserTokenExpires, args.user_token_expires),
         (FieldKey::RefreshMethod, args.refresh_method),
         (FieldKey::TokenDuration, args.token_duration),
@@ -808,13 +817,23 @@ async fn login_device(vault: &Vault, name: &str, no_browser: bool) -> Result<Exi
 fn show_device_prompt(prompt: &DevicePrompt, no_browser: bool) {
     let minutes = (prompt.expires_at_ms - chrono::Utc::now().timestamp_millis()) / 60_000;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "To sign in, open {}\nand check that it shows the code:  {}\n(the code expires in {} minutes)",
-        prompt.browser_url,
-        prompt.user_code,
-        minutes.max(1)
-    );
+    if prompt.user_code.is_empty() {
+        // A sign-in that returns to Tokenkeeper by itself (OpenBao's OIDC): no code.
+        let _ = writeln!(
+            err,
+            "To sign in, open {}\n(the sign-in waits {} minutes for the browser to come back)",
+            prompt.browser_url,
+            minutes.max(1)
+        );
+    } else {
+        let _ = writeln!(
+            err,
+            "To sign in, open {}\nand check that it shows the code:  {}\n(the code expires in {} minutes)",
+            prompt.browser_url,
+            prompt.user_code,
+            minutes.max(1)
+        );
+    }
     if !no_browser {
         match tokenkeeper_core::browser::open(&prompt.browser_url) {
             Ok(()) => {

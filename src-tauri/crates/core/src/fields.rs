@@ -30,10 +30,14 @@ pub enum FieldKey {
     RefreshMethod,
     /// Sign in with BigAnimal's free-trial client id ("yes").
     FreeTrial,
+    /// The role of OpenBao's OIDC auth method to sign in with.
+    Role,
+    /// The loopback port the browser returns to after an OpenBao OIDC sign-in.
+    CallbackPort,
 }
 
 impl FieldKey {
-    pub const ALL: [FieldKey; 11] = [
+    pub const ALL: [FieldKey; 13] = [
         FieldKey::Username,
         FieldKey::Tenant,
         FieldKey::IamId,
@@ -45,6 +49,8 @@ impl FieldKey {
         FieldKey::TokenName,
         FieldKey::RefreshMethod,
         FieldKey::FreeTrial,
+        FieldKey::Role,
+        FieldKey::CallbackPort,
     ];
 
     /// Its key in the account's settings, and its name in IPC.
@@ -61,6 +67,8 @@ impl FieldKey {
             FieldKey::TokenName => "token_name",
             FieldKey::RefreshMethod => "refresh_method",
             FieldKey::FreeTrial => "free_trial",
+            FieldKey::Role => "role",
+            FieldKey::CallbackPort => "callback_port",
         }
     }
 
@@ -83,6 +91,8 @@ impl FieldKey {
             FieldKey::TokenName => "--token-name",
             FieldKey::RefreshMethod => "--refresh-method",
             FieldKey::FreeTrial => "--free-trial",
+            FieldKey::Role => "--role",
+            FieldKey::CallbackPort => "--callback-port",
         }
     }
 

@@ -9,7 +9,7 @@ export type RenewsWith = "stored-password" | "stored-api-key" | "stored-user-tok
 
 export type TokenState = "valid" | "renew-soon" | "expired" | "needs-sign-in";
 
-export type FieldKey = "username" | "tenant" | "iam_id" | "client_id" | "scope" | "audience" | "user_token_expires" | "token_duration" | "token_name" | "refresh_method" | "free_trial";
+export type FieldKey = "username" | "tenant" | "iam_id" | "client_id" | "scope" | "audience" | "user_token_expires" | "token_duration" | "token_name" | "refresh_method" | "free_trial" | "role" | "callback_port";
 
 export type AccountSummary = { id: string, name: string, vendor: Vendor, vendor_name: string, base_url: string, method: Method, username: string | null, labels: Array<string>, state: TokenState, 
 /**

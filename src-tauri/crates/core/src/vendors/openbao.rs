@@ -1,8 +1,9 @@
 //! OpenBao and HashiCorp Vault tokens as accounts: a token the admin was given, kept
 //! alive with `auth/token/renew-self` before its TTL ends and alerted on before the
-//! max TTL that no renewal passes; or a userpass login (`auth/userpass/login/USER`)
-//! whose token is traded again with the stored password. Sent as
-//! `X-Vault-Token`, which both servers read (they also take `Authorization: Bearer`).
+//! max TTL that no renewal passes; a userpass login (`auth/userpass/login/USER`)
+//! whose token is traded again with the stored password; or an OIDC sign-in in the
+//! browser (`auth/oidc`), which comes back to a loopback callback as `bao login
+//! -method=oidc` does. Sent as `X-Vault-Token`, which both servers read.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
@@ -10,7 +11,10 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{required, Call, Issued, VendorFlow};
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use super::{required, Call, DeviceCode, Issued, VendorFlow};
 use crate::error::{Error, Remedy, Result};
 use crate::fields::{Field, FieldKey, MethodSpec};
 use crate::http::{self, Answer};
@@ -21,6 +25,13 @@ const LOOKUP_SELF: &str = "/v1/auth/token/lookup-self";
 const RENEW_SELF: &str = "/v1/auth/token/renew-self";
 /// The userpass method at its default mount.
 const USERPASS_LOGIN: &str = "/v1/auth/userpass/login/";
+/// The OIDC auth method at its default mount.
+const OIDC_AUTH_URL: &str = "/v1/auth/oidc/oidc/auth_url";
+const OIDC_CALLBACK: &str = "/v1/auth/oidc/oidc/callback";
+/// The port `bao login -method=oidc` listens on, which roles usually allow.
+const DEFAULT_CALLBACK_PORT: &str = "8250";
+/// How long a browser sign-in waits for the browser to come back.
+const BROWSER_WAIT: Duration = Duration::minutes(5);
 /// How much of a server's error list a message quotes.
 const QUOTED_CHARS: usize = 200;
 
@@ -43,6 +54,27 @@ const METHODS: &[MethodSpec] = &[
             default: None,
         }],
         secret: Some(SecretKind::Password),
+    },
+    MethodSpec {
+        method: Method::DeviceCode,
+        fields: &[
+            Field {
+                key: FieldKey::Role,
+                label: "Role",
+                required: false,
+                help: "The OIDC role at auth/oidc; empty: the server's default role",
+                default: None,
+            },
+            Field {
+                key: FieldKey::CallbackPort,
+                label: "Callback port",
+                required: false,
+                help: "The browser comes back to http://127.0.0.1:PORT/oidc/callback, \
+                       which the role's allowed_redirect_uris must name",
+                default: Some(DEFAULT_CALLBACK_PORT),
+            },
+        ],
+        secret: None,
     },
 ];
 
@@ -109,14 +141,21 @@ impl OpenBao {
     /// A token the server refuses (403: expired, revoked, or never valid).
     fn token_refused(call: &Call<'_>, answer: &Answer, token: &Secret) -> Error {
         let name = call.name();
+        let browser = call.account.method == Method::DeviceCode;
+        let what = if browser {
+            format!("Sign in to '{name}' again through the browser")
+        } else {
+            format!(
+                "Get a new token (`bao login`, or from your Vault administrator) and sign in \
+                 to '{name}' again with it"
+            )
+        };
         Error::needs_sign_in(format!(
-            "{} refused the token of account '{name}' ({}): it expired or was revoked. \
-             Get a new token (`bao login`, or from your Vault administrator) and sign in \
-             to '{name}' again with it",
+            "{} refused the token of account '{name}' ({}): it expired or was revoked. {what}",
             Self::endpoint(call, LOOKUP_SELF),
             Self::said(answer, &[token]),
         ))
-        .with_remedy(Remedy::sign_in(name, true))
+        .with_remedy(Remedy::sign_in(name, !browser))
     }
 
     async fn lookup(call: &Call<'_>, token: &Secret) -> Result<LookupData> {
@@ -293,6 +332,322 @@ impl OpenBao {
     }
 }
 
+/// A browser sign-in under way: the loopback listener the browser comes back to,
+/// with what the callback must match. Kept here between `start_device` and
+/// `finish_device` (a `DeviceCode` is plain data), one per port: a sign-in started
+/// again on the same port replaces the one before it.
+struct Waiting {
+    nonce: Secret,
+    state: String,
+    listener: std::net::TcpListener,
+}
+
+static WAITING: LazyLock<Mutex<HashMap<u16, Waiting>>> = LazyLock::new(Default::default);
+
+fn waiting() -> std::sync::MutexGuard<'static, HashMap<u16, Waiting>> {
+    WAITING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[derive(Deserialize)]
+struct AuthUrlAnswer {
+    data: Option<AuthUrlData>,
+}
+
+#[derive(Deserialize)]
+struct AuthUrlData {
+    #[serde(default)]
+    auth_url: String,
+}
+
+/// What the browser brought back to the callback.
+enum Returned {
+    Code { code: Secret, state: String },
+    Refused(String),
+}
+
+impl OpenBao {
+    fn callback_port(call: &Call<'_>) -> Result<u16> {
+        let text = call.setting(FieldKey::CallbackPort, DEFAULT_CALLBACK_PORT);
+        text.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p >= 1024)
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "account '{}': the callback port '{text}' is not a port from 1024 to 65535",
+                    call.name()
+                ))
+            })
+    }
+
+    /// Binds the callback, asks OpenBao for the provider's address, and keeps the
+    /// listener for `finish_device`.
+    async fn start_browser(call: &Call<'_>) -> Result<DeviceCode> {
+        let port = Self::callback_port(call)?;
+        // A sign-in started again replaces the one before it (and frees its port).
+        waiting().remove(&port);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            Error::usage(format!(
+                "cannot listen on 127.0.0.1:{port} for the browser's return ({e}): another \
+                 sign-in (or `bao login`) may be using it. Use another port with \
+                 --callback-port and allow http://127.0.0.1:PORT/oidc/callback in the role"
+            ))
+        })?;
+        let redirect = format!("http://127.0.0.1:{port}/oidc/callback");
+        let nonce = Secret::new(random_hex(20));
+        let role = call.setting(FieldKey::Role, "");
+        let url = format!("{}{OIDC_AUTH_URL}", call.account.base_url);
+        let request = call.http.post(&url).json(&json!({
+            "role": role,
+            "redirect_uri": redirect,
+            "client_nonce": nonce.expose(),
+        }));
+        let answer = http::send(request, &Self::endpoint(call, OIDC_AUTH_URL)).await?;
+        let refused = |said: String| {
+            Error::refused(format!(
+                "{} would not start an OIDC sign-in for {} with the return address {redirect} \
+                 ({said}): check that the OIDC auth method is enabled at auth/oidc, the role \
+                 exists, and its allowed_redirect_uris names that address",
+                Self::endpoint(call, OIDC_AUTH_URL),
+                if role.is_empty() {
+                    "the default role".to_string()
+                } else {
+                    format!("role '{role}'")
+                },
+            ))
+        };
+        if !answer.status.is_success() {
+            if answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err() {
+                return Err(answer.unexpected());
+            }
+            return Err(refused(Self::said(&answer, &[&nonce])));
+        }
+        let auth_url = answer
+            .json::<AuthUrlAnswer>()?
+            .data
+            .map(|d| d.auth_url)
+            .unwrap_or_default();
+        let parsed = url::Url::parse(&auth_url)
+            .map_err(|_| refused("no sign-in address in its answer".into()))?;
+        let state = parsed
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| refused("a sign-in address without a state".into()))?;
+        waiting().insert(
+            port,
+            Waiting {
+                nonce: nonce.clone(),
+                state,
+                listener,
+            },
+        );
+        Ok(DeviceCode {
+            device_code: nonce,
+            user_code: String::new(),
+            verification_uri: auth_url.clone(),
+            verification_uri_complete: Some(auth_url),
+            expires_at: call.now + BROWSER_WAIT,
+            interval: std::time::Duration::from_secs(1),
+            token_endpoint: format!("{}{OIDC_CALLBACK}", call.account.base_url),
+            client_id: String::new(),
+            exchange_endpoint: None,
+        })
+    }
+
+    /// Waits for the browser to come back, then trades its code at OpenBao.
+    async fn finish_browser(call: &Call<'_>, code: &DeviceCode) -> Result<Issued> {
+        let port = Self::callback_port(call)?;
+        let held = {
+            let mut w = waiting();
+            match w.get(&port) {
+                Some(h) if h.nonce == code.device_code => w.remove(&port),
+                _ => None,
+            }
+        };
+        let held = held.ok_or_else(|| {
+            Error::usage(format!(
+                "the browser sign-in of '{}' was replaced by a newer one: finish that one",
+                call.name()
+            ))
+        })?;
+        let listener = held
+            .listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(held.listener))
+            .map_err(|e| Error::internal(format!("the browser's return listener: {e}")))?;
+        let left = (code.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let returned = tokio::time::timeout(left, Self::await_return(&listener, &held.state))
+            .await
+            .map_err(|_| {
+                Error::needs_sign_in(format!(
+                    "the browser did not come back within {} minutes: sign in to '{}' again",
+                    BROWSER_WAIT.num_minutes(),
+                    call.name()
+                ))
+            })?;
+        drop(listener);
+        let (auth_code, state) = match returned {
+            Returned::Code { code, state } => (code, state),
+            Returned::Refused(why) => {
+                return Err(Error::refused(format!(
+                    "the OIDC provider refused the sign-in of '{}' ({why}): sign in again, or \
+                     ask your OpenBao administrator about the role",
+                    call.name()
+                )))
+            }
+        };
+        let url = format!("{}{OIDC_CALLBACK}", call.account.base_url);
+        let request = call.http.get(&url).query(&[
+            ("state", state.as_str()),
+            ("code", auth_code.expose()),
+            ("client_nonce", code.device_code.expose()),
+        ]);
+        let answer = http::send(request, &Self::endpoint(call, OIDC_CALLBACK)).await?;
+        let sent = [&auth_code, &code.device_code];
+        if !answer.status.is_success() {
+            if answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err() {
+                return Err(answer.unexpected());
+            }
+            return Err(Error::refused(format!(
+                "{} refused the browser sign-in of '{}' ({}): sign in again; if it keeps \
+                 failing, ask your OpenBao administrator to check the role's bound claims",
+                Self::endpoint(call, OIDC_CALLBACK),
+                call.name(),
+                Self::said(&answer, &sent),
+            )));
+        }
+        let auth = Self::auth_block(call, &answer, OIDC_CALLBACK)?;
+        let token = auth.client_token.filter(|t| !t.is_empty()).ok_or_else(|| {
+            Error::vendor(format!(
+                "{} signed in without a client_token",
+                Self::endpoint(call, OIDC_CALLBACK)
+            ))
+        })?;
+        Self::take_token(call, &Secret::new(token)).await
+    }
+
+    /// Serves the loopback callback until the browser brings back this sign-in's
+    /// state; any other request (a favicon, a stale tab) is answered and waited past.
+    async fn await_return(listener: &tokio::net::TcpListener, state: &str) -> Returned {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let target = match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                read_request_target(&mut stream),
+            )
+            .await
+            {
+                Ok(Some(t)) => t,
+                _ => continue,
+            };
+            let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+                continue;
+            };
+            if url.path() != "/oidc/callback" {
+                respond(&mut stream, "404 Not Found", "Nothing here.").await;
+                continue;
+            }
+            let param = |name: &str| {
+                url.query_pairs()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.into_owned())
+            };
+            if param("state").as_deref() != Some(state) {
+                respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "This is not the sign-in Tokenkeeper is waiting for: start it again.",
+                )
+                .await;
+                continue;
+            }
+            if let Some(error) = param("error") {
+                let why = quote_vendor(
+                    &format!(
+                        "{error}: {}",
+                        param("error_description").unwrap_or_default()
+                    ),
+                    std::iter::empty(),
+                    QUOTED_CHARS,
+                );
+                respond(
+                    &mut stream,
+                    "200 OK",
+                    "The sign-in was refused. Tokenkeeper says why; you can close this tab.",
+                )
+                .await;
+                return Returned::Refused(why);
+            }
+            let Some(code) = param("code").filter(|c| !c.is_empty()) else {
+                respond(
+                    &mut stream,
+                    "400 Bad Request",
+                    "The sign-in came back without a code.",
+                )
+                .await;
+                continue;
+            };
+            respond(
+                &mut stream,
+                "200 OK",
+                "Signed in to OpenBao. You can close this tab and go back to Tokenkeeper.",
+            )
+            .await;
+            return Returned::Code {
+                code: Secret::new(code),
+                state: state.to_string(),
+            };
+        }
+    }
+}
+
+/// The request target of an HTTP/1 request line (`GET /oidc/callback?… HTTP/1.1`),
+/// reading at most 8 KiB of head.
+async fn read_request_target(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.ok()?;
+        if n == 0 || head.len() + n > 8192 {
+            return None;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = std::str::from_utf8(&head).ok()?.lines().next()?.to_string();
+    let mut parts = line.split(' ');
+    (parts.next()? == "GET").then_some(())?;
+    let target = parts.next()?;
+    target.starts_with('/').then(|| target.to_string())
+}
+
+/// A small page for the browser tab, with nothing loaded from anywhere.
+async fn respond(stream: &mut tokio::net::TcpStream, status: &str, text: &str) {
+    use tokio::io::AsyncWriteExt;
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Tokenkeeper</title></head>\
+         <body><p>{text}</p></body></html>"
+    );
+    let answer = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/html; charset=utf-8\r\n\
+         Content-Security-Policy: default-src 'none'\r\nCache-Control: no-store\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut raw = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut raw);
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[async_trait]
 impl VendorFlow for OpenBao {
     fn vendor(&self) -> Vendor {
@@ -312,6 +667,10 @@ impl VendorFlow for OpenBao {
             Method::Password => {
                 Self::log_in(call, required(call, secrets, SecretKind::Password)?).await
             }
+            // A browser sign-in's token, when asked to sign in without the browser.
+            Method::DeviceCode => {
+                Self::take_token(call, required(call, secrets, SecretKind::AccessToken)?).await
+            }
             _ => Self::take_token(call, required(call, secrets, SecretKind::UserToken)?).await,
         }
     }
@@ -321,8 +680,19 @@ impl VendorFlow for OpenBao {
             Method::Password => {
                 Self::log_in(call, required(call, secrets, SecretKind::Password)?).await
             }
+            Method::DeviceCode => {
+                Self::renew_token(call, required(call, secrets, SecretKind::AccessToken)?).await
+            }
             _ => Self::renew_token(call, required(call, secrets, SecretKind::UserToken)?).await,
         }
+    }
+
+    async fn start_device(&self, call: &Call<'_>) -> Result<DeviceCode> {
+        Self::start_browser(call).await
+    }
+
+    async fn finish_device(&self, call: &Call<'_>, code: &DeviceCode) -> Result<Issued> {
+        Self::finish_browser(call, code).await
     }
 
     /// `lookup-self` answers 403 for a token that expired or was revoked.
