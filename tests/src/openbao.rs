@@ -287,6 +287,39 @@ impl DevServer {
         ]);
     }
 
+    /// Enables the OIDC auth method against `issuer` (the test oidc-provider's
+    /// confidential `openbao` client, tests/src/oidc.rs) with a default role
+    /// `member` that may send the browser back to `callback` only, and gives tokens
+    /// with `policies`, a TTL of `ttl` and an explicit max TTL of `max_ttl`.
+    pub fn enable_oidc(
+        &self,
+        issuer: &str,
+        callback: &str,
+        policies: &[&str],
+        ttl: &str,
+        max_ttl: &str,
+    ) {
+        self.bao_ok(&["auth", "enable", "oidc"]);
+        self.bao_ok(&[
+            "write",
+            "auth/oidc/config",
+            &format!("oidc_discovery_url={issuer}"),
+            "oidc_client_id=openbao",
+            "oidc_client_secret=openbao-test-secret",
+            "default_role=member",
+        ]);
+        self.bao_ok(&[
+            "write",
+            "auth/oidc/role/member",
+            "user_claim=sub",
+            &format!("allowed_redirect_uris={callback}"),
+            &format!("token_policies={}", policies.join(",")),
+            &format!("token_ttl={ttl}"),
+            &format!("token_explicit_max_ttl={max_ttl}"),
+            "oidc_scopes=openid",
+        ]);
+    }
+
     /// Enables AppRole (once), adds `role` with `policies` and token `ttl`, and
     /// returns its role id and a fresh secret id.
     pub fn approle(&self, role: &str, policies: &[&str], ttl: &str) -> (String, String) {

@@ -797,25 +797,13 @@ fn an_openbao_oidc_sign_in_in_the_browser_is_an_account_a_team_logs_in_with() {
     let port = tokenkeeper_e2e::free_port().to_string();
     let callback = format!("http://127.0.0.1:{port}/oidc/callback");
     let idp = OidcServer::start_with(&["--bao-redirect", &callback]);
-    bao.bao_ok(&["auth", "enable", "oidc"]);
-    bao.bao_ok(&[
-        "write",
-        "auth/oidc/config",
-        &format!("oidc_discovery_url={}", idp.issuer),
-        "oidc_client_id=openbao",
-        "oidc_client_secret=openbao-test-secret",
-        "default_role=member",
-    ]);
-    bao.bao_ok(&[
-        "write",
-        "auth/oidc/role/member",
-        "user_claim=sub",
-        &format!("allowed_redirect_uris={callback}"),
-        "token_policies=tokenkeeper-member",
-        "token_ttl=10s",
-        "token_explicit_max_ttl=120s",
-        "oidc_scopes=openid",
-    ]);
+    bao.enable_oidc(
+        &idp.issuer,
+        &callback,
+        &["tokenkeeper-member"],
+        "10s",
+        "120s",
+    );
 
     let s = Session::start();
     let (browser, log) = authorizing_browser(s.root.path(), "alice");

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tokenkeeper_e2e::oidc::OidcServer;
 use tokenkeeper_e2e::webdriver::{Browser, Driver};
 use tokenkeeper_e2e::{bin, user_code, Display, RecordingBrowser, Running, Sandbox, Session};
 
@@ -1174,4 +1175,57 @@ fn a_shared_account_says_where_it_is_stored_and_reveals_the_teams_token() {
     w.open_details("mine");
     let stored = app.wait_text("[data-testid='stored-in']", WAIT);
     assert_eq!(stored, "this computer's keyring");
+}
+
+#[test]
+fn an_openbao_browser_sign_in_from_the_window_comes_back_by_itself() {
+    let Some(bao) = tokenkeeper_e2e::openbao::DevServer::start("ui openbao oidc") else {
+        return;
+    };
+    bao.policy(
+        "tokenkeeper-member",
+        tokenkeeper_e2e::openbao::MEMBER_POLICY,
+    );
+    let port = tokenkeeper_e2e::free_port().to_string();
+    let callback = format!("http://127.0.0.1:{port}/oidc/callback");
+    let idp = OidcServer::start_with(&["--bao-redirect", &callback]);
+    bao.enable_oidc(&idp.issuer, &callback, &["tokenkeeper-member"], "60s", "1h");
+    let w = Window::open(|_| {});
+    w.app.wait_text("[data-testid='empty']", WAIT);
+    submit_add_form(
+        &w.app,
+        &Form {
+            fields: &[("callback_port", port.as_str())],
+            ..Form::device("openbao", "bao", bao.addr.clone())
+        },
+    );
+    // One click opened the browser at the provider, by way of OpenBao.
+    tokenkeeper_e2e::wait_for("the app to open the browser", WAIT, || {
+        !w.browser.opened().is_empty()
+    });
+    let url = w.browser.opened()[0].clone();
+    assert!(url.starts_with(&idp.issuer), "{url}");
+    w.app.wait_text("[data-testid='sign-in-progress']", WAIT);
+    assert!(
+        !w.app.exists("[data-testid='user-code']"),
+        "no code to compare: the browser comes back by itself"
+    );
+    // The admin signs in in that tab; it comes back to the app's callback.
+    let signed = Command::new("node")
+        .arg("authorize.mjs")
+        .arg(&url)
+        .current_dir(tokenkeeper_e2e::oidc::oidc_dir())
+        .output()
+        .expect("node authorize.mjs");
+    let page = String::from_utf8_lossy(&signed.stdout);
+    assert!(
+        signed.status.success() && page.contains("Signed in to OpenBao"),
+        "{page} {}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    w.app.wait_text("[data-testid='sign-in-done']", WAIT);
+    w.wait_state("bao", "valid");
+    let token = w.token("bao");
+    let looked = bao.bao(&["token", "lookup", "-format=json", &token]);
+    assert!(looked.status.success(), "OpenBao knows the token");
 }
