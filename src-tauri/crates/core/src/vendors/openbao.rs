@@ -532,6 +532,8 @@ impl OpenBao {
     async fn await_return(listener: &tokio::net::TcpListener, state: &str) -> Returned {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
+                // Out of descriptors, say: wait a moment rather than spin.
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             };
             let target = match tokio::time::timeout(
@@ -702,5 +704,106 @@ impl VendorFlow for OpenBao {
             Err(e) if e.kind() == crate::error::ErrorKind::NeedsSignIn => Ok(Some(false)),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(port: u16, path: &str) -> (u16, String) {
+        let answer = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+            .await
+            .expect("the callback answers");
+        let status = answer.status().as_u16();
+        (status, answer.text().await.unwrap_or_default())
+    }
+
+    async fn callback(state: &'static str) -> (u16, tokio::task::JoinHandle<Returned>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let waiting = tokio::spawn(async move { OpenBao::await_return(&listener, state).await });
+        (port, waiting)
+    }
+
+    #[tokio::test]
+    async fn the_callback_waits_past_other_requests_and_takes_its_own_state() {
+        let (port, waiting) = callback("st_1").await;
+        assert_eq!(get(port, "/favicon.ico").await.0, 404);
+        let (status, page) = get(port, "/oidc/callback?state=st_0&code=stale").await;
+        assert_eq!(status, 400);
+        assert!(page.contains("not the sign-in"), "{page}");
+        let (status, _) = get(port, "/oidc/callback?state=st_1").await;
+        assert_eq!(status, 400, "no code: waited past");
+        assert!(!waiting.is_finished());
+        let (status, page) = get(port, "/oidc/callback?state=st_1&code=abc%2Bd").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("Signed in to OpenBao"), "{page}");
+        match waiting.await.unwrap() {
+            Returned::Code { code, state } => {
+                assert_eq!(code.expose(), "abc+d");
+                assert_eq!(state, "st_1");
+            }
+            Returned::Refused(why) => panic!("refused: {why}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_provider_refusal_ends_the_wait_with_its_words() {
+        let (port, waiting) = callback("st_1").await;
+        let path =
+            "/oidc/callback?state=st_1&error=access_denied&error_description=The+user+said+no";
+        assert_eq!(get(port, path).await.0, 200);
+        match waiting.await.unwrap() {
+            Returned::Refused(why) => {
+                assert!(
+                    why.contains("access_denied") && why.contains("The user said no"),
+                    "{why}"
+                )
+            }
+            Returned::Code { .. } => panic!("a refusal taken as a code"),
+        }
+    }
+
+    #[test]
+    fn the_callback_port_is_checked() {
+        let mut account = crate::model::Account {
+            id: "a".into(),
+            name: "bao".into(),
+            vendor: Vendor::Openbao,
+            base_url: "https://bao.example.com:8200".into(),
+            method: Method::DeviceCode,
+            username: None,
+            tenant: None,
+            iam_id: None,
+            client_id: None,
+            ca_cert_pem: None,
+            labels: Vec::new(),
+            created_at: Utc::now(),
+            settings: Default::default(),
+            team: None,
+        };
+        let http = reqwest::Client::new();
+        let port = |account: &crate::model::Account| {
+            OpenBao::callback_port(&Call::new(account, &http, Utc::now()))
+        };
+        assert_eq!(
+            port(&account).unwrap(),
+            8250,
+            "bao login's port unless told"
+        );
+        for bad in ["80", "65536", "http", "-1"] {
+            account.settings.insert("callback_port".into(), bad.into());
+            let e = port(&account).unwrap_err();
+            assert!(
+                e.message().contains("1024 to 65535"),
+                "{bad}: {}",
+                e.message()
+            );
+        }
+        account
+            .settings
+            .insert("callback_port".into(), " 18250 ".into());
+        assert_eq!(port(&account).unwrap(), 18250);
     }
 }
