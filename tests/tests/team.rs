@@ -17,7 +17,7 @@ use tokenkeeper_e2e::oidc::{authorizing_browser, OidcServer};
 use tokenkeeper_e2e::openbao::{
     Cluster, DevServer, MEMBER_POLICY as MEMBER, READER_POLICY as READER, SERVER_POLICY as SERVER,
 };
-use tokenkeeper_e2e::{files_under, finish, wait_for, Sandbox, Session};
+use tokenkeeper_e2e::{add_args, files_under, finish, wait_for, Sandbox, Session};
 
 /// A short-lived BigAnimal token: valid 2 s, then in its renewal window 2 s.
 const ACCESS_TTL: &str = "4";
@@ -587,6 +587,34 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
         "the deadline is the explicit max TTL: {listed}"
     );
 
+    // A token whose max TTL only shows when a renewal comes back capped (its auth
+    // mount's max lease TTL, not an explicit one): no deadline until then.
+    bao.bao_ok(&["auth", "enable", "-path=short", "userpass"]);
+    bao.bao_ok(&["auth", "tune", "-max-lease-ttl=20s", "short/"]);
+    bao.bao_ok(&[
+        "write",
+        "auth/short/users/dora",
+        "password=pw-dora",
+        "token_ttl=8s",
+    ]);
+    let capped: Value = serde_json::from_str(&bao.bao_ok(&[
+        "write",
+        "-format=json",
+        "auth/short/login/dora",
+        "password=pw-dora",
+    ]))
+    .expect("bao's JSON");
+    let capped = capped["auth"]["client_token"].as_str().unwrap().to_string();
+    s.add_with_secret(
+        "capped",
+        "openbao",
+        &bao.addr,
+        &capped,
+        &["--method", "user-token"],
+    )
+    .ok();
+    assert!(s.account("capped")["human_deadline_ms"].is_null());
+
     // `watch` keeps it alive past its TTL, and alerts before the max TTL (the
     // default thresholds' last, one hour, has already passed).
     let mut watch = s.spawn_cli(&[], &["watch", "--json"]);
@@ -621,6 +649,24 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
     );
     let _ = watch.kill();
     let _ = watch.wait();
+    // The capped renewal made the role's max TTL the deadline, and said so.
+    let capped_now = s.account("capped");
+    let capped_deadline = capped_now["human_deadline_ms"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a capped renewal sets the deadline: {capped_now}"));
+    assert!(
+        (capped_deadline - (started + 20_000)).abs() < 6_000,
+        "the mount's 20 s max TTL: {capped_now}"
+    );
+    assert!(
+        printed
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("deadline-soon") && l.contains("\"capped\"")),
+        "{:?}",
+        printed.lock().unwrap()
+    );
     // The vault hands out that same token (renew-self keeps it).
     assert_eq!(s.token("bao"), token);
     let after = s.account("bao");
@@ -809,21 +855,15 @@ fn an_openbao_oidc_sign_in_in_the_browser_is_an_account_a_team_logs_in_with() {
     let (browser, log) = authorizing_browser(s.root.path(), "alice");
     let browser = browser.to_str().unwrap();
     let started = now_ms();
-    let added = s.cli_env(
-        &[("BROWSER", browser)],
-        &[
-            "add",
-            "bao",
-            "--vendor",
-            "openbao",
-            "--url",
-            &bao.addr,
-            "--method",
-            "device-code",
-            "--callback-port",
-            &port,
-        ],
-    );
+    let browser_add = |name: &str, flags: &[&str]| {
+        let mut flags = flags.to_vec();
+        flags.extend(["--method", "device-code", "--callback-port", &port]);
+        s.cli_env(
+            &[("BROWSER", browser)],
+            &add_args(name, "openbao", &bao.addr, &flags),
+        )
+    };
+    let added = browser_add("bao", &[]);
     assert_eq!(added.code, 0, "{}", added.stderr);
     assert!(
         added.stdout.contains("signed in to 'bao'"),
@@ -873,23 +913,7 @@ fn an_openbao_oidc_sign_in_in_the_browser_is_an_account_a_team_logs_in_with() {
 
     // A role OpenBao does not have: refused before the browser opens, in words.
     let before = std::fs::read_to_string(&log).unwrap_or_default();
-    let refused = s.cli_env(
-        &[("BROWSER", browser)],
-        &[
-            "add",
-            "nope",
-            "--vendor",
-            "openbao",
-            "--url",
-            &bao.addr,
-            "--method",
-            "device-code",
-            "--role",
-            "nobody",
-            "--callback-port",
-            &port,
-        ],
-    );
+    let refused = browser_add("nope", &["--role", "nobody"]);
     assert_eq!(refused.code, 4, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("role 'nobody'")

@@ -676,7 +676,8 @@ const LOOKUP: &str = "auth/token/lookup-self";
 fn token_invalid(bao: &OpenBao, what: &str) -> TeamError {
     let advice = match bao.login {
         Login::Token(_) => {
-            "give a new token (bao token create, or ask the team store's administrators)"
+            "give a new token (bao token create, or ask the team store's administrators); \
+             a team that logs in with an account: sign in to that account again"
         }
         Login::Userpass { .. } => "log in again with the user name and password",
         Login::AppRole { .. } => "log in again with the role id and a fresh secret id",

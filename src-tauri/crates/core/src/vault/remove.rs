@@ -4,7 +4,7 @@
 use std::time::Duration as StdDuration;
 
 use super::{flow_for, item_for, run_blocking, Vault};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::http;
 use crate::secret::SecretKind;
 use crate::vendors::Call;
@@ -28,6 +28,13 @@ impl Vault {
     /// secrets back after they were deleted.
     pub async fn remove(&self, name: &str, sign_out: bool) -> Result<SignOut> {
         let (account, _) = self.find(name)?;
+        if let Some(team) = self.team_logging_in_with(name)? {
+            return Err(Error::usage(format!(
+                "account '{name}' is how this machine logs in to team '{team}': connect the \
+                 team another way first (`tokenkeeper team connect {team} --userpass USER`, \
+                 or --account with another account), then remove it"
+            )));
+        }
         if account.team.is_some() {
             // A shared account is forgotten here only: its secrets and settings stay
             // in the team store for the teammates (and `team join` lists it again).

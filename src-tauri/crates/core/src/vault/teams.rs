@@ -184,10 +184,11 @@ impl Vault {
             secret = self.login_token_of(account).await?;
             if config.server.address.is_empty() {
                 let (a, _) = self.find(account)?;
+                // The account's trust, unless a CA was given for the team.
                 config.server = Server {
                     address: a.base_url.clone(),
                     pin_sha256: a.setting(crate::http::PIN_SETTING).map(str::to_string),
-                    ca_cert_pem: a.ca_cert_pem,
+                    ca_cert_pem: config.server.ca_cert_pem.take().or(a.ca_cert_pem),
                 };
             }
         }
@@ -214,6 +215,16 @@ impl Vault {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.clone(), Arc::new(store));
         self.team_summary(&config, false)
+    }
+
+    /// The team that logs in with account `name`, if one does.
+    pub(super) fn team_logging_in_with(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .db
+            .teams()?
+            .into_iter()
+            .find(|t| matches!(&t.login, LoginKind::Account { account } if account == name))
+            .map(|t| t.name))
     }
 
     /// The fresh token of `account`, a team's login: an OpenBao account of this
@@ -286,15 +297,10 @@ impl Vault {
     /// renewal here writes the keyring meanwhile.
     pub async fn share(&self, name: &str, team: &str) -> Result<Account> {
         let (account, _) = self.find(name)?;
-        if let Some(t) = self
-            .db
-            .teams()?
-            .into_iter()
-            .find(|t| matches!(&t.login, LoginKind::Account { account } if account == name))
-        {
+        if let Some(t) = self.team_logging_in_with(name)? {
             return Err(Error::usage(format!(
-                "account '{name}' is how this machine logs in to team '{}': its token stays                  in this keyring, not in a team store",
-                t.name
+                "account '{name}' is how this machine logs in to team '{t}': its token stays \
+                 in this keyring, not in a team store"
             )));
         }
         if let Some(t) = &account.team {

@@ -28,7 +28,7 @@ const USERPASS_LOGIN: &str = "/v1/auth/userpass/login/";
 /// The OIDC auth method at its default mount.
 const OIDC_AUTH_URL: &str = "/v1/auth/oidc/oidc/auth_url";
 const OIDC_CALLBACK: &str = "/v1/auth/oidc/oidc/callback";
-/// The port `bao login -method=oidc` listens on, which roles usually allow.
+/// The port `bao login -method=oidc` listens on by default.
 const DEFAULT_CALLBACK_PORT: &str = "8250";
 /// How long a browser sign-in waits for the browser to come back.
 const BROWSER_WAIT: Duration = Duration::minutes(5);
@@ -86,7 +86,7 @@ struct Lookup {
 
 #[derive(Deserialize)]
 struct LookupData {
-    #[serde(default)]
+    /// Required: an answer without it says nothing of the token's life.
     ttl: i64,
     #[serde(default)]
     creation_ttl: i64,
@@ -96,6 +96,9 @@ struct LookupData {
     explicit_max_ttl: i64,
     #[serde(default)]
     issue_time: Option<String>,
+    /// `null` for a token that never expires (a root token).
+    #[serde(default)]
+    expire_time: Option<String>,
 }
 
 /// A login's or a renewal's `auth` block.
@@ -108,7 +111,7 @@ struct AuthAnswer {
 struct AuthBlock {
     #[serde(default)]
     client_token: Option<String>,
-    #[serde(default)]
+    /// Required: a login or renewal that does not say how long is not believed.
     lease_duration: i64,
     #[serde(default)]
     renewable: bool,
@@ -139,7 +142,7 @@ impl OpenBao {
     }
 
     /// A token the server refuses (403: expired, revoked, or never valid).
-    fn token_refused(call: &Call<'_>, answer: &Answer, token: &Secret) -> Error {
+    fn token_refused(call: &Call<'_>, answer: &Answer, token: &Secret, path: &str) -> Error {
         let name = call.name();
         let browser = call.account.method == Method::DeviceCode;
         let what = if browser {
@@ -151,8 +154,9 @@ impl OpenBao {
             )
         };
         Error::needs_sign_in(format!(
-            "{} refused the token of account '{name}' ({}): it expired or was revoked. {what}",
-            Self::endpoint(call, LOOKUP_SELF),
+            "{} refused the token of account '{name}' ({}): it expired or was revoked, or \
+             lacks the default policy. {what}",
+            Self::endpoint(call, path),
             Self::said(answer, &[token]),
         ))
         .with_remedy(Remedy::sign_in(name, !browser))
@@ -163,9 +167,22 @@ impl OpenBao {
         let request = call.http.get(&url).header("X-Vault-Token", token.expose());
         let answer = http::send(request, &Self::endpoint(call, LOOKUP_SELF)).await?;
         match answer.status {
-            s if s.is_success() => Ok(answer.json::<Lookup>()?.data),
+            s if s.is_success() => {
+                let data = answer.json::<Lookup>()?.data;
+                // Zero is a token that never expires, and only one without an expiry.
+                if data.ttl < 0 || (data.ttl == 0 && data.expire_time.is_some()) {
+                    return Err(Error::vendor(format!(
+                        "{} said the token of account '{}' has {} s left but an expiry: \
+                         Tokenkeeper does not guess; try again, and check the server's clock",
+                        Self::endpoint(call, LOOKUP_SELF),
+                        call.name(),
+                        data.ttl
+                    )));
+                }
+                Ok(data)
+            }
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
-                Err(Self::token_refused(call, &answer, token))
+                Err(Self::token_refused(call, &answer, token, LOOKUP_SELF))
             }
             _ => Err(Self::server_error(call, &answer, LOOKUP_SELF, &[token])),
         }
@@ -239,7 +256,8 @@ impl OpenBao {
         if !data.renewable || data.ttl <= 0 {
             return Self::take_token(call, token).await;
         }
-        let period = data.creation_ttl.max(data.ttl);
+        let most = crate::model::MAX_LIFETIME.num_seconds();
+        let period = data.creation_ttl.max(data.ttl).clamp(1, most);
         let url = format!("{}{RENEW_SELF}", call.account.base_url);
         let request = call
             .http
@@ -250,14 +268,23 @@ impl OpenBao {
         match answer.status {
             s if s.is_success() => {}
             StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED => {
-                return Err(Self::token_refused(call, &answer, token))
+                return Err(Self::token_refused(call, &answer, token, RENEW_SELF))
             }
             _ => return Err(Self::server_error(call, &answer, RENEW_SELF, &[token])),
         }
         let auth = Self::auth_block(call, &answer, RENEW_SELF)?;
         // The answer repeats the token; the one held is the same.
-        let ttl = auth.lease_duration;
-        let capped = ttl + 1 < period;
+        if auth.lease_duration <= 0 {
+            return Err(Error::vendor(format!(
+                "{} renewed the token of account '{}' for {} s: the stored token is kept \
+                 and renewal is tried again; check the server's token settings",
+                Self::endpoint(call, RENEW_SELF),
+                call.name(),
+                auth.lease_duration
+            )));
+        }
+        let ttl = auth.lease_duration.min(most);
+        let capped = ttl.saturating_add(1) < period;
         let end = if capped {
             Some(seconds_after(call.now, ttl))
         } else {
@@ -285,9 +312,10 @@ impl OpenBao {
     async fn log_in(call: &Call<'_>, password: &Secret) -> Result<Issued> {
         let account = call.account;
         let user = account.username.as_deref().unwrap_or_default();
-        if user.is_empty() || user.contains(['/', '?', '#']) {
+        if user.is_empty() || user.contains(['/', '?', '#', '%']) || user == "." || user == ".." {
             return Err(Error::usage(format!(
-                "account '{}' needs the userpass user name (no '/', '?' or '#')",
+                "account '{}' needs the userpass user name (not '.' or '..', and no '/', '?', \
+                 '#' or '%')",
                 account.name
             )));
         }
@@ -334,11 +362,14 @@ impl OpenBao {
 
 /// A browser sign-in under way: the loopback listener the browser comes back to,
 /// with what the callback must match. Kept here between `start_device` and
-/// `finish_device` (a `DeviceCode` is plain data), one per port: a sign-in started
-/// again on the same port replaces the one before it.
+/// `finish_device` (a `DeviceCode` is plain data), one per port, naming its account;
+/// one that nobody went on to wait for lapses at its expiry.
 struct Waiting {
+    account_id: String,
+    account: String,
     nonce: Secret,
     state: String,
+    expires_at: DateTime<Utc>,
     listener: std::net::TcpListener,
 }
 
@@ -359,41 +390,60 @@ struct AuthUrlData {
     auth_url: String,
 }
 
-/// What the browser brought back to the callback.
+/// What the browser brought back to the callback: a code, with the tab still
+/// waiting for the page that says how the trade went; or the provider's refusal.
 enum Returned {
-    Code { code: Secret, state: String },
+    Code {
+        code: Secret,
+        tab: tokio::net::TcpStream,
+    },
     Refused(String),
 }
+
+/// How many browser connections the callback serves at once (a browser opens a
+/// few; anything past this is closed at once).
+const TABS_AT_ONCE: usize = 16;
 
 impl OpenBao {
     fn callback_port(call: &Call<'_>) -> Result<u16> {
         let text = call.setting(FieldKey::CallbackPort, DEFAULT_CALLBACK_PORT);
-        text.trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p >= 1024)
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "account '{}': the callback port '{text}' is not a port from 1024 to 65535",
-                    call.name()
-                ))
-            })
+        port_from(&text).ok_or_else(|| {
+            Error::usage(format!(
+                "account '{}': the callback port '{text}' is not a port from 1024 to 65535",
+                call.name()
+            ))
+        })
     }
 
     /// Binds the callback, asks OpenBao for the provider's address, and keeps the
     /// listener for `finish_device`.
     async fn start_browser(call: &Call<'_>) -> Result<DeviceCode> {
         let port = Self::callback_port(call)?;
-        // A sign-in started again replaces the one before it (and frees its port).
-        waiting().remove(&port);
+        {
+            let mut w = waiting();
+            let now = Utc::now();
+            w.retain(|_, h| h.expires_at > now);
+            if let Some(h) = w.get(&port) {
+                if h.account_id != call.account.id {
+                    return Err(Error::usage(format!(
+                        "account '{}' is signing in through the browser on port {port}: \
+                         finish that sign-in first, or give '{}' another callback port",
+                        h.account,
+                        call.name()
+                    )));
+                }
+            }
+            // The same account's sign-in started again replaces the one before it.
+            w.remove(&port);
+        }
+        let redirect = format!("http://127.0.0.1:{port}/oidc/callback");
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
             Error::usage(format!(
                 "cannot listen on 127.0.0.1:{port} for the browser's return ({e}): another \
-                 sign-in (or `bao login`) may be using it. Use another port with \
-                 --callback-port and allow http://127.0.0.1:PORT/oidc/callback in the role"
+                 sign-in (or `bao login`) may be using it. Use another callback port, and \
+                 allow http://127.0.0.1:PORT/oidc/callback in the role"
             ))
         })?;
-        let redirect = format!("http://127.0.0.1:{port}/oidc/callback");
         let nonce = Secret::new(random_hex(20));
         let role = call.setting(FieldKey::Role, "");
         let url = format!("{}{OIDC_AUTH_URL}", call.account.base_url);
@@ -407,7 +457,8 @@ impl OpenBao {
             Error::refused(format!(
                 "{} would not start an OIDC sign-in for {} with the return address {redirect} \
                  ({said}): check that the OIDC auth method is enabled at auth/oidc, the role \
-                 exists, and its allowed_redirect_uris names that address",
+                 exists, and its allowed_redirect_uris names exactly that address (to \
+                 OpenBao, localhost is another one)",
                 Self::endpoint(call, OIDC_AUTH_URL),
                 if role.is_empty() {
                     "the default role".to_string()
@@ -434,11 +485,15 @@ impl OpenBao {
             .find(|(k, _)| k == "state")
             .map(|(_, v)| v.into_owned())
             .ok_or_else(|| refused("a sign-in address without a state".into()))?;
+        let expires_at = call.now + BROWSER_WAIT;
         waiting().insert(
             port,
             Waiting {
+                account_id: call.account.id.clone(),
+                account: call.name().to_string(),
                 nonce: nonce.clone(),
                 state,
+                expires_at,
                 listener,
             },
         );
@@ -447,7 +502,7 @@ impl OpenBao {
             user_code: String::new(),
             verification_uri: auth_url.clone(),
             verification_uri_complete: Some(auth_url),
-            expires_at: call.now + BROWSER_WAIT,
+            expires_at,
             interval: std::time::Duration::from_secs(1),
             token_endpoint: format!("{}{OIDC_CALLBACK}", call.account.base_url),
             client_id: String::new(),
@@ -455,7 +510,8 @@ impl OpenBao {
         })
     }
 
-    /// Waits for the browser to come back, then trades its code at OpenBao.
+    /// Waits for the browser to come back, trades its code at OpenBao, and tells the
+    /// tab how that went.
     async fn finish_browser(call: &Call<'_>, code: &DeviceCode) -> Result<Issued> {
         let port = Self::callback_port(call)?;
         let held = {
@@ -467,7 +523,8 @@ impl OpenBao {
         };
         let held = held.ok_or_else(|| {
             Error::usage(format!(
-                "the browser sign-in of '{}' was replaced by a newer one: finish that one",
+                "the browser sign-in of '{}' was replaced by a newer one, or lapsed: sign \
+                 in again",
                 call.name()
             ))
         })?;
@@ -477,7 +534,7 @@ impl OpenBao {
             .and_then(|()| tokio::net::TcpListener::from_std(held.listener))
             .map_err(|e| Error::internal(format!("the browser's return listener: {e}")))?;
         let left = (code.expires_at - Utc::now()).to_std().unwrap_or_default();
-        let returned = tokio::time::timeout(left, Self::await_return(&listener, &held.state))
+        let returned = tokio::time::timeout(left, await_return(listener, held.state.clone()))
             .await
             .map_err(|_| {
                 Error::needs_sign_in(format!(
@@ -486,25 +543,43 @@ impl OpenBao {
                     call.name()
                 ))
             })?;
-        drop(listener);
-        let (auth_code, state) = match returned {
-            Returned::Code { code, state } => (code, state),
+        let (auth_code, mut tab) = match returned {
+            Returned::Code { code, tab } => (code, tab),
             Returned::Refused(why) => {
                 return Err(Error::refused(format!(
-                    "the OIDC provider refused the sign-in of '{}' ({why}): sign in again, or \
-                     ask your OpenBao administrator about the role",
+                    "the sign-in of '{}' did not come back ({why}): sign in again, or ask your \
+                     OpenBao administrator about the role",
                     call.name()
                 )))
             }
         };
+        let traded = Self::trade(call, code, &held.state, &auth_code).await;
+        let page = match &traded {
+            Ok(_) => "Signed in to OpenBao. You can close this tab and go back to Tokenkeeper.",
+            Err(_) => {
+                "OpenBao did not take the sign-in. Tokenkeeper says why; you can close \
+                       this tab."
+            }
+        };
+        respond(&mut tab, "200 OK", page).await;
+        traded
+    }
+
+    /// Trades the code the browser brought back at OpenBao for a token.
+    async fn trade(
+        call: &Call<'_>,
+        code: &DeviceCode,
+        state: &str,
+        auth_code: &Secret,
+    ) -> Result<Issued> {
         let url = format!("{}{OIDC_CALLBACK}", call.account.base_url);
         let request = call.http.get(&url).query(&[
-            ("state", state.as_str()),
+            ("state", state),
             ("code", auth_code.expose()),
             ("client_nonce", code.device_code.expose()),
         ]);
         let answer = http::send(request, &Self::endpoint(call, OIDC_CALLBACK)).await?;
-        let sent = [&auth_code, &code.device_code];
+        let sent = [auth_code, &code.device_code];
         if !answer.status.is_success() {
             if answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err() {
                 return Err(answer.unexpected());
@@ -526,89 +601,132 @@ impl OpenBao {
         })?;
         Self::take_token(call, &Secret::new(token)).await
     }
+}
 
-    /// Serves the loopback callback until the browser brings back this sign-in's
-    /// state; any other request (a favicon, a stale tab) is answered and waited past.
-    async fn await_return(listener: &tokio::net::TcpListener, state: &str) -> Returned {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
+/// A callback port as typed: 1024 to 65535 (an empty setting is the default).
+fn port_from(text: &str) -> Option<u16> {
+    text.trim().parse::<u16>().ok().filter(|p| *p >= 1024)
+}
+
+/// Serves the loopback callback until the browser brings back this sign-in's state.
+/// Each connection is served on its own (a browser keeps idle ones open); any other
+/// request (a favicon, a stale tab) is answered and waited past.
+async fn await_return(listener: tokio::net::TcpListener, state: String) -> Returned {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Returned>(1);
+    // Dropped on return: the other connections' tasks end with it.
+    let mut tabs = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            Some(returned) = rx.recv() => return returned,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) if tabs.len() < TABS_AT_ONCE => {
+                    tabs.spawn(serve_tab(stream, state.clone(), tx.clone()));
+                }
+                Ok(_) => {}
                 // Out of descriptors, say: wait a moment rather than spin.
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            };
-            let target = match tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                read_request_target(&mut stream),
-            )
-            .await
-            {
-                Ok(Some(t)) => t,
-                _ => continue,
-            };
-            let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
-                continue;
-            };
-            if url.path() != "/oidc/callback" {
-                respond(&mut stream, "404 Not Found", "Nothing here.").await;
-                continue;
-            }
-            let param = |name: &str| {
-                url.query_pairs()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.into_owned())
-            };
-            if param("state").as_deref() != Some(state) {
-                respond(
-                    &mut stream,
-                    "400 Bad Request",
-                    "This is not the sign-in Tokenkeeper is waiting for: start it again.",
-                )
-                .await;
-                continue;
-            }
-            if let Some(error) = param("error") {
-                let why = quote_vendor(
-                    &format!(
-                        "{error}: {}",
-                        param("error_description").unwrap_or_default()
-                    ),
-                    std::iter::empty(),
-                    QUOTED_CHARS,
-                );
-                respond(
-                    &mut stream,
-                    "200 OK",
-                    "The sign-in was refused. Tokenkeeper says why; you can close this tab.",
-                )
-                .await;
-                return Returned::Refused(why);
-            }
-            let Some(code) = param("code").filter(|c| !c.is_empty()) else {
-                respond(
-                    &mut stream,
-                    "400 Bad Request",
-                    "The sign-in came back without a code.",
-                )
-                .await;
-                continue;
-            };
-            respond(
-                &mut stream,
-                "200 OK",
-                "Signed in to OpenBao. You can close this tab and go back to Tokenkeeper.",
-            )
-            .await;
-            return Returned::Code {
-                code: Secret::new(code),
-                state: state.to_string(),
-            };
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            },
         }
+        while tabs.try_join_next().is_some() {}
     }
 }
 
-/// The request target of an HTTP/1 request line (`GET /oidc/callback?… HTTP/1.1`),
-/// reading at most 8 KiB of head.
-async fn read_request_target(stream: &mut tokio::net::TcpStream) -> Option<String> {
+/// One connection to the callback: answered, or handed back when it is the return.
+async fn serve_tab(
+    mut stream: tokio::net::TcpStream,
+    state: String,
+    returned: tokio::sync::mpsc::Sender<Returned>,
+) {
+    let head = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        read_request_head(&mut stream),
+    )
+    .await;
+    let Ok(Some((method, target))) = head else {
+        return;
+    };
+    let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+        return;
+    };
+    if url.path() != "/oidc/callback" {
+        respond(&mut stream, "404 Not Found", "Nothing here.").await;
+        return;
+    }
+    if method == "POST" {
+        // A role with oidc_response_mode=form_post posts the code in a form.
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            "This OpenBao role sends the sign-in back as a form post. Tokenkeeper takes it \
+             in the address: ask your OpenBao administrator to set the role's \
+             oidc_response_mode to query.",
+        )
+        .await;
+        let why = "the role's oidc_response_mode is form_post; Tokenkeeper needs query";
+        let _ = returned.send(Returned::Refused(why.into())).await;
+        return;
+    }
+    if method != "GET" {
+        respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "Only GET is served here.",
+        )
+        .await;
+        return;
+    }
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    if param("state").as_deref() != Some(state.as_str()) {
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            "This is not the sign-in Tokenkeeper is waiting for: start it again.",
+        )
+        .await;
+        return;
+    }
+    if let Some(error) = param("error") {
+        let why = quote_vendor(
+            &format!(
+                "the provider said {error}: {}",
+                param("error_description").unwrap_or_default()
+            ),
+            std::iter::empty(),
+            QUOTED_CHARS,
+        );
+        respond(
+            &mut stream,
+            "200 OK",
+            "The sign-in was refused. Tokenkeeper says why; you can close this tab.",
+        )
+        .await;
+        let _ = returned.send(Returned::Refused(why)).await;
+        return;
+    }
+    let Some(code) = param("code").filter(|c| !c.is_empty()) else {
+        respond(
+            &mut stream,
+            "400 Bad Request",
+            "The sign-in came back without a code.",
+        )
+        .await;
+        return;
+    };
+    let _ = returned
+        .send(Returned::Code {
+            code: Secret::new(code),
+            tab: stream,
+        })
+        .await;
+}
+
+/// The method and request target of an HTTP/1 request line (`GET /oidc/callback?…
+/// HTTP/1.1`), reading at most 8 KiB of head.
+async fn read_request_head(stream: &mut tokio::net::TcpStream) -> Option<(String, String)> {
     use tokio::io::AsyncReadExt;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -621,9 +739,11 @@ async fn read_request_target(stream: &mut tokio::net::TcpStream) -> Option<Strin
     }
     let line = std::str::from_utf8(&head).ok()?.lines().next()?.to_string();
     let mut parts = line.split(' ');
-    (parts.next()? == "GET").then_some(())?;
+    let method = parts.next()?.to_string();
     let target = parts.next()?;
-    target.starts_with('/').then(|| target.to_string())
+    target
+        .starts_with('/')
+        .then(|| (method, target.to_string()))
 }
 
 /// A small page for the browser tab, with nothing loaded from anywhere.
@@ -697,6 +817,15 @@ impl VendorFlow for OpenBao {
         Self::finish_browser(call, code).await
     }
 
+    fn check_setting(&self, key: FieldKey, value: &str) -> Result<()> {
+        if key == FieldKey::CallbackPort && !value.trim().is_empty() && port_from(value).is_none() {
+            return Err(Error::usage(format!(
+                "the callback port '{value}' is not a port from 1024 to 65535"
+            )));
+        }
+        Ok(())
+    }
+
     /// `lookup-self` answers 403 for a token that expired or was revoked.
     async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
         match Self::lookup(call, token).await {
@@ -722,13 +851,17 @@ mod tests {
     async fn callback(state: &'static str) -> (u16, tokio::task::JoinHandle<Returned>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let waiting = tokio::spawn(async move { OpenBao::await_return(&listener, state).await });
+        let waiting = tokio::spawn(await_return(listener, state.to_string()));
         (port, waiting)
     }
 
     #[tokio::test]
-    async fn the_callback_waits_past_other_requests_and_takes_its_own_state() {
+    async fn the_callback_waits_past_other_requests_and_hands_back_its_own_tab() {
         let (port, waiting) = callback("st_1").await;
+        // A browser's idle connection holds nothing up.
+        let _idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         assert_eq!(get(port, "/favicon.ico").await.0, 404);
         let (status, page) = get(port, "/oidc/callback?state=st_0&code=stale").await;
         assert_eq!(status, 400);
@@ -736,32 +869,45 @@ mod tests {
         let (status, _) = get(port, "/oidc/callback?state=st_1").await;
         assert_eq!(status, 400, "no code: waited past");
         assert!(!waiting.is_finished());
-        let (status, page) = get(port, "/oidc/callback?state=st_1&code=abc%2Bd").await;
-        assert_eq!(status, 200);
-        assert!(page.contains("Signed in to OpenBao"), "{page}");
+        let tab = tokio::spawn(get(port, "/oidc/callback?state=st_1&code=abc%2Bd"));
         match waiting.await.unwrap() {
-            Returned::Code { code, state } => {
+            Returned::Code { code, mut tab } => {
                 assert_eq!(code.expose(), "abc+d");
-                assert_eq!(state, "st_1");
+                // The tab waits for the page that says how the trade went.
+                respond(&mut tab, "200 OK", "traded").await;
             }
             Returned::Refused(why) => panic!("refused: {why}"),
         }
+        let (status, page) = tab.await.unwrap();
+        assert_eq!(status, 200);
+        assert!(page.contains("traded"), "{page}");
     }
 
     #[tokio::test]
-    async fn a_provider_refusal_ends_the_wait_with_its_words() {
+    async fn a_provider_refusal_or_a_form_post_ends_the_wait_in_words() {
         let (port, waiting) = callback("st_1").await;
         let path =
             "/oidc/callback?state=st_1&error=access_denied&error_description=The+user+said+no";
         assert_eq!(get(port, path).await.0, 200);
         match waiting.await.unwrap() {
-            Returned::Refused(why) => {
-                assert!(
-                    why.contains("access_denied") && why.contains("The user said no"),
-                    "{why}"
-                )
-            }
+            Returned::Refused(why) => assert!(
+                why.contains("access_denied") && why.contains("The user said no"),
+                "{why}"
+            ),
             Returned::Code { .. } => panic!("a refusal taken as a code"),
+        }
+        let (port, waiting) = callback("st_1").await;
+        let posted = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/oidc/callback"))
+            .form(&[("state", "st_1"), ("code", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(posted.status().as_u16(), 400);
+        assert!(posted.text().await.unwrap().contains("oidc_response_mode"));
+        match waiting.await.unwrap() {
+            Returned::Refused(why) => assert!(why.contains("form_post"), "{why}"),
+            Returned::Code { .. } => panic!("a form post taken as a code"),
         }
     }
 
