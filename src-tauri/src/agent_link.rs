@@ -151,7 +151,7 @@ pub fn relay(app: AppHandle, dir: PathBuf) {
             }
             std::thread::sleep(Duration::from_secs(1));
             if let Err(why) = ensure(&dir) {
-                eprintln!("tokenkeeper-desktop: {why}");
+                crate::say(format_args!("{why}"));
                 std::thread::sleep(Duration::from_secs(10));
             }
         });

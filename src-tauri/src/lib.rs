@@ -67,7 +67,8 @@ impl Shell {
         if let Some(v) = slot.as_ref() {
             return Ok(v.clone());
         }
-        let v = Arc::new(Vault::open(&self.dir)?);
+        // The same secret store the agent and the CLI choose (`open_here`).
+        let v = Arc::new(Vault::open_here(&self.dir)?);
         *slot = Some(v.clone());
         Ok(v)
     }
@@ -129,7 +130,7 @@ fn exit_when_idle(app: tauri::AppHandle, shell: Arc<Shell>) {
     });
 }
 
-fn say(line: std::fmt::Arguments<'_>) {
+pub(crate) fn say(line: std::fmt::Arguments<'_>) {
     let _ = std::io::Write::write_fmt(
         &mut std::io::stderr(),
         format_args!("tokenkeeper-desktop: {line}\n"),

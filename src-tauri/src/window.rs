@@ -22,7 +22,7 @@ pub fn show(app: &AppHandle, account: Option<&str>) {
     } else if let Some(config) = app.config().app.windows.first() {
         if let Ok(builder) = WebviewWindowBuilder::from_config(app, config) {
             if let Err(e) = builder.build() {
-                eprintln!("tokenkeeper-desktop: cannot open the window: {e}");
+                crate::say(format_args!("cannot open the window: {e}"));
             }
         }
     }

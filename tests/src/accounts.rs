@@ -20,7 +20,7 @@ pub fn add_args<'a>(
     args
 }
 
-/// Accounts added with a secret on stdin (`--secret-stdin`).
+/// The vault joined to a team store.
 impl Session {
     /// Connects this vault to team `ops` at `addr` as userpass `user`, whose password
     /// the tests set to `pw-USER`.
@@ -42,6 +42,7 @@ impl Session {
     }
 }
 
+/// Accounts added with a secret on stdin (`--secret-stdin`).
 impl Session {
     /// `tokenkeeper add NAME --vendor VENDOR --url URL FLAGS… --secret-stdin` with
     /// `secret` on its input.

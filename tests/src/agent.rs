@@ -71,11 +71,7 @@ impl Agent {
 
     /// Stops it as a service manager would, checks it exits 0, and returns its stderr.
     pub fn stop(mut self) -> Vec<String> {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        crate::process::terminate(&self.child);
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "the agent exits 0 on SIGTERM: {status}");
         std::thread::sleep(Duration::from_millis(100));

@@ -33,7 +33,9 @@ pub use accounts::{add_args, KeyringItem};
 pub use agent::Agent;
 pub use browser::{user_code, RecordingBrowser};
 pub use display::{close_window, screenshot_path, window_mapped, Display};
-pub use process::{bin, bin_dir, descendants, finish, free_port, run, wait_for, Run, Running};
+pub use process::{
+    bin, bin_dir, descendants, finish, free_port, run, terminate, wait_for, Run, Running,
+};
 pub use sandbox::Sandbox;
 pub use session::{files_under, Session};
 

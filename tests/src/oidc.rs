@@ -87,6 +87,24 @@ impl Drop for OidcServer {
     }
 }
 
+/// Plays the browser at `url` (authorize.mjs, as the test user alice): signs in,
+/// consents and follows the redirect back to the client's callback. The callback
+/// page's text; a script that fails fails the test with what it said.
+pub fn authorize(url: &str) -> String {
+    let out = Command::new("node")
+        .arg("authorize.mjs")
+        .arg(url)
+        .current_dir(oidc_dir())
+        .output()
+        .expect("node authorize.mjs");
+    assert!(
+        out.status.success(),
+        "authorize.mjs: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// A `$BROWSER` for an authorization code sign-in: a script that signs in at the
 /// address it is given as `login` (authorize.mjs), following the redirect back to
 /// the client's callback, and appends what the last page said to `log`.

@@ -125,6 +125,15 @@ pub fn first_line(child: &mut Child, what: &str) -> String {
     line
 }
 
+/// Sends SIGTERM to `child`, as a service manager stops a service.
+pub fn terminate(child: &Child) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success(), "kill -TERM {}", child.id());
+}
+
 /// A process killed when the test ends, however it ends.
 #[derive(Debug)]
 pub struct Running(pub Child);

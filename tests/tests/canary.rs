@@ -242,17 +242,23 @@ fn decrypted_pages(key_hex: &str, file: &[u8], wal_bytes: &[u8]) -> Vec<(String,
     pages
 }
 
-#[test]
-fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
-    let s = Session::start();
-    let sb = Sandbox::start(&["--truesight-token-ttl", "1"]);
+/// TrueSight user `canary` at the sandbox: its canary password, a wrong one for the
+/// failures, and the stand-in's address.
+fn canary_user(sb: &Sandbox) -> (String, String, String) {
     let password = format!("CANARY-PW-{}", std::process::id());
     let wrong = format!("CANARY-WRONG-{}", std::process::id());
     sb.admin(
         "/truesight/users",
         json!({"username": "canary", "password": password, "tenant": "BmcRealm"}),
     );
-    let url = sb.url("truesight");
+    (password, wrong, sb.url("truesight"))
+}
+
+#[test]
+fn canary_secrets_appear_nowhere_but_the_keyring_and_token_output() {
+    let s = Session::start();
+    let sb = Sandbox::start(&["--truesight-token-ttl", "1"]);
+    let (password, wrong, url) = canary_user(&sb);
     let add = |name: &str, secret: &str| s.add_truesight(name, &url, "canary", secret, &[]);
 
     let mut outputs = Vec::new();
@@ -466,10 +472,7 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     while !printed.lock().unwrap().contains("needs-sign-in") && std::time::Instant::now() < end {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    std::process::Command::new("kill")
-        .args(["-TERM", &watch.id().to_string()])
-        .status()
-        .expect("kill");
+    tokenkeeper_e2e::terminate(&watch);
     let mut watched = tokenkeeper_e2e::finish(watch, std::time::Duration::from_secs(10));
     reader.join().expect("the watch's output");
     watched.stdout = printed.lock().unwrap().clone();
@@ -539,13 +542,7 @@ fn stored_token(s: &Session, item: &KeyringItem) -> String {
 fn the_agents_answers_and_stderr_carry_no_secret_but_the_asked_token() {
     let s = Session::start();
     let sb = Sandbox::start(&["--truesight-token-ttl", "4"]);
-    let password = format!("CANARY-PW-{}", std::process::id());
-    let wrong = format!("CANARY-WRONG-{}", std::process::id());
-    sb.admin(
-        "/truesight/users",
-        json!({"username": "canary", "password": password, "tenant": "BmcRealm"}),
-    );
-    let url = sb.url("truesight");
+    let (password, wrong, url) = canary_user(&sb);
     s.add_truesight("ts", &url, "canary", &password, &[]).ok();
     let conn = hold_database(&s);
     s.add_truesight("other", &url, "canary", &password, &[])

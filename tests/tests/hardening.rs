@@ -361,7 +361,7 @@ fn a_revoked_bigfix_token_in_use_is_replaced_with_the_stored_password() {
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    kill_term(&watch);
+    tokenkeeper_e2e::terminate(&watch);
     let run = finish(watch, Duration::from_secs(10));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(!run.stderr.contains(&replaced) && !run.stdout.contains(&replaced));
@@ -390,12 +390,6 @@ fn a_revoked_bigfix_token_in_use_is_replaced_with_the_stored_password() {
     }
     let list = s.cli(&["list", "--json"], None).ok().json();
     assert_eq!(list[0]["state"], "valid", "{list}");
-}
-
-fn kill_term(child: &std::process::Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
 }
 
 fn fault(sb: &Sandbox, fault: Value) {
@@ -517,7 +511,7 @@ fn a_zero_or_past_lifetime_renews_no_more_often_than_the_floor() {
         // locked).
         std::thread::sleep(Duration::from_millis(500));
     }
-    kill_term(&watch);
+    tokenkeeper_e2e::terminate(&watch);
     finish(watch, Duration::from_secs(10));
     let allowed = (span.as_secs() / floor_s) + 2;
     let ba = sb.requests("POST /biganimal-auth/oauth/token") - ba_before;

@@ -266,11 +266,7 @@ fn exit_codes_and_signals_pass_through_and_the_folder_goes_however_the_command_e
         marker.display()
     );
     let (exec, file) = spawn_exec(&s, &s.root.path().join("unused.log"), &script);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &exec.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    tokenkeeper_e2e::terminate(&exec);
     let run = finish(exec, Duration::from_secs(10));
     assert_eq!(run.code, 9, "{}", run.stderr);
     assert!(marker.exists(), "the command got SIGTERM");

@@ -54,11 +54,7 @@ impl Watch {
 
     /// Stops it as a service manager would (SIGTERM) and checks it exits cleanly.
     fn stop(mut self) -> Vec<Value> {
-        let pid = self.child.id().to_string();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        tokenkeeper_e2e::terminate(&self.child);
         let status = self.child.wait().expect("wait");
         assert!(status.success(), "watch exits 0 on SIGTERM: {status}");
         // Every line it printed before exiting is read once its stdout closes.

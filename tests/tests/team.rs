@@ -17,17 +17,10 @@ use tokenkeeper_e2e::oidc::{authorizing_browser, OidcServer};
 use tokenkeeper_e2e::openbao::{
     Cluster, DevServer, MEMBER_POLICY as MEMBER, READER_POLICY as READER, SERVER_POLICY as SERVER,
 };
-use tokenkeeper_e2e::{add_args, files_under, finish, wait_for, Sandbox, Session};
+use tokenkeeper_e2e::{add_args, files_under, finish, now_ms, wait_for, Sandbox, Session};
 
 /// A short-lived BigAnimal token: valid 2 s, then in its renewal window 2 s.
 const ACCESS_TTL: &str = "4";
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
 
 /// A desktop that shares a signed-in BigAnimal account `ba` in team `ops`.
 fn first_desktop(sb: &Sandbox, addr: &str) -> Session {
@@ -75,6 +68,16 @@ fn set_up_policies(policy: impl Fn(&str, &str), userpass: impl Fn(&str, &str, &[
         userpass(user, &format!("pw-{user}"), &["tokenkeeper-member"]);
     }
     userpass("rita", "pw-rita", &["tokenkeeper-reader"]);
+}
+
+/// A dev server with the team's policies and users (`set_up_policies`).
+fn team_server(test: &str) -> Option<DevServer> {
+    let bao = DevServer::start(test)?;
+    set_up_policies(
+        |n, h| bao.policy(n, h),
+        |u, p, pol| bao.userpass_user(u, p, pol),
+    );
+    Some(bao)
 }
 
 /// The expiry of the shared token as `s` sees it after asking for a token.
@@ -165,13 +168,9 @@ fn assert_one_grant_per_rotation(grants: &[i64], rotations: usize) {
 
 #[test]
 fn three_desktops_and_a_headless_watch_renew_a_shared_account_once_per_rotation() {
-    let Some(bao) = DevServer::start("team e2e") else {
+    let Some(bao) = team_server("team e2e") else {
         return;
     };
-    set_up_policies(
-        |n, h| bao.policy(n, h),
-        |u, p, pol| bao.userpass_user(u, p, pol),
-    );
     let (role_id, secret_id) = bao.approle("tokenkeeper-watch", &["tokenkeeper-server"], "1m");
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", ACCESS_TTL]);
     let a = first_desktop(&sb, &bao.addr);
@@ -225,7 +224,7 @@ fn three_desktops_and_a_headless_watch_renew_a_shared_account_once_per_rotation(
     let out = watch.wait_with_output().unwrap();
     let events = String::from_utf8_lossy(&out.stdout);
     assert!(
-        events.contains("\"renewed\"") || events.contains("renewed"),
+        events.contains("\"type\":\"renewed\""),
         "the headless watch never renewed: {events}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -243,13 +242,9 @@ fn three_desktops_and_a_headless_watch_renew_a_shared_account_once_per_rotation(
 
 #[test]
 fn a_read_only_teammate_gets_tokens_but_cannot_renew_or_change_the_account() {
-    let Some(bao) = DevServer::start("team read-only") else {
+    let Some(bao) = team_server("team read-only") else {
         return;
     };
-    set_up_policies(
-        |n, h| bao.policy(n, h),
-        |u, p, pol| bao.userpass_user(u, p, pol),
-    );
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "6"]);
     let a = first_desktop(&sb, &bao.addr);
     let token = a.cli(&["token", "ba"], None).ok().stdout;
@@ -306,13 +301,9 @@ fn a_read_only_teammate_gets_tokens_but_cannot_renew_or_change_the_account() {
 
 #[test]
 fn a_team_store_down_sealed_or_missing_is_said_and_never_touches_a_local_account() {
-    let Some(mut bao) = DevServer::start("team failures") else {
+    let Some(mut bao) = team_server("team failures") else {
         return;
     };
-    set_up_policies(
-        |n, h| bao.policy(n, h),
-        |u, p, pol| bao.userpass_user(u, p, pol),
-    );
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "60"]);
     let a = first_desktop(&sb, &bao.addr);
     a.add_sandbox_truesight(&sb, "ts").ok();
@@ -739,13 +730,9 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
 /// and which never leaves this keyring.
 #[test]
 fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
-    let Some(bao) = DevServer::start("team login account") else {
+    let Some(bao) = team_server("team login account") else {
         return;
     };
-    set_up_policies(
-        |n, h| bao.policy(n, h),
-        |u, p, pol| bao.userpass_user(u, p, pol),
-    );
     let login = bao.token(&["tokenkeeper-member"], "8s");
     let s = Session::start();
     s.add_with_secret(
@@ -833,13 +820,9 @@ fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
 /// log in with it, and a refusal is said with what to check.
 #[test]
 fn an_openbao_oidc_sign_in_in_the_browser_is_an_account_a_team_logs_in_with() {
-    let Some(bao) = DevServer::start("openbao oidc sign-in") else {
+    let Some(bao) = team_server("openbao oidc sign-in") else {
         return;
     };
-    set_up_policies(
-        |n, h| bao.policy(n, h),
-        |u, p, pol| bao.userpass_user(u, p, pol),
-    );
     let port = tokenkeeper_e2e::free_port().to_string();
     let callback = format!("http://127.0.0.1:{port}/oidc/callback");
     let idp = OidcServer::start_with(&["--bao-redirect", &callback]);
@@ -929,4 +912,27 @@ fn an_openbao_oidc_sign_in_in_the_browser_is_an_account_a_team_logs_in_with() {
         assert!(!text.contains(&token), "{} holds the token", file.display());
     }
     assert!(!added.stderr.contains(&token) && !added.stdout.contains(&token));
+}
+
+/// The policies' own checker (`scripts/openbao/check-policies.sh`, which the README
+/// points admins to) passes on a real dev server: each access the three policies
+/// allow, and each one they refuse.
+#[test]
+fn the_policy_checker_passes_on_a_real_server() {
+    let Some(bao) = tokenkeeper_e2e::openbao::bao_or_skip("check-policies") else {
+        return;
+    };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts/openbao/check-policies.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env("BAO", &bao)
+        .output()
+        .expect("bash check-policies.sh");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && printed.contains(" passed, 0 failed"),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

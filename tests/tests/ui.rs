@@ -1211,18 +1211,8 @@ fn an_openbao_browser_sign_in_from_the_window_comes_back_by_itself() {
         "no code to compare: the browser comes back by itself"
     );
     // The admin signs in in that tab; it comes back to the app's callback.
-    let signed = Command::new("node")
-        .arg("authorize.mjs")
-        .arg(&url)
-        .current_dir(tokenkeeper_e2e::oidc::oidc_dir())
-        .output()
-        .expect("node authorize.mjs");
-    let page = String::from_utf8_lossy(&signed.stdout);
-    assert!(
-        signed.status.success() && page.contains("Signed in to OpenBao"),
-        "{page} {}",
-        String::from_utf8_lossy(&signed.stderr)
-    );
+    let page = tokenkeeper_e2e::oidc::authorize(&url);
+    assert!(page.contains("Signed in to OpenBao"), "{page}");
     w.app.wait_text("[data-testid='sign-in-done']", WAIT);
     w.wait_state("bao", "valid");
     let token = w.token("bao");

@@ -865,9 +865,7 @@ fn start_agent(s: &Session) -> std::process::Child {
 }
 
 fn stop(mut child: std::process::Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    tokenkeeper_e2e::terminate(&child);
     let _ = child.wait();
 }
 

@@ -82,5 +82,15 @@ pub fn sibling_program(env: &str, name: &str) -> std::path::PathBuf {
         .ok()
         .and_then(|me| Some(me.parent()?.join(name)))
         .filter(|beside| beside.is_file())
+        .or_else(|| on_path(name))
+        // Not found anywhere: the bare name, for the error of whoever runs it.
         .unwrap_or_else(|| std::path::PathBuf::from(name))
+}
+
+/// `name` in the first folder of PATH that holds it, as a shell would find it (so a
+/// caller that writes the path down, like the start-at-login entry, has a real one).
+fn on_path(name: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
 }

@@ -264,7 +264,9 @@ impl TeamLeases {
                     // An earlier attempt whose answer was lost (a leader that died
                     // after committing) may have landed: the lease is still ours if
                     // the entry names this holder and this fence.
-                    let (version, now) = self.read_doc_at_least(&lease.account, cas + 1).await?;
+                    let (version, now) = self
+                        .read_doc_at_least(&lease.account, cas.saturating_add(1))
+                        .await?;
                     if now.holder != lease.holder || now.fence != lease.fence {
                         return Err(lost(&lease.account));
                     }
@@ -311,7 +313,11 @@ impl TeamLeases {
             Err(e) if e.failure() == Failure::CasConflict => {
                 // An earlier attempt whose answer was lost may have landed: a version
                 // written under this lease's fence is this holder's own.
-                if let Some(current) = self.kv.read_at_least(&key, read_version + 1).await? {
+                if let Some(current) = self
+                    .kv
+                    .read_at_least(&key, read_version.saturating_add(1))
+                    .await?
+                {
                     if stored_fence(&current) == lease.fence && current.version > read_version {
                         lease
                             .secret_version

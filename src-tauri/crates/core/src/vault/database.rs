@@ -269,10 +269,11 @@ impl Database {
 
     /// Marks an account of this vault as shared in `team`, its secrets there at `version`.
     pub fn mark_shared(&self, id: &str, team: &str, version: u64) -> Result<()> {
+        let version = stored_version(version)?;
         self.conn().execute(
             "INSERT INTO shared_accounts (account_id, team, version) VALUES (?1, ?2, ?3)
              ON CONFLICT(account_id) DO UPDATE SET team = excluded.team, version = excluded.version",
-            params![id, team, version as i64],
+            params![id, team, version],
         )?;
         Ok(())
     }
@@ -287,11 +288,12 @@ impl Database {
         meta: Option<&TokenMeta>,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        let version = stored_version(version)?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let newer = tx.execute(
             "UPDATE shared_accounts SET version = ?2 WHERE account_id = ?1 AND version < ?2",
-            params![id, version as i64],
+            params![id, version],
         )? > 0;
         if newer {
             if let Some(meta) = meta {
@@ -759,6 +761,17 @@ fn holder_died(holder: &str) -> bool {
     }
     let proc = std::path::Path::new("/proc");
     proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
+
+/// A team store's KV version as SQLite keeps it (an INTEGER): one past `i64::MAX` is
+/// no version OpenBao makes, and is refused rather than wrapped negative.
+fn stored_version(version: u64) -> Result<i64> {
+    i64::try_from(version).map_err(|_| {
+        crate::error::Error::vendor(format!(
+            "the team store gave version {version} for an account's secrets, which no \
+             KV engine counts to: check the team store"
+        ))
+    })
 }
 
 #[cfg(test)]

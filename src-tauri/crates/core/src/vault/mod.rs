@@ -133,16 +133,19 @@ impl Vault {
                         dir.display()
                     ))
                 })?;
-                let store = crate::team::TeamStore::new(
+                let store = Arc::new(crate::team::TeamStore::new(
                     config.clone(),
                     secret.clone(),
                     Arc::new(SystemClock),
-                )?;
+                )?);
                 let vault_id = service_name_for(dir).replace('/', "-");
                 let kv = store.folder(&format!("hosts/{vault_id}"))?;
                 let keyring = crate::team::HostKeyring::new(kv, &config.name);
                 keyring.log_in().map_err(|e| store.named_error(e))?;
-                Self::open_with(dir, Arc::new(keyring), Arc::new(SystemClock))?
+                let vault = Self::open_with(dir, Arc::new(keyring), Arc::new(SystemClock))?;
+                // The team's accounts go through the same login as the vault's items.
+                vault.keep_team_store(store);
+                vault
             }
             _ => Self::open(dir).map_err(|e| match (&env_team, e.kind()) {
                 (None, crate::error::ErrorKind::Keyring) => Error::new(

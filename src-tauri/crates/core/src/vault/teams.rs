@@ -81,6 +81,16 @@ impl Vault {
             .unwrap_or_else(|p| p.into_inner()) = Some((config, secret));
     }
 
+    /// Keeps `store` as its team's, so the team's accounts use its login (a server
+    /// whose vault items are in that store logs in once).
+    pub(super) fn keep_team_store(&self, store: Arc<TeamStore>) {
+        self.teams
+            .stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(store.name().to_string(), store);
+    }
+
     /// The team store named `name`, connected on first use.
     pub async fn team_store(&self, name: &str) -> Result<Arc<TeamStore>> {
         let cached = self

@@ -188,10 +188,16 @@ impl OpenBao {
         }
     }
 
+    /// An error answer that is not OpenBao's own (`{"errors": [...]}`): a proxy's
+    /// page, a truncated body; `Answer::unexpected` says so.
+    fn not_openbaos(answer: &Answer) -> bool {
+        answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err()
+    }
+
     /// Any other answer: sealed (503), a standby that cannot forward (429/473), a
     /// proxy's page; the server's words when it gave some.
     fn server_error(call: &Call<'_>, answer: &Answer, path: &str, sent: &[&Secret]) -> Error {
-        if answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err() {
+        if Self::not_openbaos(answer) {
             return answer.unexpected();
         }
         let advice = if answer.status == StatusCode::SERVICE_UNAVAILABLE {
@@ -308,6 +314,19 @@ impl OpenBao {
         })
     }
 
+    /// The token a login handed out; a login without one is the server's fault.
+    fn client_token(call: &Call<'_>, auth: AuthBlock, path: &str) -> Result<Secret> {
+        auth.client_token
+            .filter(|t| !t.is_empty())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                Error::vendor(format!(
+                    "{} logged in without a client_token",
+                    Self::endpoint(call, path)
+                ))
+            })
+    }
+
     /// A userpass login: a new token for the stored password.
     async fn log_in(call: &Call<'_>, password: &Secret) -> Result<Issued> {
         let account = call.account;
@@ -342,16 +361,11 @@ impl OpenBao {
             _ => return Err(Self::server_error(call, &answer, &path, &[password])),
         }
         let auth = Self::auth_block(call, &answer, &path)?;
-        let token = auth.client_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            Error::vendor(format!(
-                "{} logged in without a client_token",
-                Self::endpoint(call, &path)
-            ))
-        })?;
-        let expires_at =
-            (auth.lease_duration > 0).then(|| seconds_after(call.now, auth.lease_duration));
+        let lease = auth.lease_duration;
+        let token = Self::client_token(call, auth, &path)?;
+        let expires_at = (lease > 0).then(|| seconds_after(call.now, lease));
         Ok(Issued {
-            token: Secret::new(token),
+            token,
             // A new login is always possible with the password: no human deadline.
             meta: TokenMeta::issued(call.now, expires_at, RenewsWith::StoredPassword),
             rotated: Vec::new(),
@@ -468,7 +482,7 @@ impl OpenBao {
             ))
         };
         if !answer.status.is_success() {
-            if answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err() {
+            if Self::not_openbaos(&answer) {
                 return Err(answer.unexpected());
             }
             return Err(refused(Self::said(&answer, &[&nonce])));
@@ -581,7 +595,7 @@ impl OpenBao {
         let answer = http::send(request, &Self::endpoint(call, OIDC_CALLBACK)).await?;
         let sent = [auth_code, &code.device_code];
         if !answer.status.is_success() {
-            if answer.is_html() || serde_json::from_slice::<Errors>(&answer.body).is_err() {
+            if Self::not_openbaos(&answer) {
                 return Err(answer.unexpected());
             }
             return Err(Error::refused(format!(
@@ -593,13 +607,8 @@ impl OpenBao {
             )));
         }
         let auth = Self::auth_block(call, &answer, OIDC_CALLBACK)?;
-        let token = auth.client_token.filter(|t| !t.is_empty()).ok_or_else(|| {
-            Error::vendor(format!(
-                "{} signed in without a client_token",
-                Self::endpoint(call, OIDC_CALLBACK)
-            ))
-        })?;
-        Self::take_token(call, &Secret::new(token)).await
+        let token = Self::client_token(call, auth, OIDC_CALLBACK)?;
+        Self::take_token(call, &token).await
     }
 }
 
@@ -767,7 +776,7 @@ fn random_hex(bytes: usize) -> String {
     use rand::RngCore;
     let mut raw = vec![0u8; bytes];
     rand::rng().fill_bytes(&mut raw);
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(raw)
 }
 
 #[async_trait]
@@ -829,7 +838,8 @@ impl VendorFlow for OpenBao {
     /// `lookup-self` answers 403 for a token that expired or was revoked.
     async fn check(&self, call: &Call<'_>, token: &Secret) -> Result<Option<bool>> {
         match Self::lookup(call, token).await {
-            Ok(data) => Ok(Some(data.ttl >= 0)),
+            // `lookup` refuses an answer that says nothing sound of the token.
+            Ok(_) => Ok(Some(true)),
             Err(e) if e.kind() == crate::error::ErrorKind::NeedsSignIn => Ok(Some(false)),
             Err(e) => Err(e),
         }
