@@ -28,6 +28,10 @@ impl Display {
                 "1280x800x24",
                 "-nolisten",
                 "tcp",
+                // Xvfb resets when its last client leaves (a window killed with -9,
+                // between two checks of ours), and a client that connects meanwhile
+                // is dropped: a window that never maps, GTK that cannot start.
+                "-noreset",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

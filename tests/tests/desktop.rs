@@ -12,6 +12,20 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The window process's command name, as /proc shows it (15 characters).
 const WINDOW: &str = "tokenkeeper-des";
 
+/// Whether the window of `app` is on `display`; a window process that died first
+/// fails the test with what it said (a window that never came showed up once in a
+/// full run, unexplained).
+fn window_shown(app: &mut Running, display: &Display) -> bool {
+    if let Ok(Some(status)) = app.0.try_wait() {
+        let mut said = String::new();
+        if let Some(mut err) = app.0.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut said);
+        }
+        panic!("the window's process exited ({status}) before its window showed: {said}");
+    }
+    tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
+}
+
 #[test]
 fn a_launch_starts_the_agent_and_a_second_start_hands_over_to_the_open_window() {
     let s = Session::start();
@@ -31,9 +45,7 @@ fn a_launch_starts_the_agent_and_a_second_start_hands_over_to_the_open_window() 
 
     // Launched from the menu: the window, over the same agent.
     let mut first = Running(start(&[]));
-    wait_for("the window", WAIT, || {
-        tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
-    });
+    wait_for("the window", WAIT, || window_shown(&mut first, &display));
     assert_eq!(s.agent_pid(), Some(agent), "the agent that ran is kept");
 
     let second = tokenkeeper_e2e::finish(start(&[]), Duration::from_secs(15));
@@ -61,7 +73,7 @@ fn a_launch_starts_the_agent_and_a_second_start_hands_over_to_the_open_window() 
     assert_eq!(s.agent_pid(), Some(agent));
     let mut again = Running(start(&[]));
     wait_for("a window again", WAIT, || {
-        tokenkeeper_e2e::window_mapped(&display.name, "Tokenkeeper")
+        window_shown(&mut again, &display)
     });
     assert!(again.0.try_wait().unwrap().is_none(), "a new first window");
 
