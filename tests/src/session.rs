@@ -318,6 +318,14 @@ impl Session {
     }
 }
 
+/// The parent of `pid`, from /proc/PID/stat (after the name, which may hold spaces
+/// and parentheses: the field after the last ')' is the state, then the parent).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// Every process that runs with `home` as its HOME (the session's processes, also
 /// those that left the test's process tree: an agent a window started, a window an
 /// agent started).
@@ -342,12 +350,21 @@ fn processes_with_home(home: &Path) -> Vec<u32> {
 impl Session {
     /// This session's processes whose command name (15 characters at most, as
     /// /proc/PID/comm has it) is `comm`, wherever in the process tree they are.
+    ///
+    /// A child between its fork and its exec still carries its parent's name (the
+    /// window forks WebKit's helpers whenever it likes): one whose parent has the
+    /// same name is that parent, not a second process of its own.
     pub fn processes_named(&self, comm: &str) -> Vec<u32> {
-        processes_with_home(&self.root.path().join("home"))
+        let named: Vec<u32> = processes_with_home(&self.root.path().join("home"))
             .into_iter()
             .filter(|pid| {
                 std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
             })
+            .collect();
+        named
+            .iter()
+            .copied()
+            .filter(|pid| parent_of(*pid).is_none_or(|parent| !named.contains(&parent)))
             .collect()
     }
 
