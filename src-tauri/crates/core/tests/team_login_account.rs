@@ -1,7 +1,7 @@
 //! A team that logs in with an OpenBao account of the vault (`team connect NAME
 //! --account ACCOUNT`), on a real OpenBao dev server: the team store follows the
 //! account's token when the vault replaces it, and the login account is neither
-//! shared nor removed while it is the team's login.
+//! shared, removed nor moved to another server while it is the team's login.
 
 #[allow(dead_code)]
 #[path = "../../../../tests/src/openbao.rs"]
@@ -10,6 +10,7 @@ mod openbao;
 use std::sync::Arc;
 
 use tokenkeeper_core::clock::SystemClock;
+use tokenkeeper_core::forms::AccountEdit;
 use tokenkeeper_core::model::{Method, Vendor};
 use tokenkeeper_core::secret_store::MemoryKeyring;
 use tokenkeeper_core::team::config::{DEFAULT_MOUNT, DEFAULT_PREFIX};
@@ -84,4 +85,29 @@ async fn a_team_follows_its_login_account_when_its_token_is_replaced() {
         removed.message().contains("logs in to team 'ops'"),
         "{removed:?}"
     );
+    // Nor moved to another server: the team keeps its address, and would be handed
+    // that server's token. Its labels may still change.
+    let edit = |base_url: &str| AccountEdit {
+        base_url: base_url.into(),
+        fields: Default::default(),
+        labels: vec!["ops".into()],
+    };
+    let moved = vault
+        .edit("login", edit("http://127.0.0.1:9"))
+        .await
+        .unwrap_err();
+    assert!(
+        moved.message().contains("logs in to team 'ops'") && moved.message().contains("--account"),
+        "{moved:?}"
+    );
+    let kept = vault.edit("login", edit(&bao.addr)).await.unwrap();
+    assert!(kept.base_url.starts_with(&bao.addr), "{kept:?}");
+    assert_eq!(kept.labels, ["ops"]);
+    vault
+        .team_store("ops")
+        .await
+        .unwrap()
+        .accounts()
+        .await
+        .unwrap();
 }

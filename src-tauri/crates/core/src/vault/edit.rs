@@ -56,6 +56,18 @@ impl Vault {
             flow.check_setting(key, &value)?;
             key.set(&mut account, value);
         }
+        if account.base_url != before.0 {
+            if let Some(team) = self.team_logging_in_with(name)? {
+                // The team keeps the address it was connected with: a token from
+                // another server would be handed to it.
+                return Err(Error::usage(format!(
+                    "account '{name}' is how this machine logs in to team '{team}', whose \
+                     address stays {}: to move both, connect the team again with an account \
+                     on the new server (`tokenkeeper team connect {team} --account ACCOUNT`)",
+                    before.0
+                )));
+            }
+        }
         let client = http::client_for(&account)?;
         let moved = before != (account.base_url.clone(), account.username.clone());
         if moved && account.base_url.starts_with("https://") {
