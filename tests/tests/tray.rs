@@ -351,7 +351,7 @@ fn the_agents_tray_shows_the_worst_state_lists_deadlines_and_its_menu_works() {
 
 #[test]
 fn with_no_tray_host_the_agent_renews_says_so_and_shows_its_item_once_a_panel_starts() {
-    let sb = Sandbox::start(&["--truesight-token-ttl", "3"]);
+    let sb = Sandbox::start(&["--truesight-token-ttl", "6"]);
     let s = Session::start();
     s.add_sandbox_truesight(&sb, "ts").ok();
     // Nobody owns org.kde.StatusNotifierWatcher: no panel.

@@ -489,7 +489,8 @@ fn details_renew_copy_reveal_settings_and_remove() {
     let copied_at = Instant::now();
     app.click("[data-testid='copy']");
     let copied = app.wait_text("[data-testid='copied']", WAIT);
-    assert!(copied.contains('5') || copied.contains('4'), "{copied}");
+    // A countdown from 5 s, maybe a few seconds on when a loaded machine reads it.
+    assert!(copied.chars().any(|c| ('1'..='5').contains(&c)), "{copied}");
     assert_eq!(w.clipboard().as_deref(), Some(second.as_str()));
     tokenkeeper_e2e::wait_for("the clipboard to be cleared", WAIT, || {
         w.clipboard().is_none()
@@ -969,8 +970,9 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
     });
     app.click("[data-testid='close-settings']");
 
-    // A BigID user token (a JWT) that expires in 60 s: its expiry is the deadline.
-    let user_token = sb.bigid_user_token_for(Duration::from_secs(60), true);
+    // A BigID user token (a JWT) that expires in 75 s: its expiry is the deadline,
+    // 35 s of which are for adding it through the form on a loaded machine.
+    let user_token = sb.bigid_user_token_for(Duration::from_secs(75), true);
     let minted = Instant::now();
     submit_add_form(
         app,
@@ -978,23 +980,23 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
     );
     w.wait_state("short", "valid");
     assert!(
-        minted.elapsed() < Duration::from_secs(18),
+        minted.elapsed() < Duration::from_secs(33),
         "the account was added before its first threshold"
     );
     assert!(w.s.notifications_shown().is_empty(), "nothing is due yet");
 
-    let first = w.s.wait_for_notifications(1, Duration::from_secs(40));
+    let first = w.s.wait_for_notifications(1, Duration::from_secs(60));
     let at_first = minted.elapsed();
     assert_eq!(first.len(), 1, "{first:?}");
     assert!(
-        at_first >= Duration::from_secs(18),
+        at_first >= Duration::from_secs(33),
         "the 40 s threshold fired early, after {at_first:?}: {first:?}"
     );
     let second = w.s.wait_for_notifications(2, Duration::from_secs(40));
     assert_eq!(second.len(), 2, "{second:?}");
     let at_second = minted.elapsed();
     assert!(
-        at_second >= Duration::from_secs(38),
+        at_second >= Duration::from_secs(53),
         "the 20 s threshold fired early, after {at_second:?}: {second:?}"
     );
     for (summary, body) in &second {
@@ -1015,12 +1017,13 @@ fn each_alert_threshold_set_in_the_window_is_notified_once() {
     left.sort_unstable();
     assert!(left[0] <= 20 && (21..=40).contains(&left[1]), "{second:?}");
     // Nothing more before the deadline (a failing dunstctl fails the test).
-    while minted.elapsed() < Duration::from_secs(55) {
-        let now = w.s.notifications_shown();
+    let mut now = second;
+    while minted.elapsed() < Duration::from_secs(70) {
+        now = w.s.notifications_shown();
         assert!(now.len() <= 2, "{now:?}");
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert_eq!(w.s.notifications_shown().len(), 2);
+    assert_eq!(now.len(), 2, "{now:?}");
 }
 
 #[test]
