@@ -1,6 +1,6 @@
 //! The cross-machine single-flight lease on a real OpenBao: each "machine" is its own
 //! client and holder. A lease is refused while another's is alive and taken over
-//! once it expired; exactly one of many racing takers wins; a late writer whose
+//! once it expired (or ten minutes after it was stored, whatever it claims); exactly one of many racing takers wins; a late writer whose
 //! lease was taken over never overwrites the newer refresh token; and on a
 //! three-node Raft cluster whose leader is killed mid-lease, no write is lost and
 //! none is overwritten by a stale one.
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Duration as ChronoDuration;
 use openbao::{Cluster, DevServer};
-use tokenkeeper_core::clock::SystemClock;
+use tokenkeeper_core::clock::{ManualClock, SystemClock};
 use tokenkeeper_core::team::lease::{stored_fence, FENCE_FIELD};
 use tokenkeeper_core::team::{retrying, Failure, Fields, Kv, Login, OpenBao, Server, TeamLeases};
 use tokenkeeper_core::Secret;
@@ -62,6 +62,35 @@ async fn a_live_lease_is_refused_and_an_expired_one_taken_over() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     a.release(&again).await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), 4);
+}
+
+#[tokio::test]
+async fn a_lease_that_claims_to_last_for_ever_lapses_ten_minutes_after_it_was_stored() {
+    let Some(dev) = DevServer::start("a_lease_that_claims_to_last_for_ever") else {
+        return;
+    };
+    // A lease Tokenkeeper would never write (a clock centuries ahead, a hand edit).
+    let stuck = Fields::default()
+        .with("holder", Secret::new("stuck"))
+        .with("fence", Secret::new("5"))
+        .with("expires_at_ms", Secret::new(i64::MAX.to_string()))
+        .with("secret_version", Secret::new("0"));
+    let a = machine(&dev.addr, &dev.root_token, "desk-a", 60_000);
+    a.kv().write_unchecked("ba/lease", &stuck).await.unwrap();
+    let e = a.try_take("ba").await.unwrap_err();
+    assert_eq!(e.failure(), Failure::LeaseHeld, "{e}");
+    // Eleven minutes on (a clock that far ahead is as good): the lease has lapsed,
+    // and is taken over with a larger fence.
+    let later = ManualClock::new(chrono::Utc::now() + ChronoDuration::minutes(11));
+    let bao = OpenBao::new(
+        &Server::at(&dev.addr),
+        Login::Token(Secret::new(&dev.root_token)),
+    )
+    .unwrap();
+    let kv = Kv::new(Arc::new(bao), "secret", "tokenkeeper/ops").unwrap();
+    let b = TeamLeases::new(kv, Arc::new(later), "desk-b");
+    let taken = b.try_take("ba").await.unwrap();
+    assert_eq!(taken.fence(), 6);
 }
 
 #[tokio::test]

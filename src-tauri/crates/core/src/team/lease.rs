@@ -26,6 +26,13 @@ use crate::secret::Secret;
 /// How long a lease holds unless extended; a holder extends it while it works.
 pub const LEASE_TTL: Duration = Duration::seconds(90);
 
+/// The longest a lease is honoured after the server stored it, whatever its own
+/// `expires_at_ms` says: a holder extends it (a new version) long before, and a far
+/// expiry (a clock years ahead, an entry Tokenkeeper did not write) would otherwise
+/// block the account's renewals for good. Wide enough for clocks minutes apart; the
+/// fence keeps a holder overtaken this way from storing anything.
+pub const LEASE_HONOURED: Duration = Duration::minutes(10);
+
 /// The field of the secrets' entry that holds the fence of the lease they were
 /// written under.
 pub const FENCE_FIELD: &str = "tokenkeeper_fence";
@@ -161,8 +168,12 @@ impl TeamLeases {
         let key = Self::key(account, LEASE_KEY);
         match self.kv.read_at_least(&key, min_version).await? {
             None => Ok((0, LeaseDoc::default())),
-            Some(Entry { version, data, .. }) => {
-                let doc = LeaseDoc::parse(&data).ok_or_else(|| {
+            Some(Entry {
+                version,
+                data,
+                created_time,
+            }) => {
+                let mut doc = LeaseDoc::parse(&data).ok_or_else(|| {
                     TeamError::new(
                         Failure::Protocol,
                         format!(
@@ -172,6 +183,7 @@ impl TeamLeases {
                         ),
                     )
                 })?;
+                doc.expires_at_ms = honoured_until(doc.expires_at_ms, created_time);
                 Ok((version, doc))
             }
         }
@@ -464,6 +476,17 @@ pub fn holder_name() -> String {
     )
 }
 
+/// Until when a lease stored at `stored` (the server's clock) that says it expires
+/// at `expires_at_ms` is honoured: [`LEASE_HONOURED`] after it was stored at most.
+fn honoured_until(expires_at_ms: i64, stored: Option<DateTime<Utc>>) -> i64 {
+    stored.map_or(expires_at_ms, |t| {
+        expires_at_ms.min(
+            t.timestamp_millis()
+                .saturating_add(LEASE_HONOURED.num_milliseconds()),
+        )
+    })
+}
+
 fn held(account: &str, holder: &str, until_ms: i64) -> TeamError {
     let until = Utc
         .timestamp_millis_opt(until_ms)
@@ -504,6 +527,20 @@ mod tests {
         assert_eq!(LeaseDoc::parse(&doc.fields()), Some(doc));
         let foreign = Fields::default().with("holder", Secret::new("x"));
         assert_eq!(LeaseDoc::parse(&foreign), None);
+    }
+
+    #[test]
+    fn a_lease_is_honoured_at_most_ten_minutes_after_it_was_stored() {
+        let stored = Utc.timestamp_millis_opt(1_800_000_000_000).single();
+        let ten_minutes = LEASE_HONOURED.num_milliseconds();
+        // Tokenkeeper's own lease: its expiry, 90 s after it was stored.
+        assert_eq!(honoured_until(1_800_000_090_000, stored), 1_800_000_090_000);
+        // A far or absurd expiry: ten minutes after it was stored.
+        for far in [1_800_000_000_000 + ten_minutes + 1, i64::MAX] {
+            assert_eq!(honoured_until(far, stored), 1_800_000_000_000 + ten_minutes);
+        }
+        // No stored time (a server that gives none): the expiry as written.
+        assert_eq!(honoured_until(i64::MAX, None), i64::MAX);
     }
 
     #[test]
