@@ -2,7 +2,7 @@
 //! version 2 with check-and-set, metadata and removal; token, userpass and AppRole
 //! logins and `renew-self`; and each failure (403 under a read-only policy, an
 //! expired token, sealed, unreachable) typed, with a message that says what to do
-//! and never a secret.
+//! and never a secret; and a server's own items, which outlive its login token.
 
 #[allow(dead_code)]
 #[path = "../../../../tests/src/openbao.rs"]
@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openbao::DevServer;
-use tokenkeeper_core::team::{Failure, Fields, Kv, Login, OpenBao, Server};
+use tokenkeeper_core::secret_store::SecretStore;
+use tokenkeeper_core::team::{Failure, Fields, HostKeyring, Kv, Login, OpenBao, Server};
 use tokenkeeper_core::{ErrorKind, Secret};
 
 fn client(dev: &DevServer, login: Login) -> Arc<OpenBao> {
@@ -253,6 +254,44 @@ async fn userpass_and_approle_logins_give_working_tokens() {
     assert_eq!(e.failure(), Failure::TokenInvalid, "{e}");
     server.keep_alive().await.unwrap();
     assert!(kv(server).read("ba/secrets").await.unwrap().is_some());
+}
+
+/// A server's own items (its vault's key, its own accounts) in the team store: a
+/// login whose token was revoked or ran out while the server slept logs in again
+/// for them, as the team's accounts do.
+#[test]
+fn a_servers_items_outlive_its_login_token() {
+    let Some(dev) = DevServer::start("a_servers_items_outlive_its_login_token") else {
+        return;
+    };
+    dev.policy("team-write", WRITER);
+    let (role_id, secret_id) = dev.approle("host", &["team-write"], "20m");
+    let server = client(&dev, Login::approle(role_id, Secret::new(secret_id)));
+    let hosts = |bao| Kv::new(bao, "secret", "tokenkeeper/ops/hosts/h1").unwrap();
+    let items = HostKeyring::new(hosts(server), "ops");
+    items.log_in().unwrap();
+    items.set("vault-key", "key-canary").unwrap();
+
+    dev.bao_ok(&["token", "revoke", "-mode=path", "auth/approle/login"]);
+    assert_eq!(
+        items
+            .get("vault-key")
+            .unwrap()
+            .as_deref()
+            .map(String::as_str),
+        Some("key-canary")
+    );
+    dev.bao_ok(&["token", "revoke", "-mode=path", "auth/approle/login"]);
+    items.set("vault-key", "key-canary-2").unwrap();
+    dev.bao_ok(&["token", "revoke", "-mode=path", "auth/approle/login"]);
+    items.delete("vault-key").unwrap();
+    assert_eq!(items.get("vault-key").unwrap(), None);
+
+    // A given token cannot log in again: its refusal is said, not retried.
+    let token = client(&dev, Login::Token(Secret::new("s.not-a-token")));
+    let denied = HostKeyring::new(hosts(token), "ops");
+    let e = denied.get("vault-key").unwrap_err();
+    assert!(!e.message().is_empty());
 }
 
 #[tokio::test]
