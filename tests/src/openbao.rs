@@ -70,14 +70,43 @@ pub fn bao_or_skip(test: &str) -> Option<PathBuf> {
 /// A loopback port that was free a moment ago, whose next port is free too (a dev
 /// server listens for its cluster on the port after its API's).
 pub fn free_port_pair() -> u16 {
-    for _ in 0..50 {
-        let first = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = first.local_addr().expect("a local address").port();
-        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
+    loopback_ports(2)
+}
+
+/// The first of `n` adjacent loopback ports that were free a moment ago, below the
+/// range the kernel hands out to outgoing connections (ip_local_port_range): a
+/// server stopped and started again (a killed Raft node) finds its ports still
+/// free, and a port chosen well before its server listens is not taken meanwhile
+/// by one of the many connections the tests make. Each call of a process tries
+/// other ports than the last.
+pub fn loopback_ports(n: u16) -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|low| *low > LOWEST + 1_000)
+        .unwrap_or(32_768);
+    let span = ephemeral - LOWEST - u32::from(n);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let seed = std::process::id()
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(nanos);
+    for _ in 0..200 {
+        let call = CALLS.fetch_add(1, Ordering::Relaxed);
+        let first = LOWEST + seed.wrapping_add(call.wrapping_mul(7_919)) % span;
+        let held: Vec<TcpListener> = (first..first + u32::from(n))
+            .map_while(|p| TcpListener::bind(("127.0.0.1", p as u16)).ok())
+            .collect();
+        if held.len() == usize::from(n) {
+            return first as u16;
         }
     }
-    panic!("no two adjacent free loopback ports");
+    panic!("no {n} adjacent free loopback ports below {ephemeral}");
 }
 
 fn wait_for_port(port: u16, child: &mut Child, log: &Path, within: Duration) {

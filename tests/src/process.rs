@@ -172,10 +172,8 @@ pub fn descendants(pid: u32) -> Vec<(u32, String)> {
     out
 }
 
-/// A free TCP port on loopback, for a process to listen on.
+/// A free TCP port on loopback, for a process to listen on (outside the range of
+/// outgoing connections: see `openbao::loopback_ports`).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    crate::openbao::loopback_ports(1)
 }
