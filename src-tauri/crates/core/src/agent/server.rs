@@ -18,10 +18,11 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use super::cache::TokenCache;
-use super::feed::Feed;
+use super::feed::{Feed, FeedEvent};
 use super::protocol::{self, ErrorBody, Request, MAX_LINE};
 use super::sign_ins::SignIns;
 use super::socket::{self, AgentPaths};
+use crate::ipc_types::ShellEvent;
 
 /// How much the agent gives its clients.
 #[derive(Debug, Clone)]
@@ -273,11 +274,9 @@ impl AgentServer {
                 _ = reader.read(&mut byte) => return,
                 event = events.recv() => match event {
                     Ok(e) => e.line(),
-                    Err(RecvError::Lagged(_)) => super::feed::FeedEvent::shell(
-                        crate::ipc_types::ShellEvent::AccountsChanged,
-                        &(),
-                    )
-                    .line(),
+                    Err(RecvError::Lagged(_)) => {
+                        FeedEvent::shell(ShellEvent::AccountsChanged, &()).line()
+                    }
                     Err(RecvError::Closed) => return,
                 },
             };
@@ -320,9 +319,13 @@ impl AgentServer {
                 .await
             }
             Request::Renew { account } => {
+                let feed = self.windows.feed.clone();
                 off_runtime(async move {
                     let renewed = cache.vault().renew_now(&account).await;
                     cache.forget(&account);
+                    // Written on the agent's own connection, which its engine does not
+                    // see change: the open windows are told here (a failure is news too).
+                    feed.publish(FeedEvent::shell(ShellEvent::AccountsChanged, &()));
                     match renewed {
                         Ok(summary) => protocol::ok_line(&json!({ "account": summary })),
                         Err(e) => ErrorBody::of(&e).line(),
@@ -560,15 +563,21 @@ mod tests {
             r
         })
         .await;
-        feed.publish(super::super::feed::FeedEvent::shell(
-            crate::ipc_types::ShellEvent::NotificationFailed,
+        // A renewal asked on the socket (here one the vendor refuses) is news for
+        // the windows, as the engine's are.
+        let sock = socket.clone();
+        let renewed =
+            blocking(move || ask(&sock, b"{\"op\":\"renew\",\"account\":\"a\"}\n").0).await;
+        assert_eq!(renewed["ok"], false, "{renewed}");
+        feed.publish(FeedEvent::shell(
+            ShellEvent::NotificationFailed,
             &"no server",
         ));
-        feed.publish(super::super::feed::FeedEvent::quit());
+        feed.publish(FeedEvent::quit());
         let lines = blocking(move || {
             let mut r = reader;
             let mut lines = Vec::new();
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let mut line = String::new();
                 std::io::BufRead::read_line(&mut r, &mut line).unwrap();
                 lines.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
@@ -576,9 +585,10 @@ mod tests {
             lines
         })
         .await;
-        assert_eq!(lines[0]["event"], "notification-failed");
-        assert_eq!(lines[0]["payload"], "no server");
-        assert_eq!(lines[1]["event"], "quit");
+        assert_eq!(lines[0]["event"], "accounts-changed");
+        assert_eq!(lines[1]["event"], "notification-failed");
+        assert_eq!(lines[1]["payload"], "no server");
+        assert_eq!(lines[2]["event"], "quit");
         task.abort();
     }
 
