@@ -705,6 +705,48 @@ pub fn answer(data: &[u8]) {
 }
 
 /// A fuzz target: its name and its body.
+/// The state the `openbao_callback` target's sign-in waits for.
+pub const CALLBACK_STATE: &str = "st4te-0f-th1s-sign-in";
+
+/// OpenBao's loopback OIDC callback, which any local process or web page can reach:
+/// the bytes as a request's head, read as the callback reads it. Only a GET to the
+/// callback's path with this sign-in's state and a code hands a code back; a
+/// provider's refusal is quoted short, on one line; nothing panics.
+pub fn openbao_callback(data: &[u8]) {
+    use crate::vendors::openbao::{request_line, CallbackRequest};
+    let Some((method, target)) = request_line(data) else {
+        return;
+    };
+    assert!(
+        target.starts_with('/') && !method.contains(' '),
+        "{method} {target}"
+    );
+    let Some(request) = CallbackRequest::read(&method, &target, CALLBACK_STATE) else {
+        return;
+    };
+    match request {
+        CallbackRequest::Code(code) => {
+            assert_eq!(method, "GET");
+            assert!(!code.expose().is_empty());
+            let url = url::Url::parse(&format!("http://127.0.0.1{target}")).unwrap();
+            assert_eq!(url.path(), "/oidc/callback");
+            assert!(url
+                .query_pairs()
+                .any(|(k, v)| k == "state" && v == CALLBACK_STATE));
+        }
+        CallbackRequest::Refused(why) => {
+            // 200 characters and an ellipsis at most.
+            assert!(why.chars().count() <= 201, "{} chars", why.chars().count());
+            assert!(!why.chars().any(char::is_control), "{why:?}");
+        }
+        CallbackRequest::Elsewhere
+        | CallbackRequest::FormPost
+        | CallbackRequest::NotGet
+        | CallbackRequest::OtherSignIn
+        | CallbackRequest::NoCode => {}
+    }
+}
+
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target by name, for the replay test and the seed generator.
@@ -719,4 +761,5 @@ pub const TARGETS: &[Target] = &[
     ("jwt_expiry", jwt_expiry),
     ("bigfix_expiration", bigfix_expiration),
     ("answer", answer),
+    ("openbao_callback", openbao_callback),
 ];

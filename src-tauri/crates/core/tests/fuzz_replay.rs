@@ -1519,6 +1519,55 @@ fn answers() -> Seeds {
     s
 }
 
+/// Requests a browser (or anything else on this machine) may send to OpenBao's
+/// loopback OIDC callback, as `bao login -method=oidc` documents its return.
+fn openbao_callback() -> Seeds {
+    let state = fuzzing::CALLBACK_STATE;
+    let get = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:8250\r\n\r\n");
+    let mut s = Seeds::new();
+    for (name, head) in [
+        (
+            "code",
+            get(&format!("/oidc/callback?code=c0de-1&state={state}")),
+        ),
+        (
+            "code-first-of-two",
+            get(&format!(
+                "/oidc/callback?state={state}&code=one&code=two&state=other"
+            )),
+        ),
+        ("other-state", get("/oidc/callback?code=c0de&state=stale")),
+        ("no-code", get(&format!("/oidc/callback?state={state}"))),
+        (
+            "refused",
+            get(&format!(
+                "/oidc/callback?state={state}&error=access_denied&error_description=User%20cancelled%0D%0Athe%20login"
+            )),
+        ),
+        ("favicon", get("/favicon.ico")),
+        (
+            "form-post",
+            format!(
+                "POST /oidc/callback HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\ncode=c&state={state}"
+            ),
+        ),
+        ("options", "OPTIONS * HTTP/1.1\r\n\r\n".to_string()),
+        ("absolute-form", get("http://127.0.0.1:8250/oidc/callback")),
+        ("bare-lf", format!("GET /oidc/callback?code=x&state={state} HTTP/1.0\n\n")),
+        (
+            "encoded-path",
+            get(&format!("/oidc/%63allback?code=x&state={state}")),
+        ),
+    ] {
+        s.push((name.to_string(), head.into_bytes()));
+    }
+    let mut binary = b"GET /oidc/callback?state=".to_vec();
+    binary.extend_from_slice(state.as_bytes());
+    binary.extend_from_slice(b"&code=\xff\xfe HTTP/1.1\r\n\r\n\x00\x01");
+    s.push(("binary".to_string(), binary));
+    s
+}
+
 /// Writes `fuzz/seeds/<target>/` from the examples above.
 #[test]
 #[ignore = "writes the seed corpora; run by hand"]
@@ -1534,6 +1583,7 @@ fn write_seeds() {
         ("jwt_expiry", jwt_expiry()),
         ("bigfix_expiration", bigfix_expiration()),
         ("answer", answers()),
+        ("openbao_callback", openbao_callback()),
     ] {
         let dir = fuzz_dir().join("seeds").join(target);
         let _ = std::fs::remove_dir_all(&dir);

@@ -640,6 +640,65 @@ async fn await_return(listener: tokio::net::TcpListener, state: String) -> Retur
     }
 }
 
+/// What one request to the callback is, read from its method and target alone.
+#[derive(Debug)]
+pub(crate) enum CallbackRequest {
+    /// Not the callback's path (a favicon, a guess): answered 404 and waited past.
+    Elsewhere,
+    /// A role with oidc_response_mode=form_post posts the code in a form: the
+    /// sign-in cannot finish, and says so.
+    FormPost,
+    /// Another method: answered 405 and waited past.
+    NotGet,
+    /// Not this sign-in's state (a stale tab, another sign-in): waited past.
+    OtherSignIn,
+    /// The provider refused the sign-in: its words, quoted and cut short.
+    Refused(String),
+    /// This sign-in's state but no code: waited past.
+    NoCode,
+    /// This sign-in's code.
+    Code(Secret),
+}
+
+impl CallbackRequest {
+    /// The request `method target` to the callback of the sign-in whose state is
+    /// `state`; `None` for a target that is not a URL path (the connection closes).
+    pub(crate) fn read(method: &str, target: &str, state: &str) -> Option<Self> {
+        let url = url::Url::parse(&format!("http://127.0.0.1{target}")).ok()?;
+        if url.path() != "/oidc/callback" {
+            return Some(Self::Elsewhere);
+        }
+        if method == "POST" {
+            return Some(Self::FormPost);
+        }
+        if method != "GET" {
+            return Some(Self::NotGet);
+        }
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if param("state").as_deref() != Some(state) {
+            return Some(Self::OtherSignIn);
+        }
+        if let Some(error) = param("error") {
+            return Some(Self::Refused(quote_vendor(
+                &format!(
+                    "the provider said {error}: {}",
+                    param("error_description").unwrap_or_default()
+                ),
+                std::iter::empty(),
+                QUOTED_CHARS,
+            )));
+        }
+        Some(match param("code").filter(|c| !c.is_empty()) {
+            Some(code) => Self::Code(Secret::new(code)),
+            None => Self::NoCode,
+        })
+    }
+}
+
 /// One connection to the callback: answered, or handed back when it is the return.
 async fn serve_tab(
     mut stream: tokio::net::TcpStream,
@@ -654,99 +713,74 @@ async fn serve_tab(
     let Ok(Some((method, target))) = head else {
         return;
     };
-    let Ok(url) = url::Url::parse(&format!("http://127.0.0.1{target}")) else {
+    let Some(request) = CallbackRequest::read(&method, &target, &state) else {
         return;
     };
-    if url.path() != "/oidc/callback" {
-        respond(&mut stream, "404 Not Found", "Nothing here.").await;
-        return;
-    }
-    if method == "POST" {
-        // A role with oidc_response_mode=form_post posts the code in a form.
-        respond(
-            &mut stream,
-            "400 Bad Request",
-            "This OpenBao role sends the sign-in back as a form post. Tokenkeeper takes it \
-             in the address: ask your OpenBao administrator to set the role's \
-             oidc_response_mode to query.",
-        )
-        .await;
-        let why = "the role's oidc_response_mode is form_post; Tokenkeeper needs query";
-        let _ = returned.send(Returned::Refused(why.into())).await;
-        return;
-    }
-    if method != "GET" {
-        respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "Only GET is served here.",
-        )
-        .await;
-        return;
-    }
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    if param("state").as_deref() != Some(state.as_str()) {
-        respond(
-            &mut stream,
+    let (status, text) = match request {
+        CallbackRequest::Code(code) => {
+            let _ = returned.send(Returned::Code { code, tab: stream }).await;
+            return;
+        }
+        CallbackRequest::Elsewhere => ("404 Not Found", "Nothing here."),
+        CallbackRequest::NotGet => ("405 Method Not Allowed", "Only GET is served here."),
+        CallbackRequest::OtherSignIn => (
             "400 Bad Request",
             "This is not the sign-in Tokenkeeper is waiting for: start it again.",
-        )
-        .await;
-        return;
-    }
-    if let Some(error) = param("error") {
-        let why = quote_vendor(
-            &format!(
-                "the provider said {error}: {}",
-                param("error_description").unwrap_or_default()
-            ),
-            std::iter::empty(),
-            QUOTED_CHARS,
-        );
-        respond(
-            &mut stream,
-            "200 OK",
-            "The sign-in was refused. Tokenkeeper says why; you can close this tab.",
-        )
-        .await;
-        let _ = returned.send(Returned::Refused(why)).await;
-        return;
-    }
-    let Some(code) = param("code").filter(|c| !c.is_empty()) else {
-        respond(
-            &mut stream,
-            "400 Bad Request",
-            "The sign-in came back without a code.",
-        )
-        .await;
-        return;
+        ),
+        CallbackRequest::NoCode => ("400 Bad Request", "The sign-in came back without a code."),
+        CallbackRequest::FormPost => {
+            respond(
+                &mut stream,
+                "400 Bad Request",
+                "This OpenBao role sends the sign-in back as a form post. Tokenkeeper takes it \
+                 in the address: ask your OpenBao administrator to set the role's \
+                 oidc_response_mode to query.",
+            )
+            .await;
+            let why = "the role's oidc_response_mode is form_post; Tokenkeeper needs query";
+            let _ = returned.send(Returned::Refused(why.into())).await;
+            return;
+        }
+        CallbackRequest::Refused(why) => {
+            respond(
+                &mut stream,
+                "200 OK",
+                "The sign-in was refused. Tokenkeeper says why; you can close this tab.",
+            )
+            .await;
+            let _ = returned.send(Returned::Refused(why)).await;
+            return;
+        }
     };
-    let _ = returned
-        .send(Returned::Code {
-            code: Secret::new(code),
-            tab: stream,
-        })
-        .await;
+    respond(&mut stream, status, text).await;
 }
 
 /// The method and request target of an HTTP/1 request line (`GET /oidc/callback?…
-/// HTTP/1.1`), reading at most 8 KiB of head.
+/// HTTP/1.1`), reading at most [`HEAD_BYTES`] of head.
 async fn read_request_head(stream: &mut tokio::net::TcpStream) -> Option<(String, String)> {
     use tokio::io::AsyncReadExt;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 || head.len() + n > 8192 {
+        if n == 0 || head.len() + n > HEAD_BYTES {
             return None;
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let line = std::str::from_utf8(&head).ok()?.lines().next()?.to_string();
+    request_line(&head)
+}
+
+/// The most of a request's head the callback reads.
+const HEAD_BYTES: usize = 8192;
+
+/// The method and target of the request line that begins `head`, when the target
+/// is a path.
+pub(crate) fn request_line(head: &[u8]) -> Option<(String, String)> {
+    let end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+    let line = std::str::from_utf8(&head[..end])
+        .ok()?
+        .trim_end_matches('\r');
     let mut parts = line.split(' ');
     let method = parts.next()?.to_string();
     let target = parts.next()?;
@@ -919,6 +953,46 @@ mod tests {
             Returned::Refused(why) => assert!(why.contains("form_post"), "{why}"),
             Returned::Code { .. } => panic!("a form post taken as a code"),
         }
+    }
+
+    #[test]
+    fn a_callback_request_is_read_from_its_line_alone() {
+        let read = |head: &[u8]| {
+            let (method, target) = request_line(head)?;
+            CallbackRequest::read(&method, &target, "s1")
+        };
+        let code = read(b"GET /oidc/callback?state=s1&code=one&code=two HTTP/1.1\r\n\r\n");
+        assert!(matches!(&code, Some(CallbackRequest::Code(c)) if c.expose() == "one"));
+        // A body that is not text does not hide the request line.
+        let post = read(b"POST /oidc/callback HTTP/1.1\r\n\r\n\xff\xfe");
+        assert!(matches!(post, Some(CallbackRequest::FormPost)), "{post:?}");
+        let refused = read(
+            b"GET /oidc/callback?state=s1&error=access_denied&error_description=a%0Ab HTTP/1.1\r\n\r\n",
+        );
+        assert!(
+            matches!(&refused, Some(CallbackRequest::Refused(w)) if w == "the provider said access_denied: ab"),
+            "{refused:?}"
+        );
+        for (head, expected) in [
+            (
+                &b"GET /oidc/callback?state=s2&code=x HTTP/1.1\r\n\r\n"[..],
+                "OtherSignIn",
+            ),
+            (
+                b"GET /oidc/callback?state=s1&code= HTTP/1.1\r\n\r\n",
+                "NoCode",
+            ),
+            (
+                b"PUT /oidc/callback?state=s1&code=x HTTP/1.1\r\n\r\n",
+                "NotGet",
+            ),
+            (b"GET /favicon.ico HTTP/1.1\r\n\r\n", "Elsewhere"),
+        ] {
+            let got = format!("{:?}", read(head));
+            assert!(got.starts_with(&format!("Some({expected}")), "{got}");
+        }
+        assert!(read(b"GET http://evil.example/ HTTP/1.1\r\n\r\n").is_none());
+        assert!(read(b"\xffGET / HTTP/1.1\r\n\r\n").is_none());
     }
 
     #[test]
