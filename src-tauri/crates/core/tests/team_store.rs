@@ -291,7 +291,8 @@ fn a_servers_items_outlive_its_login_token() {
     let token = client(&dev, Login::Token(Secret::new("s.not-a-token")));
     let denied = HostKeyring::new(hosts(token), "ops");
     let e = denied.get("vault-key").unwrap_err();
-    assert!(!e.message().is_empty());
+    assert_eq!(e.kind(), ErrorKind::NeedsSignIn, "{e:?}");
+    assert!(!e.message().contains("s.not-a-token"), "{e:?}");
 }
 
 #[tokio::test]

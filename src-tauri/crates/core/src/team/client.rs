@@ -436,6 +436,31 @@ impl OpenBao {
         Ok(())
     }
 
+    /// Runs `op` (the caller has made sure of a token: [`Self::ready`], or the team
+    /// store's own); a token refused midway (its TTL ran out while the machine slept,
+    /// an admin revoked it) is replaced once by `log_in` when the login can be
+    /// repeated (AppRole, userpass), then `op` runs again. When another call already
+    /// replaced the refused token meanwhile, `op` just runs again: each login of an
+    /// AppRole may use up one of its secret id's uses.
+    pub async fn logged_in<T, F, Fut, L, LFut>(&self, op: F, log_in: L) -> TeamResult<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = TeamResult<T>>,
+        L: FnOnce() -> LFut,
+        LFut: std::future::Future<Output = TeamResult<TokenFacts>>,
+    {
+        let used = self.token();
+        match op().await {
+            Err(e) if e.failure() == Failure::TokenInvalid && self.can_log_in() => {
+                if self.token() == used {
+                    log_in().await?;
+                }
+                op().await
+            }
+            other => other,
+        }
+    }
+
     /// The node requests go to: the active node the configured address names
     /// (`sys/leader`, unauthenticated), or the configured address itself (a single
     /// server, a load balancer, or a cluster that did not say). A leader address is

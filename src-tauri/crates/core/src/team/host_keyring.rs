@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
-use super::failure::{Failure, TeamResult};
+use super::failure::Failure;
 use super::kv::{Fields, Kv};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -69,30 +69,16 @@ impl HostKeyring {
     }
 }
 
-/// Runs `op` logged in; a token refused midway (its TTL ran out while the server
-/// slept, an admin revoked it) is replaced once by a new login, as the team store's
-/// own calls do, when the login is one Tokenkeeper can repeat (AppRole, userpass).
-async fn logged_in<T, F, Fut>(kv: &Kv, op: F) -> TeamResult<T>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = TeamResult<T>>,
-{
-    kv.bao().ready().await?;
-    match op().await {
-        Err(e) if e.failure() == Failure::TokenInvalid && kv.bao().can_log_in() => {
-            kv.bao().login().await?;
-            op().await
-        }
-        other => other,
-    }
-}
-
 impl SecretStore for HostKeyring {
     fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
         let kv = self.kv.clone();
         let item = item.to_string();
         self.block(async move {
-            let entry = logged_in(&kv, || kv.read(&item)).await?;
+            kv.bao().ready().await?;
+            let entry = kv
+                .bao()
+                .logged_in(|| kv.read(&item), || kv.bao().login())
+                .await?;
             Ok(entry.and_then(|e| {
                 e.data
                     .get(VALUE)
@@ -106,7 +92,10 @@ impl SecretStore for HostKeyring {
         let item = item.to_string();
         let fields = Fields::default().with(VALUE, Secret::new(value.to_string()));
         self.block(async move {
-            logged_in(&kv, || kv.write_unchecked(&item, &fields)).await?;
+            kv.bao().ready().await?;
+            kv.bao()
+                .logged_in(|| kv.write_unchecked(&item, &fields), || kv.bao().login())
+                .await?;
             Ok(())
         })
     }
@@ -115,7 +104,12 @@ impl SecretStore for HostKeyring {
         let kv = self.kv.clone();
         let item = item.to_string();
         self.block(async move {
-            match logged_in(&kv, || kv.remove(&item)).await {
+            kv.bao().ready().await?;
+            match kv
+                .bao()
+                .logged_in(|| kv.remove(&item), || kv.bao().login())
+                .await
+            {
                 Err(e) if e.failure() == Failure::NotFound => Ok(()),
                 other => other.map_err(Error::from),
             }

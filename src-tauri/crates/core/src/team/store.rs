@@ -167,13 +167,9 @@ impl TeamStore {
         // A leader election or a node restarting passes by itself: wait it out.
         retrying_for(patience, || async {
             self.ready().await?;
-            match op().await {
-                Err(e) if e.failure() == Failure::TokenInvalid && self.bao().can_log_in() => {
-                    self.keeping_session(self.bao().login()).await?;
-                    op().await
-                }
-                other => other,
-            }
+            self.bao()
+                .logged_in(&op, || self.keeping_session(self.bao().login()))
+                .await
         })
         .await
     }
