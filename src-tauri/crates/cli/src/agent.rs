@@ -26,6 +26,7 @@ use tokenkeeper_core::model::TokenState;
 use tokenkeeper_core::{Error, Result, Vault};
 use tokenkeeper_notify::{AlertDelivery, Notifier, Outcome};
 use tokenkeeper_tray::{Actions, TrayIcon};
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::Notify;
 
 /// How often the tray is brought up to date with no event: deadlines move with time
@@ -114,13 +115,13 @@ struct TrayActions {
 
 impl Actions for TrayActions {
     fn renew_now(&self) {
-        let (cache, refresh) = (self.cache.clone(), self.refresh.clone());
+        let cache = self.cache.clone();
         let (runtime, feed) = (self.runtime.clone(), self.feed.clone());
         // The vault's SQLite and keyring calls block: off the runtime's threads.
         self.runtime.spawn_blocking(move || {
             runtime.block_on(renew_all(&cache));
-            refresh.notify_one();
-            // Written on the agent's own connection: no window would see it otherwise.
+            // Written on the agent's own connection, which the engine does not see
+            // change: the windows and the tray are told here.
             feed.publish(FeedEvent::shell(ShellEvent::AccountsChanged, &()));
         });
     }
@@ -173,10 +174,15 @@ async fn renew_all(cache: &TokenCache) {
     }
 }
 
-/// Shows the tray and keeps it up to date: on every engine event (`refresh`) and
-/// every [`TRAY_TICK`]. Returns at once, the tray off, when there is no session bus.
+/// Shows the tray and keeps it up to date: on every engine event (`refresh`), on
+/// the feed's news the engine does not see (a renewal a script asked on the socket,
+/// Renew now, a finished sign-in) and every [`TRAY_TICK`]. Returns at once, the tray
+/// off, when there is no session bus.
 async fn keep_tray(actions: Arc<TrayActions>, vault: Arc<Vault>) {
     let refresh = actions.refresh.clone();
+    let mut feed = actions.feed.subscribe();
+    let mut feed_open = true;
+    let news = [ShellEvent::AccountsChanged, ShellEvent::SignInFinished].map(ShellEvent::name);
     let tray = match TrayIcon::start(actions).await {
         Ok(t) => t,
         Err(e) => {
@@ -197,9 +203,20 @@ async fn keep_tray(actions: Arc<TrayActions>, vault: Arc<Vault>) {
         if let Ok(Ok((accounts, preferences))) = read {
             tray.update(&accounts, &preferences).await;
         }
-        tokio::select! {
-            _ = refresh.notified() => tokio::time::sleep(TRAY_SETTLE).await,
-            _ = tick.tick() => {}
+        let settle = loop {
+            tokio::select! {
+                _ = refresh.notified() => break true,
+                event = feed.recv(), if feed_open => match event {
+                    Ok(e) if !news.contains(&e.event) => {}
+                    Err(RecvError::Closed) => feed_open = false,
+                    // News, or so much at once that some was missed.
+                    _ => break true,
+                },
+                _ = tick.tick() => break false,
+            }
+        };
+        if settle {
+            tokio::time::sleep(TRAY_SETTLE).await;
         }
     }
 }
