@@ -704,24 +704,25 @@ pub fn answer(data: &[u8]) {
     let _ = answer.unexpected();
 }
 
-/// A fuzz target: its name and its body.
 /// The state the `openbao_callback` target's sign-in waits for.
 pub const CALLBACK_STATE: &str = "st4te-0f-th1s-sign-in";
 
 /// OpenBao's loopback OIDC callback, which any local process or web page can reach:
-/// the bytes as a request's head, read as the callback reads it. Only a GET to the
-/// callback's path with this sign-in's state and a code hands a code back; a
-/// provider's refusal is quoted short, on one line; nothing panics.
+/// the bytes as a request (head and body), read as the callback reads it. Only a GET
+/// to the callback's path with this sign-in's state and a code hands a code back;
+/// only a post of this sign-in's state ends it; a provider's refusal is quoted
+/// short, on one line; nothing panics.
 pub fn openbao_callback(data: &[u8]) {
-    use crate::vendors::openbao::{request_line, CallbackRequest};
-    let Some((method, target)) = request_line(data) else {
+    use crate::vendors::openbao::{request_parts, CallbackRequest};
+    let Some((method, target, body)) = request_parts(data) else {
         return;
     };
     assert!(
         target.starts_with('/') && !method.contains(' '),
         "{method} {target}"
     );
-    let Some(request) = CallbackRequest::read(&method, &target, CALLBACK_STATE) else {
+    assert!(body.len() <= data.len());
+    let Some(request) = CallbackRequest::read(&method, &target, body, CALLBACK_STATE) else {
         return;
     };
     match request {
@@ -739,14 +740,20 @@ pub fn openbao_callback(data: &[u8]) {
             assert!(why.chars().count() <= 201, "{} chars", why.chars().count());
             assert!(!why.chars().any(char::is_control), "{why:?}");
         }
+        CallbackRequest::FormPost => {
+            assert_eq!(method, "POST");
+            assert!(
+                url::form_urlencoded::parse(body).any(|(k, v)| k == "state" && v == CALLBACK_STATE)
+            );
+        }
         CallbackRequest::Elsewhere
-        | CallbackRequest::FormPost
         | CallbackRequest::NotGet
         | CallbackRequest::OtherSignIn
         | CallbackRequest::NoCode => {}
     }
 }
 
+/// A fuzz target: its name and its body.
 pub type Target = (&'static str, fn(&[u8]));
 
 /// Every target by name, for the replay test and the seed generator.

@@ -1524,6 +1524,13 @@ fn answers() -> Seeds {
 fn openbao_callback() -> Seeds {
     let state = fuzzing::CALLBACK_STATE;
     let get = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:8250\r\n\r\n");
+    let post = |body: &str| {
+        format!(
+            "POST /oidc/callback HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
     let mut s = Seeds::new();
     for (name, head) in [
         (
@@ -1545,12 +1552,8 @@ fn openbao_callback() -> Seeds {
             )),
         ),
         ("favicon", get("/favicon.ico")),
-        (
-            "form-post",
-            format!(
-                "POST /oidc/callback HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\ncode=c&state={state}"
-            ),
-        ),
+        ("form-post", post(&format!("code=c&state={state}"))),
+        ("stray-post", post("code=c&state=guessed")),
         ("options", "OPTIONS * HTTP/1.1\r\n\r\n".to_string()),
         ("absolute-form", get("http://127.0.0.1:8250/oidc/callback")),
         ("bare-lf", format!("GET /oidc/callback?code=x&state={state} HTTP/1.0\n\n")),

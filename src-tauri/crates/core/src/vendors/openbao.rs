@@ -645,10 +645,11 @@ async fn await_return(listener: tokio::net::TcpListener, state: String) -> Retur
 pub(crate) enum CallbackRequest {
     /// Not the callback's path (a favicon, a guess): answered 404 and waited past.
     Elsewhere,
-    /// A role with oidc_response_mode=form_post posts the code in a form: the
-    /// sign-in cannot finish, and says so.
+    /// A role with oidc_response_mode=form_post posts this sign-in's code in a form:
+    /// the sign-in cannot finish, and says so.
     FormPost,
-    /// Another method: answered 405 and waited past.
+    /// Another method, or a post without this sign-in's state (any web page can
+    /// post here): answered 405 and waited past.
     NotGet,
     /// Not this sign-in's state (a stale tab, another sign-in): waited past.
     OtherSignIn,
@@ -661,15 +662,17 @@ pub(crate) enum CallbackRequest {
 }
 
 impl CallbackRequest {
-    /// The request `method target` to the callback of the sign-in whose state is
-    /// `state`; `None` for a target that is not a URL path (the connection closes).
-    pub(crate) fn read(method: &str, target: &str, state: &str) -> Option<Self> {
+    /// The request `method target` (with `body`) to the callback of the sign-in
+    /// whose state is `state`; `None` for a target that is not a URL path (the
+    /// connection closes).
+    pub(crate) fn read(method: &str, target: &str, body: &[u8], state: &str) -> Option<Self> {
         let url = url::Url::parse(&format!("http://127.0.0.1{target}")).ok()?;
         if url.path() != "/oidc/callback" {
             return Some(Self::Elsewhere);
         }
         if method == "POST" {
-            return Some(Self::FormPost);
+            let ours = url::form_urlencoded::parse(body).any(|(k, v)| k == "state" && v == state);
+            return Some(if ours { Self::FormPost } else { Self::NotGet });
         }
         if method != "GET" {
             return Some(Self::NotGet);
@@ -705,15 +708,15 @@ async fn serve_tab(
     state: String,
     returned: tokio::sync::mpsc::Sender<Returned>,
 ) {
-    let head = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        read_request_head(&mut stream),
-    )
-    .await;
-    let Ok(Some((method, target))) = head else {
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(5), read_request(&mut stream)).await;
+    let Ok(Some(raw)) = read else {
         return;
     };
-    let Some(request) = CallbackRequest::read(&method, &target, &state) else {
+    let Some((method, target, body)) = request_parts(&raw) else {
+        return;
+    };
+    let Some(request) = CallbackRequest::read(&method, &target, body, &state) else {
         return;
     };
     let (status, text) = match request {
@@ -755,28 +758,63 @@ async fn serve_tab(
     respond(&mut stream, status, text).await;
 }
 
-/// The method and request target of an HTTP/1 request line (`GET /oidc/callback?…
-/// HTTP/1.1`), reading at most [`HEAD_BYTES`] of head.
-async fn read_request_head(stream: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+/// One request to the callback, its head and then its body up to the head's
+/// `Content-Length`, [`REQUEST_BYTES`] at most; `None` when the peer closes first or
+/// sends more.
+async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
     use tokio::io::AsyncReadExt;
-    let mut head = Vec::with_capacity(1024);
+    let mut raw = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+    loop {
+        if let Some(end) = head_end(&raw) {
+            if raw.len() >= end + content_length(&raw[..end]) {
+                return Some(raw);
+            }
+        }
         let n = stream.read(&mut buf).await.ok()?;
-        if n == 0 || head.len() + n > HEAD_BYTES {
+        if n == 0 || raw.len() + n > REQUEST_BYTES {
             return None;
         }
-        head.extend_from_slice(&buf[..n]);
+        raw.extend_from_slice(&buf[..n]);
     }
-    request_line(&head)
 }
 
-/// The most of a request's head the callback reads.
-const HEAD_BYTES: usize = 8192;
+/// The most of a request the callback reads, head and body.
+const REQUEST_BYTES: usize = 8192;
+
+/// Where the head of `raw` ends (after its blank line), once it has.
+fn head_end(raw: &[u8]) -> Option<usize> {
+    raw.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+}
+
+/// The `Content-Length` a request head declares: 0 when it declares none or one
+/// that cannot be read.
+fn content_length(head: &[u8]) -> usize {
+    String::from_utf8_lossy(head)
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The method, target and body of the request in `raw`: its request line, when its
+/// target is a path, and what follows its head up to its `Content-Length`.
+pub(crate) fn request_parts(raw: &[u8]) -> Option<(String, String, &[u8])> {
+    let end = head_end(raw)?;
+    let (method, target) = request_line(&raw[..end])?;
+    let body = &raw[end..];
+    Some((
+        method,
+        target,
+        &body[..body.len().min(content_length(&raw[..end]))],
+    ))
+}
 
 /// The method and target of the request line that begins `head`, when the target
 /// is a path.
-pub(crate) fn request_line(head: &[u8]) -> Option<(String, String)> {
+fn request_line(head: &[u8]) -> Option<(String, String)> {
     let end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
     let line = std::str::from_utf8(&head[..end])
         .ok()?
@@ -941,6 +979,15 @@ mod tests {
             Returned::Code { .. } => panic!("a refusal taken as a code"),
         }
         let (port, waiting) = callback("st_1").await;
+        // A post from anywhere else (any web page can post here) is waited past.
+        let stray = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/oidc/callback"))
+            .form(&[("state", "st_0"), ("code", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stray.status().as_u16(), 405);
+        assert!(!waiting.is_finished());
         let posted = reqwest::Client::new()
             .post(format!("http://127.0.0.1:{port}/oidc/callback"))
             .form(&[("state", "st_1"), ("code", "abc")])
@@ -956,16 +1003,27 @@ mod tests {
     }
 
     #[test]
-    fn a_callback_request_is_read_from_its_line_alone() {
-        let read = |head: &[u8]| {
-            let (method, target) = request_line(head)?;
-            CallbackRequest::read(&method, &target, "s1")
+    fn a_callback_request_is_read_from_its_line_and_a_posts_state() {
+        let read = |raw: &[u8]| {
+            let (method, target, body) = request_parts(raw)?;
+            CallbackRequest::read(&method, &target, body, "s1")
         };
         let code = read(b"GET /oidc/callback?state=s1&code=one&code=two HTTP/1.1\r\n\r\n");
         assert!(matches!(&code, Some(CallbackRequest::Code(c)) if c.expose() == "one"));
-        // A body that is not text does not hide the request line.
-        let post = read(b"POST /oidc/callback HTTP/1.1\r\n\r\n\xff\xfe");
+        // A form post of this sign-in ends it in words; any other post (a web page
+        // can post here) is waited past, a body that is not text included.
+        let post = read(
+            b"POST /oidc/callback HTTP/1.1\r\nContent-Length: 15\r\n\r\ncode=c&state=s1\xff\xfe",
+        );
         assert!(matches!(post, Some(CallbackRequest::FormPost)), "{post:?}");
+        for other in [
+            &b"POST /oidc/callback HTTP/1.1\r\n\r\ncode=c&state=s1"[..],
+            b"POST /oidc/callback HTTP/1.1\r\ncontent-length: 15\r\n\r\ncode=c&state=s2",
+            b"POST /oidc/callback HTTP/1.1\r\nContent-Length: 4\r\n\r\n\xff\xfe\x00\x01",
+        ] {
+            let post = read(other);
+            assert!(matches!(post, Some(CallbackRequest::NotGet)), "{post:?}");
+        }
         let refused = read(
             b"GET /oidc/callback?state=s1&error=access_denied&error_description=a%0Ab HTTP/1.1\r\n\r\n",
         );
@@ -993,6 +1051,7 @@ mod tests {
         }
         assert!(read(b"GET http://evil.example/ HTTP/1.1\r\n\r\n").is_none());
         assert!(read(b"\xffGET / HTTP/1.1\r\n\r\n").is_none());
+        assert!(read(b"GET /oidc/callback?state=s1&code=x HTTP/1.1\r\n").is_none());
     }
 
     #[test]
