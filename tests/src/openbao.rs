@@ -77,33 +77,48 @@ pub fn free_port_pair() -> u16 {
 /// range the kernel hands out to outgoing connections (ip_local_port_range): a
 /// server stopped and started again (a killed Raft node) finds its ports still
 /// free, and a port chosen well before its server listens is not taken meanwhile
-/// by one of the many connections the tests make. Each call of a process tries
-/// other ports than the last.
+/// by one of the many connections the tests make. No port is handed out twice in
+/// one process; processes start at different places of the range.
 pub fn loopback_ports(n: u16) -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static CALLS: AtomicU32 = AtomicU32::new(0);
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
     const LOWEST: u32 = 10_000;
+    static SEED: OnceLock<u32> = OnceLock::new();
+    static GIVEN: Mutex<Option<(u32, HashSet<u16>)>> = Mutex::new(None);
     let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
         .filter(|low| *low > LOWEST + 1_000)
         .unwrap_or(32_768);
-    let span = ephemeral - LOWEST - u32::from(n);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    let seed = std::process::id()
-        .wrapping_mul(2_654_435_761)
-        .wrapping_add(nanos);
-    for _ in 0..200 {
-        let call = CALLS.fetch_add(1, Ordering::Relaxed);
-        let first = LOWEST + seed.wrapping_add(call.wrapping_mul(7_919)) % span;
-        let held: Vec<TcpListener> = (first..first + u32::from(n))
-            .map_while(|p| TcpListener::bind(("127.0.0.1", p as u16)).ok())
+    // Room for the longest run asked for at the top of the span.
+    let span = ephemeral - LOWEST - 16;
+    assert!(n <= 16, "{n} adjacent ports");
+    let seed = *SEED.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        std::process::id()
+            .wrapping_mul(2_654_435_761)
+            .wrapping_add(nanos)
+    });
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    let (calls, taken) = given.get_or_insert_with(|| (0, HashSet::new()));
+    for _ in 0..span {
+        // A prime step: every port of the span before any comes round again.
+        let first = LOWEST + seed.wrapping_add(calls.wrapping_mul(7_919)) % span;
+        *calls += 1;
+        let ports: Vec<u16> = (first..first + u32::from(n)).map(|p| p as u16).collect();
+        if ports.iter().any(|p| taken.contains(p)) {
+            continue;
+        }
+        let held: Vec<TcpListener> = ports
+            .iter()
+            .map_while(|p| TcpListener::bind(("127.0.0.1", *p)).ok())
             .collect();
-        if held.len() == usize::from(n) {
-            return first as u16;
+        if held.len() == ports.len() {
+            taken.extend(&ports);
+            return ports[0];
         }
     }
     panic!("no {n} adjacent free loopback ports below {ephemeral}");
