@@ -729,7 +729,7 @@ fn unreachable(bao: &OpenBao, detail: &str) -> TeamError {
 }
 
 /// One segment of an API path (a mount, a user name): no slashes, dots or escapes.
-pub(super) fn segment(s: &str) -> TeamResult<&str> {
+pub(crate) fn segment(s: &str) -> TeamResult<&str> {
     let ok = !s.is_empty()
         && s != "."
         && s != ".."

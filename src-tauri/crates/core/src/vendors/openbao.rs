@@ -330,14 +330,16 @@ impl OpenBao {
     /// A userpass login: a new token for the stored password.
     async fn log_in(call: &Call<'_>, password: &Secret) -> Result<Issued> {
         let account = call.account;
-        let user = account.username.as_deref().unwrap_or_default();
-        if user.is_empty() || user.contains(['/', '?', '#', '%']) || user == "." || user == ".." {
-            return Err(Error::usage(format!(
-                "account '{}' needs the userpass user name (not '.' or '..', and no '/', '?', \
-                 '#' or '%')",
-                account.name
-            )));
-        }
+        // One path segment, as the team store's own userpass login checks it: a '\\'
+        // or '%2e' would move the password to another path of the server.
+        let user = crate::team::client::segment(account.username.as_deref().unwrap_or_default())
+            .map_err(|e| {
+                Error::usage(format!(
+                    "account '{}' needs the userpass user name: {}",
+                    account.name,
+                    e.message()
+                ))
+            })?;
         let path = format!("{USERPASS_LOGIN}{user}");
         let url = format!("{}{path}", account.base_url);
         let request = call
@@ -435,7 +437,7 @@ impl OpenBao {
         let port = Self::callback_port(call)?;
         {
             let mut w = waiting();
-            let now = Utc::now();
+            let now = call.now;
             w.retain(|_, h| h.expires_at > now);
             if let Some(h) = w.get(&port) {
                 if h.account_id != call.account.id {
@@ -767,7 +769,12 @@ async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
     let mut buf = [0u8; 1024];
     loop {
         if let Some(end) = head_end(&raw) {
-            if raw.len() >= end + content_length(&raw[..end]) {
+            // A length past what is read at all ends the request unread.
+            let len = content_length(&raw[..end]);
+            if len > REQUEST_BYTES {
+                return None;
+            }
+            if raw.len() >= end + len {
                 return Some(raw);
             }
         }
@@ -950,6 +957,21 @@ mod tests {
         assert!(page.contains("not the sign-in"), "{page}");
         let (status, _) = get(port, "/oidc/callback?state=st_1").await;
         assert_eq!(status, 400, "no code: waited past");
+        // A length past what is read at all (here past usize) is closed unanswered.
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut huge = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            huge.write_all(
+                b"POST /oidc/callback HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let mut answer = Vec::new();
+            let _ = huge.read_to_end(&mut answer).await;
+            assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+        }
         assert!(!waiting.is_finished());
         let tab = tokio::spawn(get(port, "/oidc/callback?state=st_1&code=abc%2Bd"));
         match waiting.await.unwrap() {
@@ -979,21 +1001,17 @@ mod tests {
             Returned::Code { .. } => panic!("a refusal taken as a code"),
         }
         let (port, waiting) = callback("st_1").await;
+        let post = |state: &'static str| {
+            reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/oidc/callback"))
+                .form(&[("state", state), ("code", "abc")])
+                .send()
+        };
         // A post from anywhere else (any web page can post here) is waited past.
-        let stray = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/oidc/callback"))
-            .form(&[("state", "st_0"), ("code", "abc")])
-            .send()
-            .await
-            .unwrap();
+        let stray = post("st_0").await.unwrap();
         assert_eq!(stray.status().as_u16(), 405);
         assert!(!waiting.is_finished());
-        let posted = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/oidc/callback"))
-            .form(&[("state", "st_1"), ("code", "abc")])
-            .send()
-            .await
-            .unwrap();
+        let posted = post("st_1").await.unwrap();
         assert_eq!(posted.status().as_u16(), 400);
         assert!(posted.text().await.unwrap().contains("oidc_response_mode"));
         match waiting.await.unwrap() {
@@ -1052,6 +1070,37 @@ mod tests {
         assert!(read(b"GET http://evil.example/ HTTP/1.1\r\n\r\n").is_none());
         assert!(read(b"\xffGET / HTTP/1.1\r\n\r\n").is_none());
         assert!(read(b"GET /oidc/callback?state=s1&code=x HTTP/1.1\r\n").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_userpass_name_that_leaves_its_path_is_refused_before_anything_is_sent() {
+        let mut account = crate::model::Account {
+            id: "a".into(),
+            name: "bao".into(),
+            vendor: Vendor::Openbao,
+            // Nothing listens here: a request sent would fail as unreachable.
+            base_url: "http://127.0.0.1:9".into(),
+            method: Method::Password,
+            username: None,
+            tenant: None,
+            iam_id: None,
+            client_id: None,
+            ca_cert_pem: None,
+            labels: Vec::new(),
+            created_at: Utc::now(),
+            settings: Default::default(),
+            team: None,
+        };
+        let http = reqwest::Client::new();
+        for bad in ["", "..", "a/b", "a\\..\\..\\sys\\x", "%2e%2e", "a?b"] {
+            account.username = Some(bad.into());
+            let call = Call::new(&account, &http, Utc::now());
+            let e = OpenBao::log_in(&call, &Secret::new("pw-canary"))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), crate::error::ErrorKind::Usage, "{bad}: {e:?}");
+            assert!(e.message().contains("user name"), "{bad}: {e:?}");
+        }
     }
 
     #[test]
