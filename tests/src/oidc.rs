@@ -68,15 +68,8 @@ impl OidcServer {
         if !approve {
             cmd.arg("--deny");
         }
-        let out = cmd
-            .current_dir(oidc_dir())
-            .output()
-            .expect("node approve.mjs");
-        assert!(
-            out.status.success(),
-            "approve.mjs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cmd.current_dir(oidc_dir());
+        crate::run(cmd, None).ok();
     }
 }
 
@@ -91,18 +84,9 @@ impl Drop for OidcServer {
 /// consents and follows the redirect back to the client's callback. The callback
 /// page's text; a script that fails fails the test with what it said.
 pub fn authorize(url: &str) -> String {
-    let out = Command::new("node")
-        .arg("authorize.mjs")
-        .arg(url)
-        .current_dir(oidc_dir())
-        .output()
-        .expect("node authorize.mjs");
-    assert!(
-        out.status.success(),
-        "authorize.mjs: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    let mut cmd = Command::new("node");
+    cmd.arg("authorize.mjs").arg(url).current_dir(oidc_dir());
+    crate::run(cmd, None).ok().stdout
 }
 
 /// A `$BROWSER` for an authorization code sign-in: a script that signs in at the

@@ -355,8 +355,42 @@ fn every_vendors_secrets_appear_nowhere_but_the_keyring() {
     outputs.push(s.add_sandbox_oidc(&sb, "oi").ok());
     secrets.extend(s.stored_secrets());
 
-    let names = ["ts", "bid", "bidut", "bf", "imk", "imp", "ba", "oi"];
-    for name in names {
+    let mut names = vec!["ts", "bid", "bidut", "bf", "imk", "imp", "ba", "oi"];
+    // OpenBao: a token account and a userpass one, when `bao` is installed (the
+    // set-up installs it; the server lives as long as the test).
+    let bao = tokenkeeper_e2e::openbao::DevServer::start("canary: OpenBao accounts");
+    if let Some(bao) = &bao {
+        let password = format!("CANARY-BAO-PW-{}", std::process::id());
+        bao.userpass_user("canary", &password, &["default"]);
+        let token = bao.token(&["default"], "1h");
+        let added: [&dyn Fn() -> Run; 2] = [
+            &|| {
+                s.add_with_secret(
+                    "obt",
+                    "openbao",
+                    &bao.addr,
+                    &token,
+                    &["--method", "user-token"],
+                )
+            },
+            &|| {
+                s.add_with_secret(
+                    "obp",
+                    "openbao",
+                    &bao.addr,
+                    &password,
+                    &["--username", "canary"],
+                )
+            },
+        ];
+        for add in added {
+            outputs.push(add().ok());
+            secrets.extend(s.stored_secrets());
+        }
+        secrets.extend([password, token]);
+        names.extend(["obt", "obp"]);
+    }
+    for name in names.iter().copied() {
         // Renewal rotates tokens: the old ones are canaries too.
         outputs.push(s.cli(&["renew", name], None).ok());
         secrets.extend(s.stored_secrets());

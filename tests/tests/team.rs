@@ -518,7 +518,24 @@ fn the_leader_killed_mid_renewals_loses_no_refresh_token_and_nothing_leaks() {
 }
 
 /// The lines a child prints on stdout, collected as it prints them.
-fn collect_stdout(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+struct Printed(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Printed {
+    /// How many lines so far contain every one of `words`.
+    fn count(&self, words: &[&str]) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| words.iter().all(|w| l.contains(w)))
+            .count()
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Starts collecting what `child` prints on stdout.
+fn collect_stdout(child: &mut Child) -> Printed {
     use std::io::BufRead;
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let out = child.stdout.take().expect("stdout");
@@ -528,7 +545,7 @@ fn collect_stdout(child: &mut Child) -> std::sync::Arc<std::sync::Mutex<Vec<Stri
             sink.lock().unwrap().push(line);
         }
     });
-    lines
+    Printed(lines)
 }
 
 /// An OpenBao token is itself an account: listed with its expiry, kept alive with
@@ -611,11 +628,7 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
     let mut watch = s.spawn_cli(&[], &["watch", "--json"]);
     let printed = collect_stdout(&mut watch);
     wait_for("the alert on the max TTL", Duration::from_secs(20), || {
-        printed
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("deadline-soon") && l.contains("\"bao\""))
+        printed.count(&["deadline-soon", "\"bao\""]) > 0
     });
     let past_ttl = started + 25_000;
     while now_ms() < past_ttl {
@@ -627,16 +640,11 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
         "the token lives past the 10 s it was made with: {}",
         String::from_utf8_lossy(&lookup.stderr)
     );
-    let renewed = printed
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| l.contains("renewed") && l.contains("\"bao\""))
-        .count();
+    let renewed = printed.count(&["\"type\":\"renewed\"", "\"bao\""]);
     assert!(
         renewed >= 2,
         "renewed with renew-self: {:?}",
-        printed.lock().unwrap()
+        printed.lines()
     );
     let _ = watch.kill();
     let _ = watch.wait();
@@ -650,13 +658,9 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
         "the mount's 20 s max TTL: {capped_now}"
     );
     assert!(
-        printed
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("deadline-soon") && l.contains("\"capped\"")),
+        printed.count(&["deadline-soon", "\"capped\""]) > 0,
         "{:?}",
-        printed.lock().unwrap()
+        printed.lines()
     );
     // The vault hands out that same token (renew-self keeps it).
     assert_eq!(s.token("bao"), token);
@@ -791,13 +795,9 @@ fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
     let _ = watch.kill();
     let _ = watch.wait();
     assert!(
-        printed
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("renewed") && l.contains("\"ops-login\"")),
+        printed.count(&["\"type\":\"renewed\"", "\"ops-login\""]) > 0,
         "{:?}",
-        printed.lock().unwrap()
+        printed.lines()
     );
     let lookup = bao.bao(&["token", "lookup", "-format=json", &login]);
     assert!(

@@ -149,16 +149,9 @@ fn a_large_vault_is_virtualized_most_urgent_first_and_filtered_by_state() {
     let wait = Duration::from_secs(30);
     let s = Session::start();
     let n = 2000;
-    let seeded = s
-        .command(bin("tokenkeeper-bench"))
-        .args(["inner-seed", &n.to_string()])
-        .output()
-        .expect("seed");
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    let mut seed = s.command(bin("tokenkeeper-bench"));
+    seed.args(["inner-seed", &n.to_string()]);
+    tokenkeeper_e2e::run(seed, None).ok();
     let listed = s.cli(&["list", "--json"], None).ok().json();
     let mut expected: Vec<&serde_json::Value> = listed.as_array().expect("a list").iter().collect();
     let rank = |a: &serde_json::Value| match a["state"].as_str() {

@@ -80,21 +80,12 @@ impl Vault {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::clock::SystemClock;
-    use crate::secret_store::MemoryKeyring;
 
     #[test]
     fn preferences_are_checked_sorted_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::open_with(
-            dir.path(),
-            Arc::new(MemoryKeyring::default()),
-            Arc::new(SystemClock),
-        )
-        .unwrap();
+        let (vault, _keyring) = crate::vault::fixtures::open(dir.path());
         assert_eq!(vault.preferences().unwrap(), Preferences::default());
         let saved = vault
             .set_preferences(&Preferences {
