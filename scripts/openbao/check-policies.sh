@@ -160,6 +160,8 @@ SECRET_ID=$(root write -f -field=secret_id auth/approle/role/tokenkeeper-server/
 root kv put -mount=$MOUNT -cas=0 "$(acct ba1)/account" name=biganimal-shared vendor=biganimal >/dev/null
 root kv put -mount=$MOUNT -cas=0 "$(acct ba1)/secrets" refresh_token=rt-1 access_token=at-1 \
   tokenkeeper_fence=1 >/dev/null
+root kv put -mount=$MOUNT -cas=0 "$(acct ba1)/token" access_token=at-1 tokenkeeper_fence=1 \
+  tokenkeeper_secrets_version=1 >/dev/null
 root kv put -mount=$MOUNT -cas=0 "$(acct ba1)/lease" holder= fence=1 expires_at_ms=0 \
   secret_version=1 >/dev/null
 root kv put -mount=$MOUNT -cas=0 "$PREFIX/hosts/other-host/vault-key" key=k >/dev/null
@@ -184,18 +186,28 @@ for who in MEMBER READER SERVER; do
     "$token" '"ba1/"' http_list "$MOUNT/metadata/$PREFIX/accounts"
   outputs "$who: lists one account's entries" "$token" secrets kv list "$(acct ba1)/"
   outputs "$who: reads an account's settings" "$token" biganimal-shared kv get "$(acct ba1)/account"
-  outputs "$who: reads an account's secrets (its tokens)" "$token" at-1 kv get "$(acct ba1)/secrets"
+  outputs "$who: reads an account's token for readers" "$token" at-1 kv get "$(acct ba1)/token"
   outputs "$who: reads an account's lease" "$token" expires_at_ms kv get "$(acct ba1)/lease"
   outputs "$who: reads an entry's versions (kv metadata get)" "$token" current_version \
     kv metadata get "$(acct ba1)/secrets"
   outputs "$who: reads an older version (kv get -version=1)" "$token" at-1 \
-    kv get -version=1 "$(acct ba1)/secrets"
+    kv get -version=1 "$(acct ba1)/token"
+  if [ "$who" = reader ]; then
+    deny "reader: cannot read an account's secrets (refresh token, password)" "$token" \
+      kv get "$(acct ba1)/secrets"
+    deny "reader: cannot read an older version of them (kv get -version=1)" "$token" \
+      kv get -version=1 "$(acct ba1)/secrets"
+  else
+    outputs "$who: reads an account's secrets (its refresh token)" "$token" rt-1 \
+      kv get "$(acct ba1)/secrets"
+  fi
   deny "$who: cannot read outside the prefix" "$token" kv get other-app/config
   deny "$who: cannot list the mount's root" "$token" kv list /
 done
 
-# A renewal's two check-and-set writes as WHO (TOKEN): the lease (held by HOLDER with
-# fence N, after secrets version V), then the secrets of fence N.
+# A renewal's check-and-set writes as WHO (TOKEN): the lease (held by HOLDER with
+# fence N, after secrets version V), the secrets of fence N, and their token's copy
+# for readers.
 renews() {
   local who=$1 token=$2 holder=$3 n=$4 v=$5
   allow "$who: renews: takes the lease (kv put -cas=N lease)" "$token" \
@@ -204,6 +216,9 @@ renews() {
   allow "$who: renews: writes the secrets (kv put -cas=N secrets)" "$token" \
     kv put -cas="$(version accounts/ba1/secrets)" "$(acct ba1)/secrets" refresh_token="rt-$n" \
     access_token="at-$n" tokenkeeper_fence="$n"
+  allow "$who: renews: copies the token for readers (kv put -cas=N token)" "$token" \
+    kv put -cas="$(version accounts/ba1/token)" "$(acct ba1)/token" access_token="at-$n" \
+    tokenkeeper_fence="$n" tokenkeeper_secrets_version="$(version accounts/ba1/secrets)"
 }
 
 # --- member: renews, shares, changes, removes ---------------------------------------------
@@ -244,6 +259,8 @@ deny "reader: cannot renew: the lease cannot be written (kv put -cas=N lease)" "
   expires_at_ms=9999999999999 secret_version=2
 deny "reader: cannot write the secrets (kv put -cas=N secrets)" "$READER" \
   kv put -cas="$(version accounts/ba1/secrets)" "$(acct ba1)/secrets" refresh_token=rt-r
+deny "reader: cannot write the token for readers (kv put -cas=N token)" "$READER" \
+  kv put -cas="$(version accounts/ba1/token)" "$(acct ba1)/token" access_token=at-r
 deny "reader: cannot change an account (kv put -cas=N account)" "$READER" \
   kv put -cas="$(version accounts/ba1/account)" "$(acct ba1)/account" name=renamed
 deny "reader: cannot share an account (kv put -cas=0 of a new one)" "$READER" \
@@ -285,6 +302,7 @@ allow "server: removes its item (kv metadata delete)" "$SERVER" \
 # --- after all that, the account holds the server's write, written over the member's -------
 outputs "the account's secrets are the last renewal's (version 3, fence 3)" "$ROOT_TOKEN" rt-3 \
   kv get "$(acct ba1)/secrets"
+outputs "the readers' token is the last renewal's" "$READER" at-3 kv get "$(acct ba1)/token"
 
 echo "$((PASSED + FAILED)) checks: $PASSED passed, $FAILED failed"
 [ "$FAILED" = 0 ]

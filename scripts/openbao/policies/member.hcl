@@ -4,7 +4,7 @@
 # (`team add`), lists them (`team join`, `team list`) and removes them from the team
 # store for everyone. KV version 2 mounted at `secret`, prefix `tokenkeeper`.
 
-# Every shared account's settings, secrets and lease: read, create, update
+# Every shared account's settings, secrets, token for readers and lease: read, create, update
 # (check-and-set writes are creates and updates).
 path "secret/data/tokenkeeper/accounts/*" {
   capabilities = ["create", "read", "update"]

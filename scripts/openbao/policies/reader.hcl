@@ -1,16 +1,23 @@
 # Tokenkeeper team store: the READER policy, for a teammate who may use the shared
-# accounts' tokens but neither renew them (the lease cannot be written) nor change an
-# account. KV version 2 mounted at `secret`, prefix `tokenkeeper`.
-# Note: reading an account's `secrets` entry also reads its long-lived secrets
-# (password, refresh token): this policy keeps a reader's Tokenkeeper from renewing,
-# not a person from using what it can read.
+# accounts' tokens but neither renew them nor change an account. It reads each
+# account's settings, its lease (which version is newest) and its `token` entry (the
+# token in use and its expiry, copied there at every renewal), never its `secrets`:
+# a reader holds no refresh token, password or API key, so neither its Tokenkeeper
+# nor a person with its login can make new tokens. KV version 2 mounted at `secret`,
+# prefix `tokenkeeper`.
 
-# Every shared account's settings, secrets and lease: read only.
-path "secret/data/tokenkeeper/accounts/*" {
+# An account's settings, its token for readers and its renewal lease: read only.
+path "secret/data/tokenkeeper/accounts/+/account" {
+  capabilities = ["read"]
+}
+path "secret/data/tokenkeeper/accounts/+/token" {
+  capabilities = ["read"]
+}
+path "secret/data/tokenkeeper/accounts/+/lease" {
   capabilities = ["read"]
 }
 
-# Their versions and the list of accounts.
+# Their versions and the list of accounts (versions only, no values).
 path "secret/metadata/tokenkeeper/accounts/*" {
   capabilities = ["read", "list"]
 }

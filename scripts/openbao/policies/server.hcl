@@ -11,8 +11,12 @@ path "secret/data/tokenkeeper/accounts/+/account" {
   capabilities = ["read"]
 }
 
-# An account's secrets and its renewal lease: read, and check-and-set writes.
+# An account's secrets, their token's copy for readers and its renewal lease: read,
+# and check-and-set writes.
 path "secret/data/tokenkeeper/accounts/+/secrets" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/data/tokenkeeper/accounts/+/token" {
   capabilities = ["create", "read", "update"]
 }
 path "secret/data/tokenkeeper/accounts/+/lease" {

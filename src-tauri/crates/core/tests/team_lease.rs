@@ -322,3 +322,92 @@ async fn a_leader_killed_mid_lease_loses_no_write_and_lets_no_stale_one_in() {
         .unwrap();
     assert_eq!(meta.current_version, 7, "no write lost, none extra");
 }
+
+/// What the reader policy grants, under this file's prefix: the token entries, the
+/// leases and the versions, not the secrets.
+const TOKENS_ONLY: &str = r#"
+path "secret/data/tokenkeeper/ops/+/token" { capabilities = ["read"] }
+path "secret/data/tokenkeeper/ops/+/lease" { capabilities = ["read"] }
+path "secret/metadata/tokenkeeper/ops/*" { capabilities = ["read", "list"] }
+"#;
+
+fn secrets(rt: &str, at: &str, expires_ms: &str) -> Fields {
+    Fields::default()
+        .with("refresh_token", Secret::new(rt))
+        .with("password", Secret::new(format!("pw-{rt}")))
+        .with("access_token", Secret::new(at))
+        .with("tokenkeeper_expires_at", Secret::new(expires_ms))
+}
+
+#[tokio::test]
+async fn a_reader_gets_the_token_in_use_from_its_copy_and_never_what_renews_it() {
+    let Some(dev) = DevServer::start("a_reader_gets_the_token_in_use_from_its_copy") else {
+        return;
+    };
+    dev.policy("tokens-only", TOKENS_ONLY);
+    let token = dev.token(&["tokens-only"], "10m");
+    let reader = machine(&dev.addr, &token, "reader", 60_000);
+    let member = machine(&dev.addr, &dev.root_token, "desk-a", 60_000);
+
+    // Shared by hand (no copy for readers): said, naming the entry, at once.
+    let root = member.kv().clone();
+    root.write("by-hand/secrets", &secrets("rt-0", "at-0", "1"), 0)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let e = reader.read_current("by-hand", 0).await.unwrap_err();
+    assert_eq!(e.failure(), Failure::NotFound, "{e}");
+    assert!(
+        e.message().contains("tokenkeeper/ops/by-hand/token") && e.message().contains("renew"),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "not waited on");
+
+    // A renewal writes the secrets and the copy: the reader gets the token and its
+    // facts, as that version of the secrets, and nothing that renews.
+    let lease = member.try_take("ba").await.unwrap();
+    let v1 = member
+        .write_secrets(&lease, &secrets("rt-1", "at-1", "1001"), 0)
+        .await
+        .unwrap();
+    let got = reader.read_current("ba", 0).await.unwrap().unwrap();
+    assert_eq!(got.version, v1);
+    assert_eq!(got.data.text("access_token"), Some("at-1"));
+    assert_eq!(got.data.text("tokenkeeper_expires_at"), Some("1001"));
+    assert_eq!(got.data.text(FENCE_FIELD), Some("1"));
+    for renews in ["refresh_token", "password"] {
+        assert!(got.data.get(renews).is_none(), "{renews} in the copy");
+    }
+    // The secrets themselves are refused to the reader's login, and a member reads them.
+    let e = reader.kv().read("ba/secrets").await.unwrap_err();
+    assert_eq!(e.failure(), Failure::PermissionDenied, "{e}");
+    let whole = member.read_current("ba", 0).await.unwrap().unwrap();
+    assert_eq!(whole.data.text("refresh_token"), Some("rt-1"));
+
+    // The next rotation: the copy follows, and the reader never takes an older one
+    // than it saw.
+    let v2 = member
+        .write_secrets(&lease, &secrets("rt-2", "at-2", "2002"), v1)
+        .await
+        .unwrap();
+    let got = reader.read_current("ba", v1).await.unwrap().unwrap();
+    assert_eq!(
+        (got.version, got.data.text("access_token")),
+        (v2, Some("at-2"))
+    );
+    // A late copy of the older version (a writer that stalled between its two
+    // writes) leaves the newer copy in place.
+    member
+        .publish_token(&lease, &secrets("rt-1", "at-1", "1001"), v1)
+        .await
+        .unwrap();
+    let got = reader.read_current("ba", 0).await.unwrap().unwrap();
+    assert_eq!(
+        (got.version, got.data.text("access_token")),
+        (v2, Some("at-2"))
+    );
+    // Nor may the reader take the lease: it cannot renew.
+    member.release(&lease).await.unwrap();
+    let e = reader.try_take("ba").await.unwrap_err();
+    assert_eq!(e.failure(), Failure::PermissionDenied, "{e}");
+}

@@ -183,10 +183,21 @@ impl Kv {
     /// answer the previous version for a moment, so the read is retried (about 6 s
     /// in all) until the node catches up, then fails as `Stale`.
     pub async fn read_at_least(&self, key: &str, min_version: u64) -> TeamResult<Option<Entry>> {
+        self.read_counting(key, min_version, |e| e.version).await
+    }
+
+    /// `read_at_least` with the version counted by `version_of` (an entry that
+    /// records the version of another one it was made from).
+    pub async fn read_counting(
+        &self,
+        key: &str,
+        min_version: u64,
+        version_of: impl Fn(&Entry) -> u64,
+    ) -> TeamResult<Option<Entry>> {
         let mut waits = CATCH_UP.iter();
         loop {
             let seen = self.read(key).await?;
-            let version = seen.as_ref().map_or(0, |e| e.version);
+            let version = seen.as_ref().map_or(0, &version_of);
             if version >= min_version {
                 return Ok(seen);
             }

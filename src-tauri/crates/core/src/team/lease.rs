@@ -10,10 +10,12 @@
 //! extended, again by check-and-set) just before: a late writer, whose lease lapsed
 //! and was taken over, can never overwrite a newer refresh token. The lease records
 //! the version of the secrets last written, so the next holder never acts on an
-//! older one that a standby may still serve right after a failover.
+//! older one that a standby may still serve right after a failover. Each version of
+//! the secrets is copied, token in use only, into the account's token entry, the one
+//! entry a reader's policy needs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -22,7 +24,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use super::failure::{Failure, TeamError, TeamResult};
 use super::kv::{Entry, Fields, Kv};
 use crate::clock::Clock;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretKind};
 
 /// How long a lease holds unless extended; a holder extends it while it works.
 pub const LEASE_TTL: Duration = Duration::seconds(90);
@@ -40,10 +42,26 @@ pub const LEASE_HONOURED: Duration = Duration::minutes(10);
 /// written under.
 pub const FENCE_FIELD: &str = "tokenkeeper_fence";
 
+/// The field of an account's token entry that holds the version of the secrets it
+/// was copied from.
+pub const SECRETS_VERSION_FIELD: &str = "tokenkeeper_secrets_version";
+
+/// Whether a field is one of Tokenkeeper's bookkeeping fields, not a secret.
+pub fn is_bookkeeping(key: &str) -> bool {
+    key == FENCE_FIELD || key.starts_with("tokenkeeper_")
+}
+
 /// The key of an account's lease, beside its secrets.
 const LEASE_KEY: &str = "lease";
-/// The key of an account's secrets.
+/// The key of an account's secrets: every secret it renews with (refresh token,
+/// password, API key) and the token in use.
 const SECRETS_KEY: &str = "secrets";
+/// The key of an account's token for readers: the token in use and its facts, copied
+/// from each version of the secrets as it is written, so that a policy can give a
+/// teammate the tokens without the secrets that make new ones.
+const TOKEN_KEY: &str = "token";
+/// The secret the token entry copies: the one Tokenkeeper hands out.
+const HANDED_OUT: SecretKind = SecretKind::AccessToken;
 
 /// A lease this process holds on one shared account.
 #[derive(Debug)]
@@ -125,6 +143,9 @@ pub struct TeamLeases {
     /// By account: the lease version last read, and when this process first read it
     /// (ms on `clock`).
     first_read: Arc<Mutex<HashMap<String, (u64, i64)>>>,
+    /// Whether this login was refused the accounts' secrets (a reader): its reads go
+    /// to the token entries.
+    secrets_denied: Arc<AtomicBool>,
 }
 
 impl TeamLeases {
@@ -136,6 +157,7 @@ impl TeamLeases {
             holder: holder.into(),
             ttl: LEASE_TTL,
             first_read: Arc::default(),
+            secrets_denied: Arc::default(),
         }
     }
 
@@ -353,6 +375,8 @@ impl TeamLeases {
                         lease
                             .secret_version
                             .fetch_max(current.version, Ordering::SeqCst);
+                        self.publish_token(lease, &current.data, current.version)
+                            .await?;
                         self.extend(lease).await?;
                         return Ok(current.version);
                     }
@@ -370,9 +394,55 @@ impl TeamLeases {
             Err(e) => return Err(e),
         };
         lease.secret_version.fetch_max(written, Ordering::SeqCst);
+        // The readers' copy first, so that a lease naming this version finds it there.
+        self.publish_token(lease, &data, written).await?;
         // Recorded in the lease at once, so the next holder reads at least this one.
         self.extend(lease).await?;
         Ok(written)
+    }
+
+    /// Copies the token in use out of version `version` of the account's secrets
+    /// (`secrets`, written under `lease`) into its token entry, by check-and-set: a
+    /// copy of a newer version already there is left alone, so a late writer never
+    /// hands readers an older token. A policy that does not let this login write the
+    /// token entry leaves the copy behind (its readers are told so when they read
+    /// it); the secrets are stored all the same.
+    pub async fn publish_token(
+        &self,
+        lease: &Lease,
+        secrets: &Fields,
+        version: u64,
+    ) -> TeamResult<()> {
+        let key = Self::key(&lease.account, TOKEN_KEY);
+        let copy = token_fields(secrets, version);
+        for _ in 0..4 {
+            let current = self.kv.read(&key).await?;
+            if current
+                .as_ref()
+                .is_some_and(|e| copied_version(e) >= version)
+            {
+                return Ok(());
+            }
+            let cas = current.as_ref().map_or(0, |e| e.version);
+            match self.kv.write(&key, &copy, cas).await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.failure() == Failure::PermissionDenied => return Ok(()),
+                // Another writer's copy landed first (or a standby answered an older
+                // version): read again.
+                Err(e) if e.failure() == Failure::CasConflict => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Still losing: a lagging node; the caller's retry writes it again.
+        Err(TeamError::new(
+            Failure::Stale,
+            format!(
+                "the token of shared account '{}' for readers could not be updated at {}: \
+                 the node keeps answering an older copy; try again",
+                lease.account,
+                self.kv.describe(&key)
+            ),
+        ))
     }
 
     /// Gives the lease back (the fence stays, so fences only grow). A lease already
@@ -427,13 +497,87 @@ impl TeamLeases {
     /// The newest secrets of a shared account for a reader that will hand a token
     /// out (not renew): never older than `seen`, the newest version this reader has
     /// already seen or been told of by the lease.
+    ///
+    /// A reader whose policy does not grant the secrets gets the token entry instead:
+    /// the token in use and its facts, as version `version` of the secrets they were
+    /// copied from (so `seen` counts the same either way), and nothing that renews.
     pub async fn read_current(&self, account: &str, seen: u64) -> TeamResult<Option<Entry>> {
         let (_, doc) = self.read_doc(account).await?;
-        let key = Self::key(account, SECRETS_KEY);
-        self.kv
-            .read_at_least(&key, seen.max(doc.secret_version))
-            .await
+        let newest = seen.max(doc.secret_version);
+        if !self.secrets_denied.load(Ordering::Relaxed) {
+            let key = Self::key(account, SECRETS_KEY);
+            match self.kv.read_at_least(&key, newest).await {
+                Err(e) if e.failure() == Failure::PermissionDenied => {
+                    self.secrets_denied.store(true, Ordering::Relaxed);
+                }
+                other => return other,
+            }
+        }
+        self.read_token(account, newest).await
     }
+
+    /// The token entry of `account`, copied from version `newest` of its secrets or a
+    /// later one, as that version of the secrets.
+    async fn read_token(&self, account: &str, newest: u64) -> TeamResult<Option<Entry>> {
+        let key = Self::key(account, TOKEN_KEY);
+        // Not retried: waiting longer than the catch-up already waited brings no copy.
+        let behind = |what: &str| {
+            TeamError::new(
+                Failure::NotFound,
+                format!(
+                    "shared account '{account}' has {what} at {}, and this login may read \
+                     only that (not its secrets): a member's or server's Tokenkeeper writes it \
+                     at the account's next renewal (`tokenkeeper renew {account}` there), or \
+                     the node that answered is behind (a standby after a failover); try again",
+                    self.kv.describe(&key)
+                ),
+            )
+        };
+        let copy = match self.kv.read_counting(&key, newest, copied_version).await {
+            Ok(copy) => copy,
+            Err(e) if e.failure() == Failure::Stale => {
+                return Err(behind("no copy of its newest token for readers"))
+            }
+            Err(e) => return Err(e),
+        };
+        match copy {
+            Some(Entry {
+                created_time, data, ..
+            }) => Ok(Some(Entry {
+                version: copied_version_of(&data),
+                created_time,
+                data,
+            })),
+            None if newest == 0 => Err(behind("no token for readers yet")),
+            None => Err(behind("no copy of its newest token for readers")),
+        }
+    }
+}
+
+/// The token entry made from `secrets` (version `version`): the token handed out and
+/// the bookkeeping fields (its facts, the fence), nothing that renews.
+fn token_fields(secrets: &Fields, version: u64) -> Fields {
+    let mut copy = Fields::default();
+    for name in secrets.names() {
+        if name == HANDED_OUT.key() || is_bookkeeping(name) {
+            if let Some(value) = secrets.get(name) {
+                copy.set(name, value.clone());
+            }
+        }
+    }
+    copy.set(SECRETS_VERSION_FIELD, Secret::new(version.to_string()));
+    copy
+}
+
+/// The version of the secrets a token entry was copied from (0 if it says none).
+fn copied_version(entry: &Entry) -> u64 {
+    copied_version_of(&entry.data)
+}
+
+fn copied_version_of(data: &Fields) -> u64 {
+    data.text(SECRETS_VERSION_FIELD)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Runs `op` again, with backoff, while it fails in a way that passes by itself

@@ -5,7 +5,6 @@
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::kv::Fields;
-use super::lease::FENCE_FIELD;
 use crate::error::{Error, Result};
 use crate::model::{Account, Method, RenewsWith, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle, SecretKind};
@@ -166,11 +165,6 @@ pub fn carry_meta(from: &Fields, into: &mut Fields) {
     }
 }
 
-/// Whether a field is one of Tokenkeeper's bookkeeping fields, not a secret.
-pub fn is_bookkeeping(key: &str) -> bool {
-    key == FENCE_FIELD || key.starts_with("tokenkeeper_")
-}
-
 /// A time written in the team store, believed only between 2000 and 9999 (an entry
 /// another writer damaged must not overflow the renewal's date arithmetic).
 fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
@@ -184,6 +178,7 @@ fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::lease::is_bookkeeping;
     use super::*;
 
     #[test]

@@ -1,5 +1,5 @@
 //! One team store as the vault uses it: a login kept alive, the accounts folder
-//! (`<prefix>/accounts/<id>/{account,secrets,lease}`) and the leases on it. Every
+//! (`<prefix>/accounts/<id>/{account,secrets,token,lease}`) and the leases on it. Every
 //! call first makes sure of the login, and a token the server no longer takes is
 //! replaced by logging in again where the method allows it (userpass, AppRole).
 
