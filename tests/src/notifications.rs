@@ -15,11 +15,15 @@ impl Session {
     /// Starts dunst on the session's bus and `display`, its complaints in
     /// `dunst.log`, with a configuration that shows identical notifications each on
     /// its own (dunst's default stacks them into one, which would hide a duplicate)
-    /// and keeps a long history; returns once it owns the notification service.
+    /// and keeps a long history, and keeps every notification on screen until it is
+    /// closed (dunst's default closes a normal one after 10 s, which a test that
+    /// clicks one on a loaded machine can miss); returns once it owns the
+    /// notification service.
     pub fn start_dunst(&self, display: &Display) -> Running {
         let config = self.write_file(
             "dunstrc",
-            "[global]\n    stack_duplicates = false\n    history_length = 200\n    idle_threshold = 0\n",
+            "[global]\n    stack_duplicates = false\n    history_length = 200\n    idle_threshold = 0\n\
+             [urgency_low]\n    timeout = 0\n[urgency_normal]\n    timeout = 0\n",
         );
         let dunst = Running(
             self.command("dunst")

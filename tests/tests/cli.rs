@@ -22,7 +22,9 @@ fn session_with_ts(sandbox_args: &[&str]) -> (Session, Sandbox) {
 
 #[test]
 fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt() {
-    let (s, sb) = session_with_ts(&["--truesight-token-ttl", "2"]);
+    // 4 s tokens: long enough that each is checked with the vendor while it lives on a
+    // loaded machine, short enough to watch one expire.
+    let (s, sb) = session_with_ts(&["--truesight-token-ttl", "4"]);
     assert_eq!(sb.requests(TOKEN_POST), 1);
 
     let first = s.token("ts");
@@ -33,14 +35,14 @@ fn signs_in_and_the_token_is_accepted_then_renewed_after_expiry_without_a_prompt
         "the sandbox accepts the token"
     );
 
-    std::thread::sleep(Duration::from_millis(2300));
+    std::thread::sleep(Duration::from_millis(4300));
     assert_eq!(
         sb.truesight_about(&first),
         401,
         "the first token has expired"
     );
     // stdin is closed: no prompt is possible, the stored password renews it. (The
-    // first `token` may itself have renewed: a 2 s token falls due after 1 s.)
+    // first `token` may itself have renewed: a 4 s token falls due after 2 s.)
     let before = sb.requests(TOKEN_POST);
     let second = s.token("ts");
     assert_ne!(second, first);

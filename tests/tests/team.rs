@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokenkeeper_e2e::oidc::{authorizing_browser, OidcServer};
@@ -88,21 +88,33 @@ fn expiry(s: &Session) -> i64 {
         .expect("an expiry")
 }
 
-/// Asks each of `desktops` for the token at once; every one must succeed. Returns
-/// their tokens.
-fn all_ask(desktops: &[&Session]) -> Vec<String> {
-    let children: Vec<Child> = desktops
+/// Asks each of `desktops` for the token at once; every one must succeed. Each token
+/// is handed to `check` as soon as its process ends (a short-lived token is checked
+/// while it is fresh, not after the slowest teammate). Returns their tokens.
+fn all_ask(desktops: &[&Session], check: impl Fn(&str)) -> Vec<String> {
+    let mut asking: Vec<Child> = desktops
         .iter()
         .map(|s| s.spawn_cli(&[], &["token", "ba"]))
         .collect();
-    children
-        .into_iter()
-        .map(|c| {
-            let run = finish(c, Duration::from_secs(150));
-            assert_eq!(run.code, 0, "a teammate's token failed: {}", run.stderr);
-            run.stdout.trim().to_string()
-        })
-        .collect()
+    let give_up = Instant::now() + Duration::from_secs(150);
+    let mut tokens = Vec::new();
+    while !asking.is_empty() {
+        assert!(Instant::now() < give_up, "a teammate's token took 150 s");
+        match asking
+            .iter_mut()
+            .position(|c| c.try_wait().expect("the CLI's state").is_some())
+        {
+            Some(i) => {
+                let run = finish(asking.swap_remove(i), Duration::from_secs(10));
+                assert_eq!(run.code, 0, "a teammate's token failed: {}", run.stderr);
+                let token = run.stdout.trim().to_string();
+                check(&token);
+                tokens.push(token);
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    tokens
 }
 
 /// The BigAnimal refresh grants the issuer answered, as the times it issued tokens.
@@ -136,14 +148,14 @@ fn rotate(
             std::thread::sleep(Duration::from_millis(10));
         }
         during(i);
-        for token in all_ask(desktops) {
+        let accepted = |token: &str| {
             assert_eq!(
                 sb.get_status(&projects, &format!("Bearer {token}")),
                 200,
                 "rotation {i}: a token the issuer does not accept"
             );
-            seen.insert(token);
-        }
+        };
+        seen.extend(all_ask(desktops, accepted));
     }
     seen
 }
@@ -247,8 +259,9 @@ fn a_read_only_teammate_gets_tokens_but_cannot_renew_or_change_the_account() {
     };
     let sb = Sandbox::start(&["--device-interval", "1", "--oauth-access-ttl", "6"]);
     let a = first_desktop(&sb, &bao.addr);
-    let token = a.cli(&["token", "ba"], None).ok().stdout;
     let r = teammate(&bao.addr, "rita");
+    // The member's token (renewed if the reader's set-up took half its 6 s).
+    let token = a.cli(&["token", "ba"], None).ok().stdout;
     // While the token is valid, the reader gets it: from the account's token entry,
     // the one its policy lets it read (the secrets that renew it are refused).
     assert_eq!(r.cli(&["token", "ba"], None).ok().stdout, token);
@@ -577,6 +590,18 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
     let Some(bao) = DevServer::start("openbao token account") else {
         return;
     };
+    let s = Session::start();
+    // A mount whose tokens' max TTL only shows when a renewal comes back capped (its
+    // max lease TTL, not an explicit one), set up before the 10 s token is made, so
+    // that the watch starts well inside that token's life.
+    bao.bao_ok(&["auth", "enable", "-path=short", "userpass"]);
+    bao.bao_ok(&["auth", "tune", "-max-lease-ttl=20s", "short/"]);
+    bao.bao_ok(&[
+        "write",
+        "auth/short/users/dora",
+        "password=pw-dora",
+        "token_ttl=8s",
+    ]);
     let created: Value = serde_json::from_str(&bao.bao_ok(&[
         "token",
         "create",
@@ -591,7 +616,6 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
         .expect("a client token")
         .to_string();
     let started = now_ms();
-    let s = Session::start();
     s.add_with_secret(
         "bao",
         "openbao",
@@ -615,16 +639,8 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
         "the deadline is the explicit max TTL: {listed}"
     );
 
-    // A token whose max TTL only shows when a renewal comes back capped (its auth
-    // mount's max lease TTL, not an explicit one): no deadline until then.
-    bao.bao_ok(&["auth", "enable", "-path=short", "userpass"]);
-    bao.bao_ok(&["auth", "tune", "-max-lease-ttl=20s", "short/"]);
-    bao.bao_ok(&[
-        "write",
-        "auth/short/users/dora",
-        "password=pw-dora",
-        "token_ttl=8s",
-    ]);
+    // A token of that mount: no deadline until a renewal comes back capped.
+    let capped_started = now_ms();
     let capped: Value = serde_json::from_str(&bao.bao_ok(&[
         "write",
         "-format=json",
@@ -674,7 +690,7 @@ fn an_openbao_token_is_an_account_kept_alive_and_alerted_on_before_its_max_ttl()
         .as_i64()
         .unwrap_or_else(|| panic!("a capped renewal sets the deadline: {capped_now}"));
     assert!(
-        (capped_deadline - (started + 20_000)).abs() < 6_000,
+        (capped_deadline - (capped_started + 20_000)).abs() < 6_000,
         "the mount's 20 s max TTL: {capped_now}"
     );
     assert!(
@@ -757,8 +773,18 @@ fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
     let Some(bao) = team_server("team login account") else {
         return;
     };
-    let login = bao.token(&["tokenkeeper-member"], "8s");
     let s = Session::start();
+    // An account of its own first (a userpass login, no team call), so that the 8 s
+    // login token below is minted just before the calls that keep it alive.
+    s.add_with_secret(
+        "carol-bao",
+        "openbao",
+        &bao.addr,
+        "pw-carol",
+        &["--username", "carol"],
+    )
+    .ok();
+    let login = bao.token(&["tokenkeeper-member"], "8s");
     s.add_with_secret(
         "ops-login",
         "openbao",
@@ -799,14 +825,6 @@ fn a_team_logs_in_with_an_openbao_account_that_the_vault_keeps_fresh() {
     // Share an account through that login, then let `watch` run past the login
     // token's 8 s: the vault renews the login account, and the team store keeps
     // answering with it.
-    s.add_with_secret(
-        "carol-bao",
-        "openbao",
-        &bao.addr,
-        "pw-carol",
-        &["--username", "carol"],
-    )
-    .ok();
     s.cli(&["team", "add", "carol-bao", "--team", "ops"], None)
         .ok();
     let mut watch = s.spawn_cli(&[], &["watch", "--json"]);

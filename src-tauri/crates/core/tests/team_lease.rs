@@ -180,12 +180,14 @@ async fn the_heartbeat_keeps_a_slow_holders_lease() {
     let Some(dev) = DevServer::start("the_heartbeat_keeps_a_slow_holders_lease") else {
         return;
     };
-    let a = machine(&dev.addr, &dev.root_token, "desk-a", 900);
-    let b = machine(&dev.addr, &dev.root_token, "desk-b", 900);
+    // 3 s leases, extended every second: a server or scheduler stall of well over a
+    // second on a loaded machine does not let one lapse.
+    let a = machine(&dev.addr, &dev.root_token, "desk-a", 3_000);
+    let b = machine(&dev.addr, &dev.root_token, "desk-b", 3_000);
     let lease = a.try_take("ba").await.unwrap();
     let work = async {
         // A vendor call three lease lifetimes long, while another machine asks.
-        for _ in 0..9 {
+        for _ in 0..30 {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let e = b.try_take("ba").await.unwrap_err();
             assert_eq!(e.failure(), Failure::LeaseHeld, "the lease lapsed: {e}");
