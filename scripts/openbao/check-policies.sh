@@ -236,12 +236,16 @@ allow "member: shares an account: creates its settings (kv put -cas=0 account)" 
   kv put -cas=0 "$(acct ts2)/account" name=truesight-shared vendor=truesight
 allow "member: shares an account: creates its secrets (kv put -cas=0 secrets)" "$MEMBER" \
   kv put -cas=0 "$(acct ts2)/secrets" password=pw tokenkeeper_fence=0
+allow "member: shares an account: copies its token for readers (kv put -cas=0 token)" \
+  "$MEMBER" kv put -cas=0 "$(acct ts2)/token" tokenkeeper_fence=0 tokenkeeper_secrets_version=1
 allow "member: changes an account's settings (kv put -cas=1 account)" "$MEMBER" \
   kv put -cas=1 "$(acct ts2)/account" name=truesight-shared vendor=truesight labels=ops
 allow "member: removes an account's settings (kv metadata delete)" "$MEMBER" \
   kv metadata delete "$(acct ts2)/account"
 allow "member: removes an account's secrets (kv metadata delete)" "$MEMBER" \
   kv metadata delete "$(acct ts2)/secrets"
+allow "member: removes an account's token for readers (kv metadata delete)" "$MEMBER" \
+  kv metadata delete "$(acct ts2)/token"
 if BAO_TOKEN=$MEMBER kv list "$PREFIX/accounts/" 2>&1 | grep -q ts2/; then
   cp /dev/null "$WORK/out"; fail "member: the removed account is gone from the list"
 else

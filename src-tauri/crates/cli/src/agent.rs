@@ -120,8 +120,7 @@ impl Actions for TrayActions {
         // The vault's SQLite and keyring calls block: off the runtime's threads.
         self.runtime.spawn_blocking(move || {
             runtime.block_on(renew_all(&cache));
-            // Written on the agent's own connection, which the engine does not see
-            // change: the windows and the tray are told here.
+            // The windows and the tray are told (see `TokenCache::renew_now`).
             feed.publish(FeedEvent::shell(ShellEvent::AccountsChanged, &()));
         });
     }
@@ -165,9 +164,7 @@ async fn renew_all(cache: &TokenCache) {
         if a.state == TokenState::NeedsSignIn || a.renews_with.is_none() {
             continue;
         }
-        let renewed = vault.renew_now(&a.name).await;
-        cache.forget(&a.name);
-        match renewed {
+        match cache.renew_now(&a.name).await {
             Ok(_) => say(&format!("Renew now: renewed '{}'", a.name)),
             Err(e) => say(&format!("Renew now: '{}': {}", a.name, e.message())),
         }

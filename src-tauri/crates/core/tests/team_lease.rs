@@ -358,7 +358,7 @@ async fn a_reader_gets_the_token_in_use_from_its_copy_and_never_what_renews_it()
         .unwrap();
     let started = std::time::Instant::now();
     let e = reader.read_current("by-hand", 0).await.unwrap_err();
-    assert_eq!(e.failure(), Failure::NotFound, "{e}");
+    assert_eq!(e.failure(), Failure::CopyBehind, "{e}");
     assert!(
         e.message().contains("tokenkeeper/ops/by-hand/token") && e.message().contains("renew"),
         "{e}"
@@ -412,4 +412,43 @@ async fn a_reader_gets_the_token_in_use_from_its_copy_and_never_what_renews_it()
     member.release(&lease).await.unwrap();
     let e = reader.try_take("ba").await.unwrap_err();
     assert_eq!(e.failure(), Failure::PermissionDenied, "{e}");
+}
+
+/// A renewing login whose policy has no `token` path (written before the copy
+/// existed).
+const RENEWS_WITHOUT_COPY: &str = r#"
+path "secret/data/tokenkeeper/ops/+/secrets" { capabilities = ["create", "read", "update"] }
+path "secret/data/tokenkeeper/ops/+/lease" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/tokenkeeper/ops/*" { capabilities = ["read", "list"] }
+"#;
+
+#[tokio::test]
+async fn a_renewal_by_a_login_that_may_not_copy_the_token_stores_it_and_readers_are_told() {
+    let Some(dev) = DevServer::start("a_renewal_by_a_login_that_may_not_copy") else {
+        return;
+    };
+    dev.policy("tokens-only", TOKENS_ONLY);
+    dev.policy("renews-without-copy", RENEWS_WITHOUT_COPY);
+    let server = machine(
+        &dev.addr,
+        &dev.token(&["renews-without-copy"], "10m"),
+        "server",
+        60_000,
+    );
+    let reader = machine(&dev.addr, &dev.token(&["tokens-only"], "10m"), "r", 60_000);
+    let lease = server.try_take("ba").await.unwrap();
+    // The secrets are stored and the lease records them: the renewal is not lost.
+    let v = server
+        .write_secrets(&lease, &secrets("rt-1", "at-1", "1001"), 0)
+        .await
+        .unwrap();
+    assert_eq!(lease.secret_version(), v);
+    let stored = server.read_current("ba", 0).await.unwrap().unwrap();
+    assert_eq!(stored.data.text("refresh_token"), Some("rt-1"));
+    // The reader is told its copy is behind, naming the entry and what writes it.
+    let e = reader.read_current("ba", 0).await.unwrap_err();
+    assert_eq!(e.failure(), Failure::CopyBehind, "{e}");
+    assert!(e.message().contains("tokenkeeper/ops/ba/token"), "{e}");
+    let core: tokenkeeper_core::Error = e.into();
+    assert_eq!(core.kind(), tokenkeeper_core::ErrorKind::Vault);
 }

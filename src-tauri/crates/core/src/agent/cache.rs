@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::EngineEvent;
 use crate::error::Result;
-use crate::model::{TokenMeta, TokenState};
+use crate::model::{AccountSummary, TokenMeta, TokenState};
 use crate::secret::Secret;
 use crate::vault::{FreshToken, Vault};
 use crate::vendors;
@@ -141,6 +141,16 @@ impl TokenCache {
             },
         );
         Ok(())
+    }
+
+    /// Renews `name` now (a socket's `renew`, the tray's Renew now) and drops the
+    /// token held for it, renewed or not. The renewal is written on this process's
+    /// own connection, which its engine does not see change: the caller tells the
+    /// windows.
+    pub async fn renew_now(&self, name: &str) -> Result<AccountSummary> {
+        let renewed = self.vault.renew_now(name).await;
+        self.forget(name);
+        renewed
     }
 
     /// Drops the token held for `name`.

@@ -321,10 +321,8 @@ impl AgentServer {
             Request::Renew { account } => {
                 let feed = self.windows.feed.clone();
                 off_runtime(async move {
-                    let renewed = cache.vault().renew_now(&account).await;
-                    cache.forget(&account);
-                    // Written on the agent's own connection, which its engine does not
-                    // see change: the open windows are told here (a failure is news too).
+                    let renewed = cache.renew_now(&account).await;
+                    // The open windows are told (a failure is news too).
                     feed.publish(FeedEvent::shell(ShellEvent::AccountsChanged, &()));
                     match renewed {
                         Ok(summary) => protocol::ok_line(&json!({ "account": summary })),

@@ -31,6 +31,9 @@ pub enum Failure {
     /// What was read is older than a version already seen (a standby right after a
     /// failover); reading again shortly answers the current one.
     Stale,
+    /// A reader's copy of the token in use is missing or older than the secrets it
+    /// would be copied from: a member's or server's next renewal writes it.
+    CopyBehind,
     /// The request itself is wrong (a bad mount, path or setting).
     Usage,
     /// The server answered, but not as the API documents.
@@ -54,9 +57,11 @@ impl Failure {
             }
             Failure::PermissionDenied => ErrorKind::Refused,
             Failure::TokenInvalid => ErrorKind::NeedsSignIn,
-            Failure::CasConflict | Failure::LeaseHeld | Failure::LeaseLost | Failure::Stale => {
-                ErrorKind::Vault
-            }
+            Failure::CasConflict
+            | Failure::LeaseHeld
+            | Failure::LeaseLost
+            | Failure::Stale
+            | Failure::CopyBehind => ErrorKind::Vault,
             Failure::NotFound | Failure::Usage => ErrorKind::Usage,
             Failure::Protocol => ErrorKind::Vendor,
         }

@@ -15,7 +15,7 @@
 //! entry a reader's policy needs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -23,6 +23,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use super::failure::{Failure, TeamError, TeamResult};
 use super::kv::{Entry, Fields, Kv};
+use super::shared::is_bookkeeping;
 use crate::clock::Clock;
 use crate::secret::{Secret, SecretKind};
 
@@ -38,18 +39,11 @@ pub const LEASE_TTL: Duration = Duration::seconds(90);
 /// overtaken this way from storing anything.
 pub const LEASE_HONOURED: Duration = Duration::minutes(10);
 
-/// The field of the secrets' entry that holds the fence of the lease they were
-/// written under.
-pub const FENCE_FIELD: &str = "tokenkeeper_fence";
+pub use super::shared::FENCE_FIELD;
 
 /// The field of an account's token entry that holds the version of the secrets it
 /// was copied from.
 pub const SECRETS_VERSION_FIELD: &str = "tokenkeeper_secrets_version";
-
-/// Whether a field is one of Tokenkeeper's bookkeeping fields, not a secret.
-pub fn is_bookkeeping(key: &str) -> bool {
-    key == FENCE_FIELD || key.starts_with("tokenkeeper_")
-}
 
 /// The key of an account's lease, beside its secrets.
 const LEASE_KEY: &str = "lease";
@@ -143,9 +137,6 @@ pub struct TeamLeases {
     /// By account: the lease version last read, and when this process first read it
     /// (ms on `clock`).
     first_read: Arc<Mutex<HashMap<String, (u64, i64)>>>,
-    /// Whether this login was refused the accounts' secrets (a reader): its reads go
-    /// to the token entries.
-    secrets_denied: Arc<AtomicBool>,
 }
 
 impl TeamLeases {
@@ -157,7 +148,6 @@ impl TeamLeases {
             holder: holder.into(),
             ttl: LEASE_TTL,
             first_read: Arc::default(),
-            secrets_denied: Arc::default(),
         }
     }
 
@@ -416,7 +406,10 @@ impl TeamLeases {
         let key = Self::key(&lease.account, TOKEN_KEY);
         let copy = token_fields(secrets, version);
         for _ in 0..4 {
-            let current = self.kv.read(&key).await?;
+            let current = match self.kv.read(&key).await {
+                Err(e) if e.failure() == Failure::PermissionDenied => return Ok(()),
+                other => other?,
+            };
             if current
                 .as_ref()
                 .is_some_and(|e| copied_version(e) >= version)
@@ -504,16 +497,15 @@ impl TeamLeases {
     pub async fn read_current(&self, account: &str, seen: u64) -> TeamResult<Option<Entry>> {
         let (_, doc) = self.read_doc(account).await?;
         let newest = seen.max(doc.secret_version);
-        if !self.secrets_denied.load(Ordering::Relaxed) {
-            let key = Self::key(account, SECRETS_KEY);
-            match self.kv.read_at_least(&key, newest).await {
-                Err(e) if e.failure() == Failure::PermissionDenied => {
-                    self.secrets_denied.store(true, Ordering::Relaxed);
-                }
-                other => return other,
+        // Asked each time (a refusal costs one round trip): a policy changed on the
+        // server, or a refusal that was a login's hiccup, is followed at once.
+        let key = Self::key(account, SECRETS_KEY);
+        match self.kv.read_at_least(&key, newest).await {
+            Err(e) if e.failure() == Failure::PermissionDenied => {
+                self.read_token(account, newest).await
             }
+            other => other,
         }
-        self.read_token(account, newest).await
     }
 
     /// The token entry of `account`, copied from version `newest` of its secrets or a
@@ -523,11 +515,12 @@ impl TeamLeases {
         // Not retried: waiting longer than the catch-up already waited brings no copy.
         let behind = |what: &str| {
             TeamError::new(
-                Failure::NotFound,
+                Failure::CopyBehind,
                 format!(
                     "shared account '{account}' has {what} at {}, and this login may read \
                      only that (not its secrets): a member's or server's Tokenkeeper writes it \
-                     at the account's next renewal (`tokenkeeper renew {account}` there), or \
+                     at the account's next renewal (`tokenkeeper renew` of it there; a login \
+                     whose policy lacks the token entry's path renews without writing it), or \
                      the node that answered is behind (a standby after a failover); try again",
                     self.kv.describe(&key)
                 ),
@@ -555,7 +548,8 @@ impl TeamLeases {
 }
 
 /// The token entry made from `secrets` (version `version`): the token handed out and
-/// the bookkeeping fields (its facts, the fence), nothing that renews.
+/// the bookkeeping fields (its facts, the fence), named one by one, nothing that
+/// renews.
 fn token_fields(secrets: &Fields, version: u64) -> Fields {
     let mut copy = Fields::default();
     for name in secrets.names() {

@@ -18,6 +18,25 @@ const RENEWS_WITH: &str = "tokenkeeper_renews_with";
 const HUMAN_DEADLINE: &str = "tokenkeeper_human_deadline";
 const VENDOR_REF: &str = "tokenkeeper_vendor_ref";
 
+/// The facts of the token in use, as fields of the secrets entry (and of its copy
+/// for readers).
+pub const TOKEN_FACTS: [&str; 5] = [
+    ISSUED_AT,
+    EXPIRES_AT,
+    RENEWS_WITH,
+    HUMAN_DEADLINE,
+    VENDOR_REF,
+];
+
+/// The field of the secrets entry (and its copy) that holds the fence of the lease
+/// they were written under.
+pub const FENCE_FIELD: &str = "tokenkeeper_fence";
+
+/// Whether a field is one of Tokenkeeper's bookkeeping fields, not a secret.
+pub fn is_bookkeeping(key: &str) -> bool {
+    key == FENCE_FIELD || TOKEN_FACTS.contains(&key)
+}
+
 fn text(value: impl Into<String>) -> Secret {
     Secret::new(value.into())
 }
@@ -152,13 +171,7 @@ pub fn meta_from(f: &Fields) -> Option<TokenMeta> {
 /// The token facts of `f` carried over into `into` (a write of rotated secrets keeps
 /// the facts of the token in use, which did not change).
 pub fn carry_meta(from: &Fields, into: &mut Fields) {
-    for key in [
-        ISSUED_AT,
-        EXPIRES_AT,
-        RENEWS_WITH,
-        HUMAN_DEADLINE,
-        VENDOR_REF,
-    ] {
+    for key in TOKEN_FACTS {
         if let (None, Some(v)) = (into.get(key), from.get(key)) {
             into.set(key, v.clone());
         }
@@ -178,7 +191,6 @@ fn from_ms(ms: i64) -> Option<DateTime<Utc>> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lease::is_bookkeeping;
     use super::*;
 
     #[test]
