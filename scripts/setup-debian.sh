@@ -53,8 +53,18 @@ for component in clippy rustfmt; do
 done
 
 if ! command -v node >/dev/null; then
-  log "installing node and npm"
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  # Only a nodejs new enough for Vite 8 (Debian 13's; Debian 12's is 18): else the
+  # message below, with nothing installed.
+  candidate=$(apt-cache policy nodejs 2>/dev/null | awk '/Candidate:/ {print $2}')
+  if [ -n "$candidate" ] && [ "$candidate" != "(none)" ] \
+      && dpkg --compare-versions "$candidate" ge 20.19; then
+    log "installing node and npm"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    log "this system's nodejs package (${candidate:-none}) is too old for the UI's build (Vite 8 needs 20.19 or newer):"
+    log "install Node.js 20.19+ or 22 (for example from NodeSource) and run this again"
+    exit 1
+  fi
 fi
 # Vite 8 needs Node 20.19 or newer (Debian 12's own nodejs is 18): say so plainly.
 node_version=$(node -p 'process.versions.node')

@@ -7,7 +7,8 @@
 #
 # The dev server (in memory, on a free loopback port, with a private HOME so that
 # nothing touches ~/.vault-token) is started here and stopped on exit. `bao` is
-# $BAO, else the one scripts/setup-debian.sh installs, else the one on PATH.
+# $BAO (or the tests' $TOKENKEEPER_BAO), else the one scripts/setup-debian.sh installs,
+# else the one on PATH.
 # Each policy is used the way its users log in: member with userpass, reader with a
 # token made for it, server with AppRole.
 set -euo pipefail
@@ -43,12 +44,15 @@ trap 'exit 130' INT TERM
 unset VAULT_ADDR VAULT_TOKEN VAULT_NAMESPACE BAO_TOKEN BAO_NAMESPACE BAO_CACERT BAO_CAPATH
 export HOME=$WORK
 
+# A port whose next port is free too (the dev server's cluster listens there), below
+# the range the kernel gives outgoing connections (which starts at 32768 by default).
 free_port() {
   local port
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % 22700))
     # Nothing answers there (a small race with other programs; the start is retried).
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null \
+        && ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null; then
       echo "$port"
       return
     fi

@@ -67,12 +67,6 @@ pub fn bao_or_skip(test: &str) -> Option<PathBuf> {
     None
 }
 
-/// A loopback port that was free a moment ago, whose next port is free too (a dev
-/// server listens for its cluster on the port after its API's).
-pub fn free_port_pair() -> u16 {
-    loopback_ports(2)
-}
-
 /// The first of `n` adjacent loopback ports that were free a moment ago, below the
 /// range the kernel hands out to outgoing connections (ip_local_port_range): a
 /// server stopped and started again (a killed Raft node) finds its ports still
@@ -213,7 +207,8 @@ impl DevServer {
         let root_token = format!("root-{}", std::process::id());
         let mut last = String::new();
         for _ in 0..3 {
-            let port = free_port_pair();
+            // The API port, and the cluster port after it.
+            let port = loopback_ports(2);
             let log = dir.path().join(format!("server-{port}.log"));
             let mut child = Command::new(&bao)
                 .args([
@@ -452,7 +447,7 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let ports: Vec<(u16, u16)> = (0..3)
             .map(|_| {
-                let api = free_port_pair();
+                let api = loopback_ports(2);
                 (api, api + 1)
             })
             .collect();

@@ -69,10 +69,16 @@ impl Sandbox {
         self.admin_call(path, None).json().expect("admin JSON")
     }
 
+    /// The next request under `path_prefix` misbehaves as `kind`.
     pub fn fault(&self, path_prefix: &str, kind: &str) {
+        self.fault_times(path_prefix, kind, 1);
+    }
+
+    /// The next `count` requests under `path_prefix` misbehave as `kind`.
+    pub fn fault_times(&self, path_prefix: &str, kind: &str, count: u32) {
         self.admin(
             "/faults",
-            serde_json::json!({"path_prefix": path_prefix, "kind": kind, "count": 1}),
+            serde_json::json!({"path_prefix": path_prefix, "kind": kind, "count": count}),
         );
     }
 

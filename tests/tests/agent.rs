@@ -244,6 +244,15 @@ fn the_socket_is_private_and_survives_bad_lines_and_a_flood() {
     let via = s.cli(&["token", "ts"], None).ok();
     assert_eq!(via.stdout.trim(), token);
     assert!(via.took < Duration::from_secs(15), "{:?}", via.took);
+    // Served beside the flood, not after the agent gave up on it: the silent
+    // connections are still open (a read would wait, not see the end).
+    let last = flood.last().expect("the flood");
+    last.set_nonblocking(true).unwrap();
+    let still_open = matches!(
+        (&*last).read(&mut [0u8; 1]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    );
+    assert!(still_open, "the agent closed the flood before answering");
     assert_eq!(ask(&socket, "{\"op\":\"ping\"}\n")["ok"], true);
     drop(flood);
 

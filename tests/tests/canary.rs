@@ -7,7 +7,9 @@
 //! password. The resident agent (issue 13) likewise: its socket's answers carry no
 //! secret but the asked account's token, its stderr none, `exec --keep-fresh` leaves
 //! no token in any file however it ends, and the agent's memory cannot be dumped or
-//! read by another process of its user.
+//! read by another process of its user. A team on OpenBao (issue 14) likewise: its
+//! logins' passwords, AppRole secret id and tokens, and a shared account's secrets
+//! are in no file, page or output of a member's, a reader's or a server's vault.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -646,10 +648,7 @@ fn the_agents_answers_and_stderr_carry_no_secret_but_the_asked_token() {
         // (in CI, for two minutes on end).
         let renewed_enough = ts_tokens.len() >= 3 && other_tokens.len() >= 3;
         if !failing && renewed_enough && agent.count("renewed 'ts'") >= 2 {
-            sb.admin(
-                "/faults",
-                serde_json::json!({"path_prefix": "/truesight", "kind": "html", "count": 10_000}),
-            );
+            sb.fault_times("/truesight", "html", 10_000);
             failing = true;
         }
         for request in &requests {
@@ -1058,4 +1057,136 @@ fn the_agents_memory_cannot_be_dumped_or_read_by_its_own_user() {
     drop(agent);
     drop(plain);
     drop(s);
+}
+
+/// Every secret value of a session's team items in its keyring (`team/NAME`: the
+/// login's password or AppRole secret id; `team/NAME/session`: the OpenBao token).
+fn team_items(s: &Session) -> Vec<String> {
+    let service = s.service();
+    let mut out = Vec::new();
+    for item in s.keyring_items(&service) {
+        if !item.starts_with("team/") {
+            continue;
+        }
+        let text = s.keyring_lookup(&service, &item).unwrap_or_default();
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(map)) => {
+                out.extend(map.values().filter_map(|v| v.as_str().map(str::to_string)))
+            }
+            _ => out.push(text.trim().to_string()),
+        }
+    }
+    out.retain(|v| v.len() >= 8);
+    out
+}
+
+/// A team's secrets: the member's and the reader's login passwords, a server's
+/// AppRole secret id, the OpenBao tokens each login keeps in its keyring, and the
+/// shared account's password and tokens (which live in the team store): none is in
+/// any file, database page or output of the member's, the reader's or the server's
+/// vault, and `token` prints the account's token and nothing else. (OpenBao's own
+/// storage and audit log are searched by the team tests.)
+#[test]
+fn a_teams_secrets_appear_nowhere_but_the_keyrings_and_the_team_store() {
+    use tokenkeeper_e2e::openbao::{DevServer, MEMBER_POLICY, READER_POLICY, SERVER_POLICY};
+    let Some(bao) = DevServer::start("canary: team") else {
+        return;
+    };
+    bao.policy("tokenkeeper-member", MEMBER_POLICY);
+    bao.policy("tokenkeeper-reader", READER_POLICY);
+    bao.policy("tokenkeeper-server", SERVER_POLICY);
+    let member_pw = format!("CANARY-TEAM-MEMBER-{}", std::process::id());
+    let reader_pw = format!("CANARY-TEAM-READER-{}", std::process::id());
+    bao.userpass_user("cm", &member_pw, &["tokenkeeper-member"]);
+    bao.userpass_user("cr", &reader_pw, &["tokenkeeper-reader"]);
+    let (role_id, secret_id) = bao.approle("tk-server", &["tokenkeeper-server"], "1h");
+    let sb = Sandbox::start(&["--truesight-token-ttl", "120"]);
+    let (password, _, url) = canary_user(&sb);
+    let mut secrets: BTreeSet<String> = [password.clone(), member_pw.clone(), reader_pw.clone()]
+        .into_iter()
+        .chain([secret_id.clone()])
+        .collect();
+    let connect = |s: &Session, how: [&str; 2], secret: &str| {
+        let mut args = vec!["team", "connect", "ops", "--address", &bao.addr];
+        args.extend(how);
+        args.push("--secret-stdin");
+        s.cli(&args, Some(secret)).ok()
+    };
+    // The shared account's secrets, as the team store holds them now.
+    let shared_secrets = |s: &Session| -> Vec<String> {
+        let id = s.account("ts")["id"].as_str().unwrap().to_string();
+        let read = bao.bao_ok(&[
+            "kv",
+            "get",
+            "-format=json",
+            "-mount=secret",
+            &format!("tokenkeeper/accounts/{id}/secrets"),
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&read).expect("bao's JSON");
+        let data = v["data"]["data"].as_object().expect("the secrets").clone();
+        data.into_iter()
+            .filter(|(k, _)| !k.starts_with("tokenkeeper_"))
+            .filter_map(|(_, v)| v.as_str().map(str::to_string))
+            .collect()
+    };
+    // `token` prints one of the account's tokens: taken out, the rest is searched.
+    let token_run = |s: &Session, held: &mut BTreeSet<String>| {
+        let mut run = s.cli(&["token", "ts"], None).ok();
+        let token = run.stdout.trim().to_string();
+        held.extend(shared_secrets(s));
+        assert!(held.contains(&token), "a token the account held");
+        run.stdout = run.stdout.replace(&token, "");
+        run
+    };
+    let mut outputs = Vec::new();
+
+    // The member shares an account and renews it.
+    let m = Session::start();
+    m.add_truesight("ts", &url, "canary", &password, &[]).ok();
+    let m_db = hold_database(&m);
+    outputs.push(connect(&m, ["--userpass", "cm"], &member_pw));
+    outputs.push(m.cli(&["team", "add", "ts", "--team", "ops"], None).ok());
+    secrets.extend(shared_secrets(&m));
+    for args in [
+        vec!["renew", "ts"],
+        vec!["show", "ts"],
+        vec!["show", "ts", "--json"],
+        vec!["list", "--json"],
+        vec!["team", "list", "--json"],
+        vec!["exec", "ts", "--", "true"],
+    ] {
+        outputs.push(m.cli(&args, None).ok());
+        secrets.extend(shared_secrets(&m));
+    }
+    outputs.push(token_run(&m, &mut secrets));
+
+    // The reader joins, gets the token, and is refused a renewal.
+    let r = Session::start();
+    outputs.push(connect(&r, ["--userpass", "cr"], &reader_pw));
+    let r_db = hold_database(&r);
+    outputs.push(r.cli(&["team", "join", "ops"], None).ok());
+    outputs.push(token_run(&r, &mut secrets));
+    outputs.push(r.cli(&["show", "ts", "--json"], None).ok());
+    let refused = r.cli(&["renew", "ts"], None);
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    outputs.push(refused);
+
+    // A server logs in with AppRole, joins and renews.
+    let h = Session::start();
+    outputs.push(connect(&h, ["--approle", &role_id], &secret_id));
+    let h_db = hold_database(&h);
+    outputs.push(h.cli(&["team", "join", "ops"], None).ok());
+    outputs.push(h.cli(&["renew", "ts"], None).ok());
+    secrets.extend(shared_secrets(&h));
+    outputs.push(token_run(&h, &mut secrets));
+
+    for s in [&m, &r, &h] {
+        let items = team_items(s);
+        assert!(!items.is_empty(), "the team login is kept in the keyring");
+        secrets.extend(items);
+    }
+    let secrets: Vec<String> = secrets.into_iter().collect();
+    for (s, db) in [(&m, &m_db), (&r, &r_db), (&h, &h_db)] {
+        assert_nowhere(s, db, &outputs, &secrets);
+    }
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use serde_json::json;
 use tokenkeeper_e2e::{descendants, finish, wait_for, Run, Sandbox, Session};
 
 /// The stand-in's token lifetime, in seconds.
@@ -289,10 +288,7 @@ fn a_failing_renewal_keeps_the_valid_token_then_removes_it_at_expiry_and_says_wh
     let seconds = 3 * TTL;
     let (exec, file) = spawn_exec(&s, &log, &probing_script(&about_url(&sb), seconds, false));
     // From now on TrueSight refuses every sign-in: no renewal can succeed.
-    sb.admin(
-        "/faults",
-        json!({"path_prefix": "/truesight/tsws/api/v10.1/token", "kind": "status500", "count": 1000}),
-    );
+    sb.fault_times("/truesight/tsws/api/v10.1/token", "status500", 1000);
     let run = finish(exec, Duration::from_secs(seconds + 30));
     let probes = probes(&log);
     // Every token the command read was accepted; after the last one expired there

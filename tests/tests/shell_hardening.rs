@@ -57,7 +57,7 @@ fn second_start_hands_over(s: &Session, display: &Display, env: &[(&str, &str)],
     let out = tokenkeeper_e2e::finish(cmd.spawn().expect("second start"), WAIT);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stderr.contains("already running"), "{}", out.stderr);
-    assert!(out.took < Duration::from_secs(20), "{:?}", out.took);
+    assert!(out.took < Duration::from_secs(10), "{:?}", out.took);
 }
 
 #[test]

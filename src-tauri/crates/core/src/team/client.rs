@@ -741,7 +741,8 @@ pub(crate) fn segment(s: &str) -> TeamResult<&str> {
         Err(TeamError::new(
             Failure::Usage,
             format!(
-                "'{s}' is not a valid name in the team store: use letters, digits, '-', '_', '.'"
+                "'{s}' is not a valid name here (one segment of an OpenBao path): use letters, \
+                 digits, '-', '_', '.', '@'"
             ),
         ))
     }

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
-use super::failure::Failure;
+use super::failure::{Failure, TeamResult};
 use super::kv::{Fields, Kv};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -69,16 +69,23 @@ impl HostKeyring {
     }
 }
 
+/// Runs `op` on `kv` logged in: a first login when there is no token yet, and a
+/// token the server refuses replaced once by a new one.
+async fn logged_in<T, F, Fut>(kv: &Kv, op: F) -> TeamResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = TeamResult<T>>,
+{
+    kv.bao().ready().await?;
+    kv.bao().logged_in(op, || kv.bao().login()).await
+}
+
 impl SecretStore for HostKeyring {
     fn get(&self, item: &str) -> Result<Option<Zeroizing<String>>> {
         let kv = self.kv.clone();
         let item = item.to_string();
         self.block(async move {
-            kv.bao().ready().await?;
-            let entry = kv
-                .bao()
-                .logged_in(|| kv.read(&item), || kv.bao().login())
-                .await?;
+            let entry = logged_in(&kv, || kv.read(&item)).await?;
             Ok(entry.and_then(|e| {
                 e.data
                     .get(VALUE)
@@ -92,10 +99,7 @@ impl SecretStore for HostKeyring {
         let item = item.to_string();
         let fields = Fields::default().with(VALUE, Secret::new(value.to_string()));
         self.block(async move {
-            kv.bao().ready().await?;
-            kv.bao()
-                .logged_in(|| kv.write_unchecked(&item, &fields), || kv.bao().login())
-                .await?;
+            logged_in(&kv, || kv.write_unchecked(&item, &fields)).await?;
             Ok(())
         })
     }
@@ -104,12 +108,7 @@ impl SecretStore for HostKeyring {
         let kv = self.kv.clone();
         let item = item.to_string();
         self.block(async move {
-            kv.bao().ready().await?;
-            match kv
-                .bao()
-                .logged_in(|| kv.remove(&item), || kv.bao().login())
-                .await
-            {
+            match logged_in(&kv, || kv.remove(&item)).await {
                 Err(e) if e.failure() == Failure::NotFound => Ok(()),
                 other => other.map_err(Error::from),
             }

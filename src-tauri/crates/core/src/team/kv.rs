@@ -188,7 +188,7 @@ impl Kv {
 
     /// `read_at_least` with the version counted by `version_of` (an entry that
     /// records the version of another one it was made from).
-    pub async fn read_counting(
+    pub(crate) async fn read_counting(
         &self,
         key: &str,
         min_version: u64,

@@ -34,9 +34,11 @@ pub const LEASE_TTL: Duration = Duration::seconds(90);
 /// first read it, whatever its own `expires_at_ms` says (or three lease lifetimes,
 /// when that is longer): a live holder extends it (a new version) every 15 s, and a
 /// far expiry (a clock years ahead, an entry Tokenkeeper did not write) would
-/// otherwise block the account's renewals for good. Measured on this machine's clock alone, so a server or teammate whose
-/// clock is off cannot make a live lease look lapsed; the fence keeps a holder
-/// overtaken this way from storing anything.
+/// otherwise block the account's renewals for good. Measured on this machine's clock
+/// alone, so a server or teammate whose clock is off cannot make a live lease look
+/// lapsed; the fence keeps a holder overtaken this way from storing anything. Only a
+/// long-running process (the agent, `watch`, the window) lives to see it lapse: a
+/// one-shot CLI starts counting afresh.
 pub const LEASE_HONOURED: Duration = Duration::minutes(10);
 
 pub use super::shared::FENCE_FIELD;
@@ -393,8 +395,10 @@ impl TeamLeases {
 
     /// Copies the token in use out of version `version` of the account's secrets
     /// (`secrets`, written under `lease`) into its token entry, by check-and-set: a
-    /// copy of a newer version already there is left alone, so a late writer never
-    /// hands readers an older token. A policy that does not let this login write the
+    /// copy made under a later lease, or of a later version under this one, is left
+    /// alone, so a late writer never hands readers an older token (and a copy whose
+    /// version outruns secrets written again from version 1 is replaced by the next
+    /// lease's). A policy that does not let this login write the
     /// token entry leaves the copy behind (its readers are told so when they read
     /// it); the secrets are stored all the same.
     pub async fn publish_token(
@@ -410,10 +414,9 @@ impl TeamLeases {
                 Err(e) if e.failure() == Failure::PermissionDenied => return Ok(()),
                 other => other?,
             };
-            if current
-                .as_ref()
-                .is_some_and(|e| copied_version(e) >= version)
-            {
+            if current.as_ref().is_some_and(|e| {
+                (stored_fence(e), copied_version(&e.data)) >= (lease.fence, version)
+            }) {
                 return Ok(());
             }
             let cas = current.as_ref().map_or(0, |e| e.version);
@@ -526,7 +529,11 @@ impl TeamLeases {
                 ),
             )
         };
-        let copy = match self.kv.read_counting(&key, newest, copied_version).await {
+        let copy = match self
+            .kv
+            .read_counting(&key, newest, |e| copied_version(&e.data))
+            .await
+        {
             Ok(copy) => copy,
             Err(e) if e.failure() == Failure::Stale => {
                 return Err(behind("no copy of its newest token for readers"))
@@ -536,13 +543,21 @@ impl TeamLeases {
         match copy {
             Some(Entry {
                 created_time, data, ..
-            }) => Ok(Some(Entry {
-                version: copied_version_of(&data),
+            }) if i64::try_from(copied_version(&data)).is_ok() => Ok(Some(Entry {
+                version: copied_version(&data),
                 created_time,
                 data,
             })),
-            None if newest == 0 => Err(behind("no token for readers yet")),
-            None => Err(behind("no copy of its newest token for readers")),
+            Some(_) => Err(TeamError::new(
+                Failure::Protocol,
+                format!(
+                    "the copy for readers at {} names a version of the secrets no KV engine \
+                     counts to: it was not written by Tokenkeeper; a member's next renewal \
+                     of '{account}' replaces it",
+                    self.kv.describe(&key)
+                ),
+            )),
+            None => Err(behind("no copy of its token for readers")),
         }
     }
 }
@@ -564,11 +579,7 @@ fn token_fields(secrets: &Fields, version: u64) -> Fields {
 }
 
 /// The version of the secrets a token entry was copied from (0 if it says none).
-fn copied_version(entry: &Entry) -> u64 {
-    copied_version_of(&entry.data)
-}
-
-fn copied_version_of(data: &Fields) -> u64 {
+fn copied_version(data: &Fields) -> u64 {
     data.text(SECRETS_VERSION_FIELD)
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)

@@ -20,7 +20,7 @@ const VENDOR_REF: &str = "tokenkeeper_vendor_ref";
 
 /// The facts of the token in use, as fields of the secrets entry (and of its copy
 /// for readers).
-pub const TOKEN_FACTS: [&str; 5] = [
+const TOKEN_FACTS: [&str; 5] = [
     ISSUED_AT,
     EXPIRES_AT,
     RENEWS_WITH,

@@ -10,7 +10,7 @@ use super::{flow_for, Vault};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::model::{Account, AccountSummary, EventKind, Outcome, TokenMeta, Vendor};
-use crate::secret::{SecretBundle, SecretKind};
+use crate::secret::SecretBundle;
 use crate::vendors::bigfix::{BigFix, BigFixToken, Inventory, TokenRef};
 use crate::vendors::Call;
 
@@ -41,17 +41,6 @@ impl Vault {
     ) -> Result<T> {
         let (account, meta) = self.bigfix_account(name)?;
         let bundle: SecretBundle = self.read_secrets(&account.id).await?;
-        // A teammate with the reader policy reads only the token in use (see
-        // `team::lease`): no password to call the token API with, and no sign-in
-        // would give one.
-        if account.team.is_some() && bundle.get(SecretKind::Password).is_none() {
-            return Err(Error::refused(format!(
-                "'{name}' is shared in team '{}', and this machine's team login reads no \
-                 password for it (a reader policy reads only the token in use), which \
-                 BigFix's token API needs: a teammate with the member policy can do this",
-                account.team.as_deref().unwrap_or_default()
-            )));
-        }
         let client = http::client_for(&account)?;
         let call = Call::new(&account, &client, self.now()).after(meta.as_ref());
         let inventory = Inventory::new(&call, &bundle).map_err(|e| e.for_account(name))?;

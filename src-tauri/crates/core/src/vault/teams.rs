@@ -9,7 +9,7 @@ use std::time::Duration as StdDuration;
 use serde::Serialize;
 
 use super::{item_for, run_blocking, Vault};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::model::{Account, EventKind, Outcome, TokenMeta, Vendor};
 use crate::secret::{Secret, SecretBundle};
 use crate::team::failure::Failure;
@@ -400,13 +400,14 @@ impl Vault {
             }
             // An account whose token cannot be read yet is listed all the same (its
             // `token` says why), and said; it does not keep the others out.
-            let entry = match store.read_current(&account.id, 0).await {
+            let leases = store.leases();
+            let entry = match store.call_raw(|| leases.read_current(&account.id, 0)).await {
                 Ok(entry) => entry,
-                Err(e) if e.kind() == ErrorKind::Network => return Err(e),
-                Err(e) => {
+                Err(e) if e.failure() == Failure::CopyBehind => {
                     problems.push(format!("'{}': {}", account.name, e.message()));
                     None
                 }
+                Err(e) => return Err(store.named(e)),
             };
             let meta = entry.as_ref().and_then(|e| shared::meta_from(&e.data));
             self.db.insert_account(

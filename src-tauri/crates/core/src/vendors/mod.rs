@@ -243,9 +243,19 @@ pub fn method_spec(flow: &dyn VendorFlow, method: Method) -> Option<&'static Met
     flow.methods().iter().find(|m| m.method == method)
 }
 
-/// The message for a secret the vendor needs that is not stored.
+/// The message for a secret the vendor needs that is not stored. A shared account's
+/// secrets come from its team store, where a login with the reader policy reads only
+/// the token in use: no sign-in here would give it the rest.
 pub fn missing_secret(call: &Call<'_>, kind: SecretKind) -> Error {
     let name = call.name();
+    if let Some(team) = &call.account.team {
+        return Error::refused(format!(
+            "account '{name}' is shared in team '{team}', and this machine's team login reads \
+             no {} for it (a reader policy reads only the token in use): a teammate with the \
+             member policy can do this",
+            kind.label()
+        ));
+    }
     Error::needs_sign_in(format!(
         "no {} is stored for account '{name}'",
         kind.label()

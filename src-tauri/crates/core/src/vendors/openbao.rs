@@ -642,7 +642,8 @@ async fn await_return(listener: tokio::net::TcpListener, state: String) -> Retur
     }
 }
 
-/// What one request to the callback is, read from its method and target alone.
+/// What one request to the callback is, read from its method, target and (for a
+/// form post) its body.
 #[derive(Debug)]
 pub(crate) enum CallbackRequest {
     /// Not the callback's path (a favicon, a guess): answered 404 and waited past.
@@ -929,6 +930,26 @@ impl VendorFlow for OpenBao {
 mod tests {
     use super::*;
 
+    /// An OpenBao account at `base_url` signing in with `method`.
+    fn bao_account(base_url: &str, method: Method) -> crate::model::Account {
+        crate::model::Account {
+            id: "a".into(),
+            name: "bao".into(),
+            vendor: Vendor::Openbao,
+            base_url: base_url.into(),
+            method,
+            username: None,
+            tenant: None,
+            iam_id: None,
+            client_id: None,
+            ca_cert_pem: None,
+            labels: Vec::new(),
+            created_at: Utc::now(),
+            settings: Default::default(),
+            team: None,
+        }
+    }
+
     async fn get(port: u16, path: &str) -> (u16, String) {
         let answer = reqwest::get(format!("http://127.0.0.1:{port}{path}"))
             .await
@@ -1074,23 +1095,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_userpass_name_that_leaves_its_path_is_refused_before_anything_is_sent() {
-        let mut account = crate::model::Account {
-            id: "a".into(),
-            name: "bao".into(),
-            vendor: Vendor::Openbao,
-            // Nothing listens here: a request sent would fail as unreachable.
-            base_url: "http://127.0.0.1:9".into(),
-            method: Method::Password,
-            username: None,
-            tenant: None,
-            iam_id: None,
-            client_id: None,
-            ca_cert_pem: None,
-            labels: Vec::new(),
-            created_at: Utc::now(),
-            settings: Default::default(),
-            team: None,
-        };
+        // Nothing listens here: a request sent would fail as unreachable.
+        let mut account = bao_account("http://127.0.0.1:9", Method::Password);
         let http = reqwest::Client::new();
         for bad in ["", "..", "a/b", "a\\..\\..\\sys\\x", "%2e%2e", "a?b"] {
             account.username = Some(bad.into());
@@ -1105,22 +1111,7 @@ mod tests {
 
     #[test]
     fn the_callback_port_is_checked() {
-        let mut account = crate::model::Account {
-            id: "a".into(),
-            name: "bao".into(),
-            vendor: Vendor::Openbao,
-            base_url: "https://bao.example.com:8200".into(),
-            method: Method::DeviceCode,
-            username: None,
-            tenant: None,
-            iam_id: None,
-            client_id: None,
-            ca_cert_pem: None,
-            labels: Vec::new(),
-            created_at: Utc::now(),
-            settings: Default::default(),
-            team: None,
-        };
+        let mut account = bao_account("https://bao.example.com:8200", Method::DeviceCode);
         let http = reqwest::Client::new();
         let port = |account: &crate::model::Account| {
             OpenBao::callback_port(&Call::new(account, &http, Utc::now()))
